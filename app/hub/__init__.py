@@ -1,0 +1,1 @@
+"""A loopback Hub-compatible server and the datasets it serves (no Textual here)."""
