@@ -61,11 +61,17 @@ def _index_path(archive: str) -> str:
     return archive[:-4] + ".json" if archive.endswith(".tar") else archive + ".json"
 
 
+def _resource_id_of(name: str) -> int | None:
+    stem = os.path.splitext(name.rsplit("/", 1)[-1])[0]
+    return int(stem) if stem.isdigit() and stem.isascii() else None
+
+
 try:  # the engine's implementation when it exists, so both sides cannot drift apart
-    from pools.layout import archive_path, index_path  # type: ignore[import-not-found]
+    from pools.layout import archive_path, index_path, resource_id_of
 except ImportError:  # pragma: no cover - only before pools/layout.py lands
     archive_path = _archive_path
     index_path = _index_path
+    resource_id_of = _resource_id_of
 
 
 def repo_dir(root: str | os.PathLike, repo_id: str) -> Path:
@@ -74,12 +80,6 @@ def repo_dir(root: str | os.PathLike, repo_id: str) -> Path:
     if not sep or not owner or not name or "/" in name or ".." in (owner, name):
         raise ValueError(f"repo_id must look like 'owner/name', got {repo_id!r}")
     return Path(root) / "datasets" / owner / name
-
-
-def _stem_id(name: str) -> int | None:
-    base = name.rsplit("/", 1)[-1]
-    stem = base.split(".", 1)[0]
-    return int(stem) if stem.isdigit() and stem.isascii() else None
 
 
 @dataclass
@@ -290,7 +290,7 @@ def build_repo(
         _write_atomic(data_dir / archive, tar)
         manifest.archives[archive] = [name for name, _ in members]
         manifest.archive_sizes[archive] = len(tar)
-        odd = [name for name, _ in members if _stem_id(name) is None]
+        odd = [name for name, _ in members if resource_id_of(name) is None]
         if odd:
             manifest.unrecognized[archive] = odd
         if archive not in no_index:
