@@ -1,1 +1,45 @@
-"""The pool engine: fetch single files out of indexed tar archives on a Hugging Face Hub."""
+"""The pool engine: fetch single files out of indexed tar archives on a Hugging Face Hub.
+
+The reference API (``pools.base``) is re-exported here, with the downloader, range expressions,
+events and the engine's errors. Nothing here imports Textual.
+"""
+
+from . import events
+from .base import (
+    ArchiveInfo,
+    DataLocation,
+    DataPool,
+    FileUnrecognizableError,
+    HfBasedDataPool,
+    IncrementIDDataPool,
+    InvalidResourceDataError,
+    Preview,
+    ResourceNotFoundError,
+)
+from .downloader import Downloader, Job
+from .errors import (
+    AccessDeniedError,
+    DestinationError,
+    HubUnreachableError,
+    IndexFormatError,
+    PoolError,
+    RangeError,
+    RepoNotFoundError,
+    RevisionNotFoundError,
+    TransferError,
+)
+from .index import ArchiveIndex, IndexEntry
+from .layout import archive_path, index_path, resource_id_of
+from .ranges import IdRanges, parse_ids
+from .report import DownloadReport
+from .transport import RetryPolicy
+
+__all__ = [
+    "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",
+    "InvalidResourceDataError", "FileUnrecognizableError", "ResourceNotFoundError",
+    "ArchiveInfo", "Preview", "Downloader", "Job", "DownloadReport", "RetryPolicy",
+    "IdRanges", "parse_ids", "ArchiveIndex", "IndexEntry", "archive_path", "index_path",
+    "resource_id_of", "events",
+    "PoolError", "RangeError", "AccessDeniedError", "HubUnreachableError", "RepoNotFoundError",
+    "RevisionNotFoundError", "IndexFormatError", "DestinationError", "TransferError",
+]

@@ -1,0 +1,439 @@
+"""The reference pool API (cheesechaser.datapool.base), kept name for name and default for default.
+
+Extensions beyond the reference are keyword-only or new methods: ``endpoint=`` and ``retry=`` on the
+pools, ``resolve_revision()``, ``get_index()``, ``list_archives()``, ``archives_for()``,
+``preview()``, ``read_file()``; ``batch_download_to_directory`` returns a :class:`DownloadReport`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ContextManager, Iterable, Iterator, List, Optional, Tuple, Union
+
+from .errors import (
+    FileUnrecognizableError,
+    IndexFormatError,
+    InvalidResourceDataError,
+    ResourceNotFoundError,
+    TransferError,
+)
+from .index import ArchiveIndex, IndexEntry
+from .layout import archive_path, index_path, resource_id_of, safe_basename
+from .ranges import IdRanges
+from .report import DownloadReport
+from .transport import NOT_FOUND, HubClient, RetryPolicy, TransientError, with_retries
+
+__all__ = [
+    "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",
+    "InvalidResourceDataError", "FileUnrecognizableError", "ResourceNotFoundError",
+    "ArchiveInfo", "Preview",
+]
+
+
+class DataLocation:
+    """Represents the location of a file within a tar archive."""
+
+    def __init__(self, resource_id: int, tar_file: str, filename: str):
+        self.resource_id = resource_id
+        self.tar_file = tar_file
+        self.filename = filename
+
+    def __eq__(self, other):
+        if not isinstance(other, DataLocation):
+            return NotImplemented
+        return (self.resource_id, self.tar_file, self.filename) == \
+            (other.resource_id, other.tar_file, other.filename)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self):
+        return (f"DataLocation(resource_id={self.resource_id!r}, tar_file={self.tar_file!r}, "
+                f"filename={self.filename!r})")
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    """An archive as the repo's tree listing shows it."""
+
+    path: str
+    size: int | None
+    lfs_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What queuing ``ids`` would touch, before any file is fetched."""
+
+    n_ids: int
+    archives: list[str]
+    indexes_cached: int
+    indexes_to_fetch: int
+
+
+def _normalize_items(resource_ids) -> Iterator[tuple[Any, Any]]:
+    for item in resource_ids:
+        if isinstance(item, tuple):
+            rid, info = item
+        else:
+            rid, info = item, None
+        yield rid, info
+
+
+class DataPool:
+    """Abstract base class for data pool operations.
+
+    Subclasses implement :meth:`mock_resource`; :meth:`batch_download_to_directory` then works for
+    any pool. Hub-backed pools override it with the planned, resumable downloader.
+    """
+
+    @contextmanager
+    def mock_resource(self, resource_id, resource_info, silent: bool = False) -> ContextManager[Tuple[str, Any]]:
+        raise NotImplementedError  # pragma: no cover
+
+    def batch_download_to_directory(self, resource_ids, dst_dir: str, max_workers: int = 12,
+                                    save_metainfo: bool = True,
+                                    metainfo_fmt: str = '{resource_id}_metainfo.json',
+                                    max_downloads: Optional[int] = None, silent: bool = False) -> DownloadReport:
+        """Download resources into ``dst_dir`` under their basenames, in parallel.
+
+        Generic version for pools that only implement :meth:`mock_resource`. Each file is
+        copied to a temporary name in ``dst_dir`` and renamed into place; metadata of items given
+        as ``(id, info)`` is written to ``dst_dir/metainfo_fmt``.
+        """
+        os.makedirs(dst_dir, exist_ok=True)
+        report = DownloadReport()
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def one(resource_id, resource_info):
+            if stop.is_set():
+                return
+            try:
+                with self.mock_resource(resource_id, resource_info, silent=True) as (td, info):
+                    names = []
+                    for root, _, files in os.walk(td):
+                        for name in files:
+                            _atomic_copy(os.path.join(root, name), os.path.join(dst_dir, name))
+                            names.append(name)
+                    if save_metainfo and info is not None:
+                        _write_json_atomic(_metainfo_path(dst_dir, metainfo_fmt, resource_id), info)
+                with lock:
+                    report.downloaded.append(resource_id)
+                    report.files += len(names)
+                    if max_downloads is not None and len(report.downloaded) >= max_downloads:
+                        stop.set()
+            except ResourceNotFoundError:
+                with lock:
+                    report.missing.append(int(resource_id))
+            except Exception as err:  # noqa: BLE001 - reported per resource
+                with lock:
+                    report.failed[resource_id] = str(err) or err.__class__.__name__
+
+        with ThreadPoolExecutor(max_workers=max_workers) as tp:
+            for rid, rinfo in _normalize_items(resource_ids):
+                tp.submit(one, rid, rinfo)
+        return report
+
+
+class HfBasedDataPool(DataPool):
+    """A pool of resources stored in indexed tar archives of a Hugging Face dataset repo.
+
+    ``hf_token`` reaches private and gated repos; without it the huggingface_hub default token
+    (``HF_TOKEN`` or the stored login) is used. ``endpoint`` (an extension) points the pool at
+    another Hub, such as the loopback one; by default ``HF_ENDPOINT`` decides, as for huggingface_hub.
+    """
+
+    index_cache_size = 256
+
+    def __init__(self, data_repo_id: str, data_revision: str = 'main',
+                 idx_repo_id: Optional[str] = None, idx_revision: str = 'main',
+                 hf_token: Optional[str] = None, *, endpoint: Optional[str] = None,
+                 retry: Optional[RetryPolicy] = None):
+        self.data_repo_id = data_repo_id
+        self.data_revision = data_revision
+        self.idx_repo_id = idx_repo_id or data_repo_id
+        self.idx_revision = idx_revision
+        self._hf_token = hf_token
+        self.client = HubClient(endpoint=endpoint, token=hf_token, policy=retry)
+        self._lock = threading.Lock()
+        self._shas: dict[tuple[str, str], str] = {}
+        self._indexes: "OrderedDict[str, ArchiveIndex | None]" = OrderedDict()
+        self._index_locks: dict[str, threading.Lock] = {}
+
+    def __repr__(self):
+        return f"{self.__class__.__name__}({self.data_repo_id!r}, data_revision={self.data_revision!r})"
+
+    # -- the pool's shape: subclasses say which archives an id may be in, and what a name's id is
+    def _file_to_resource_id(self, tar_file: str, body: str):
+        rid = resource_id_of(body)
+        if rid is None:
+            raise FileUnrecognizableError(body)
+        return rid
+
+    def _request_possible_archives(self, resource_id) -> List[str]:
+        raise NotImplementedError  # pragma: no cover
+
+    def archives_for(self, resource_id: int) -> list[str]:
+        """Candidate archives of ``resource_id``, in the order they are tried."""
+        return list(self._request_possible_archives(resource_id))
+
+    def archive_layers(self) -> list[tuple[int, Any]] | None:
+        """``[(modulus, residue -> archive path), ...]`` when archives follow ``id % modulus``; else None."""
+        return None
+
+    def index_path_of(self, archive: str) -> str:
+        return index_path(archive)
+
+    # -- Hub access
+    def _sha(self, repo_id: str, revision: str, cancel=None) -> str:
+        key = (repo_id, revision)
+        with self._lock:
+            sha = self._shas.get(key)
+        if sha is None:
+            sha = self.client.resolve(repo_id, revision, cancel)
+            with self._lock:
+                self._shas[key] = sha
+        return sha
+
+    def resolve_revision(self, cancel=None) -> str:
+        """The commit sha of ``data_revision``, resolved once per pool."""
+        return self._sha(self.data_repo_id, self.data_revision, cancel)
+
+    def resolve_index_revision(self, cancel=None) -> str:
+        return self._sha(self.idx_repo_id, self.idx_revision, cancel)
+
+    def _id_of_name(self, archive: str):
+        def id_of(name: str):
+            try:
+                return self._file_to_resource_id(archive, name)
+            except FileUnrecognizableError:
+                return None
+        return id_of
+
+    def get_index(self, archive: str, cancel=None) -> ArchiveIndex | None:
+        """The parsed index of ``archive``, or None when the archive has no index.
+
+        Each index is fetched once per pool even when many workers ask at the same time; it is
+        read from the huggingface_hub cache when there (keyed by commit, so no request at all).
+        Raises IndexFormatError for a broken index and PoolError subclasses for access problems.
+        """
+        with self._lock:
+            if archive in self._indexes:
+                self._indexes.move_to_end(archive)
+                return self._indexes[archive]
+            lock = self._index_locks.setdefault(archive, threading.Lock())
+        with lock:
+            with self._lock:
+                if archive in self._indexes:
+                    return self._indexes[archive]
+            sha = self.resolve_index_revision(cancel)
+            ipath = self.index_path_of(archive)
+            cached = self.client.cached_path(self.idx_repo_id, ipath, sha)
+            if cached is NOT_FOUND:
+                local = None
+            else:
+                local = cached or self.client.download(self.idx_repo_id, ipath, sha, cancel)
+            index = None
+            if local is not None:
+                with open(local, "rb") as f:
+                    index = ArchiveIndex.from_bytes(archive, f.read(), self._id_of_name(archive))
+            with self._lock:
+                self._indexes[archive] = index
+                while len(self._indexes) > self.index_cache_size:
+                    self._indexes.popitem(last=False)
+                self._index_locks.pop(archive, None)
+            return index
+
+    def is_index_cached(self, archive: str) -> bool:
+        with self._lock:
+            if archive in self._indexes:
+                return True
+        sha = self.resolve_index_revision()
+        return self.client.cached_path(self.idx_repo_id, self.index_path_of(archive), sha) is not None
+
+    def list_archives(self, path: str | None = None) -> Iterator[ArchiveInfo]:
+        """The ``.tar`` archives of the data repo (under ``path``), from the paginated tree listing."""
+        sha = self.resolve_revision()
+
+        def listing():
+            return list(self.client.api().list_repo_tree(
+                self.data_repo_id, path_in_repo=path, recursive=True, repo_type="dataset", revision=sha))
+
+        entries = with_retries(listing, f"{self.data_repo_id} tree", self.client.policy)
+        for entry in entries:
+            p = getattr(entry, "path", "")
+            if p.endswith(".tar") and getattr(entry, "size", None) is not None:
+                lfs = getattr(entry, "lfs", None)
+                yield ArchiveInfo(path=p, size=entry.size, lfs_sha256=getattr(lfs, "sha256", None) if lfs else None)
+
+    def locate(self, resource_id: int, cancel=None) -> tuple[str, list[IndexEntry]] | None:
+        """The archive and index entries of ``resource_id``, or None when it is in no archive."""
+        for archive in self.archives_for(resource_id):
+            index = self.get_index(archive, cancel)
+            if index is not None and resource_id in index.by_id:
+                return archive, index.by_id[resource_id]
+        return None
+
+    def preview(self, ids: IdRanges | Iterable[int]) -> Preview:
+        """How many ids, which archives they touch, how many indexes are cached or still to fetch."""
+        if not isinstance(ids, IdRanges):
+            ids = IdRanges.of(ids)
+        archives: list[str] = []
+        seen: set[str] = set()
+        layers = self.archive_layers()
+        if layers:
+            for modulus, path_of in layers:
+                for residue in ids.residues(modulus):
+                    a = path_of(residue)
+                    if a not in seen:
+                        seen.add(a)
+                        archives.append(a)
+        else:
+            for rid in ids:
+                for a in self.archives_for(rid):
+                    if a not in seen:
+                        seen.add(a)
+                        archives.append(a)
+        cached = sum(1 for a in archives if self.is_index_cached(a))
+        return Preview(n_ids=len(ids), archives=archives, indexes_cached=cached,
+                       indexes_to_fetch=len(archives) - cached)
+
+    def read_file(self, archive: str, entry: IndexEntry, cancel=None) -> bytes:
+        """The bytes of one file of an archive (one ranged GET), verified against the index."""
+        sha = self.resolve_revision(cancel)
+        if entry.size == 0:
+            data = b""
+        else:
+            def call() -> bytes:
+                parts: list[bytes] = []
+                self.client.stream_range(self.data_repo_id, archive, sha, entry.offset,
+                                         entry.offset + entry.size - 1, parts.append, cancel)
+                got = b"".join(parts)
+                if entry.sha256 and hashlib.sha256(got).hexdigest() != entry.sha256:
+                    raise TransientError(f"sha256 mismatch for {entry.name}")
+                return got
+            data = with_retries(call, f"{self.data_repo_id}/{archive}", self.client.policy, cancel)
+        return data
+
+    @contextmanager
+    def mock_resource(self, resource_id, resource_info, silent: bool = False) -> ContextManager[Tuple[str, Any]]:
+        """Download every file of ``resource_id`` into a temporary folder, under its basename."""
+        try:
+            found = self.locate(int(resource_id))
+        except IndexFormatError as err:
+            raise ResourceNotFoundError(f"resource {resource_id!r}: {err}") from None
+        if found is None:
+            raise ResourceNotFoundError(f"Resource {resource_id!r} not found.")
+        archive, entries = found
+        with tempfile.TemporaryDirectory(prefix="cheesechaser-") as td:
+            for entry in entries:
+                data = self.read_file(archive, entry)
+                with open(os.path.join(td, safe_basename(entry.name)), "wb") as f:
+                    f.write(data)
+            yield td, resource_info
+
+    def batch_download_to_directory(self, resource_ids, dst_dir: str, max_workers: int = 12,
+                                    save_metainfo: bool = True,
+                                    metainfo_fmt: str = '{resource_id}_metainfo.json',
+                                    max_downloads: Optional[int] = None, silent: bool = False,
+                                    on_event=None) -> DownloadReport:
+        """Download resources into ``dst_dir`` with the planned, resumable downloader.
+
+        Ids or ``(id, info)`` tuples; missing ids do not stop the batch; every file is verified
+        against the index's sha256 and written atomically; files already present and verified
+        are not fetched again. Returns the :class:`DownloadReport`.
+        """
+        from .downloader import Downloader
+
+        items = list(_normalize_items(resource_ids))
+        infos = {int(rid): info for rid, info in items}
+        if max_downloads is not None:
+            # a rough cap, as in the reference: the first N ids asked for
+            infos = dict(list(infos.items())[:max_downloads])
+        with Downloader(max_workers=max_workers, on_event=on_event) as dl:
+            job = dl.submit(self, list(infos), dst_dir, save_metainfo=save_metainfo,
+                            metainfo_fmt=metainfo_fmt, infos=infos)
+            return job.wait()
+
+
+class IncrementIDDataPool(HfBasedDataPool):
+    """A pool whose archives hold ids by ``id % 10**base_level`` (see layout.archive_path).
+
+    ``base_level`` may be a list of levels, tried in order.
+    """
+
+    def __init__(self, data_repo_id: str, data_revision: str = 'main',
+                 idx_repo_id: Optional[str] = None, idx_revision: str = 'main',
+                 base_level: Union[int, List[int]] = 3, base_dir: str = 'images',
+                 hf_token: Optional[str] = None, *, endpoint: Optional[str] = None,
+                 retry: Optional[RetryPolicy] = None):
+        HfBasedDataPool.__init__(self, data_repo_id=data_repo_id, data_revision=data_revision,
+                                 idx_repo_id=idx_repo_id, idx_revision=idx_revision, hf_token=hf_token,
+                                 endpoint=endpoint, retry=retry)
+        levels = [base_level] if isinstance(base_level, int) else list(base_level)
+        if not levels or any(not isinstance(x, int) or isinstance(x, bool) or x < 1 for x in levels):
+            raise ValueError(f"base_level must be a positive int or a list of them, got {base_level!r}")
+        self.base_level = base_level
+        self.base_dir = base_dir
+        self._levels = levels
+
+    def _file_to_resource_id(self, tar_file: str, filename: str):
+        return HfBasedDataPool._file_to_resource_id(self, tar_file, filename)
+
+    def _request_possible_archives(self, resource_id) -> List[str]:
+        return [archive_path(int(resource_id), level, self.base_dir) for level in self._levels]
+
+    def archive_layers(self):
+        return [(10 ** level, (lambda residue, level=level: archive_path(residue, level, self.base_dir)))
+                for level in self._levels]
+
+    def list_archives(self, path: str | None = None) -> Iterator[ArchiveInfo]:
+        return HfBasedDataPool.list_archives(self, self.base_dir.strip("/") or None if path is None else path)
+
+
+def _metainfo_path(dst_dir: str, metainfo_fmt: str, resource_id) -> str:
+    name = metainfo_fmt.format(resource_id=resource_id)
+    path = os.path.abspath(os.path.join(dst_dir, name))
+    root = os.path.abspath(dst_dir)
+    if os.path.commonpath([path, root]) != root or path == root:
+        raise ValueError(f"metainfo name {name!r} leaves the destination folder")
+    return path
+
+
+def _write_json_atomic(path: str, data: Any) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".metainfo-", suffix=".part", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=4, sort_keys=True, ensure_ascii=False)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+
+
+def _atomic_copy(src: str, dst: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".copy-", suffix=".part", dir=os.path.dirname(dst) or ".")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,63 @@
+"""Where a resource id lives: the archive path rule of increment-id datasets, and id-from-name."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def archive_path(resource_id: int, base_level: int, base_dir: str = "images") -> str:
+    """The archive holding ``resource_id`` at ``base_level``.
+
+    ``id % 10**L`` zero-padded to L digits, cut into 3-digit groups from the right, the last
+    group prefixed with ``0``: id 114514 is ``images/0514.tar`` at L=3, ``images/4/0514.tar`` at L=4.
+    """
+    if base_level < 1:
+        raise ValueError(f"base level must be at least 1, got {base_level}")
+    digits = str(resource_id % (10 ** base_level)).zfill(base_level)
+    groups = []
+    while digits:
+        groups.insert(0, digits[-3:])
+        digits = digits[:-3]
+    groups[-1] = "0" + groups[-1]
+    body = "/".join(groups) + ".tar"
+    base_dir = base_dir.strip("/")
+    return f"{base_dir}/{body}" if base_dir else body
+
+
+def index_path(archive: str) -> str:
+    """The index JSON that describes ``archive``: the same path with ``.json`` for ``.tar``."""
+    stem, ext = posixpath.splitext(archive)
+    return f"{stem}.json" if ext == ".tar" else f"{archive}.json"
+
+
+def safe_basename(name: str) -> str | None:
+    """The basename a file is saved under, or None when the stored name is unsafe.
+
+    Names with ``..`` parts, absolute paths, backslashes or control characters are refused
+    outright (not merely stripped): an index that holds them is not to be trusted.
+    """
+    if not name or "\\" in name or "\x00" in name or any(ord(c) < 32 for c in name):
+        return None
+    if name.startswith("/"):
+        return None
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts):
+        return None
+    return parts[-1]
+
+
+def resource_id_of(name: str) -> int | None:
+    """The resource id a stored name stands for: the integer stem of its basename.
+
+    ``./1000.png``, ``sub/1000.png`` and ``1000.png`` are all 1000; anything else is None.
+    """
+    base = safe_basename(name)
+    if base is None:
+        return None
+    stem, _ = posixpath.splitext(base)
+    if not _DIGITS.fullmatch(stem):
+        return None
+    return int(stem)

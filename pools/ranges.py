@@ -1,0 +1,143 @@
+"""Range expressions: ``"0-5, 1000-1003,7000"`` as a lazy, merged set of resource ids.
+
+A range of a hundred million ids costs two integers: nothing is materialised until iterated, and
+the downloader asks only for the ids of one archive at a time (:meth:`IdRanges.with_residue`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import Iterable, Iterator
+
+from .errors import RangeError
+
+_PART = re.compile(r"^([0-9]+)(?:\s*-\s*([0-9]+))?$")
+
+
+class IdRanges:
+    """A sorted union of inclusive ``(lo, hi)`` id ranges, merged where they touch."""
+
+    __slots__ = ("ranges", "_los", "_count")
+
+    def __init__(self, ranges: Iterable[tuple[int, int]] = ()):
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted((int(a), int(b)) for a, b in ranges):
+            if lo > hi:
+                raise RangeError(f"range {lo}-{hi} is reversed")
+            if lo < 0:
+                raise RangeError(f"ids are never negative: {lo}")
+            if merged and lo <= merged[-1][1] + 1:
+                if hi > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], hi)
+            else:
+                merged.append((lo, hi))
+        self.ranges: tuple[tuple[int, int], ...] = tuple(merged)
+        self._los = [lo for lo, _ in merged]
+        self._count = sum(hi - lo + 1 for lo, hi in merged)
+
+    @classmethod
+    def of(cls, ids: Iterable[int]) -> "IdRanges":
+        """Ranges covering exactly the given ids (materialises them: for explicit lists)."""
+        ordered = sorted(set(int(i) for i in ids))
+        runs: list[tuple[int, int]] = []
+        for i in ordered:
+            if runs and i == runs[-1][1] + 1:
+                runs[-1] = (runs[-1][0], i)
+            else:
+                runs.append((i, i))
+        return cls(runs)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def __contains__(self, resource_id: object) -> bool:
+        if not isinstance(resource_id, int):
+            return False
+        pos = bisect.bisect_right(self._los, resource_id) - 1
+        return pos >= 0 and resource_id <= self.ranges[pos][1]
+
+    def __iter__(self) -> Iterator[int]:
+        for lo, hi in self.ranges:
+            yield from range(lo, hi + 1)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IdRanges) and other.ranges == self.ranges
+
+    def __hash__(self) -> int:
+        return hash(self.ranges)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in self.ranges)
+
+    def __repr__(self) -> str:
+        return f"IdRanges({str(self)!r})"
+
+    @property
+    def min(self) -> int | None:
+        return self.ranges[0][0] if self.ranges else None
+
+    @property
+    def max(self) -> int | None:
+        return self.ranges[-1][1] if self.ranges else None
+
+    def residues(self, modulus: int) -> list[int]:
+        """The sorted residues ``id % modulus`` that at least one id has (at most ``modulus``)."""
+        seen: set[int] = set()
+        for lo, hi in self.ranges:
+            if hi - lo + 1 >= modulus:
+                return list(range(modulus))
+            a, b = lo % modulus, hi % modulus
+            if a <= b:
+                seen.update(range(a, b + 1))
+            else:
+                seen.update(range(a, modulus))
+                seen.update(range(0, b + 1))
+            if len(seen) == modulus:
+                break
+        return sorted(seen)
+
+    def count_with_residue(self, residue: int, modulus: int) -> int:
+        total = 0
+        for lo, hi in self.ranges:
+            first = lo + ((residue - lo) % modulus)
+            if first <= hi:
+                total += (hi - first) // modulus + 1
+        return total
+
+    def with_residue(self, residue: int, modulus: int) -> Iterator[int]:
+        """Ascending ids with ``id % modulus == residue``, generated lazily."""
+        for lo, hi in self.ranges:
+            first = lo + ((residue - lo) % modulus)
+            yield from range(first, hi + 1, modulus)
+
+
+def parse_ids(text: str) -> IdRanges:
+    """Parse ``"0-5, 1000-1003,7000"``: ids and inclusive ``A-B`` ranges, comma-separated.
+
+    Errors name the offending part: reversed (``5-1``), non-numeric (``abc``), malformed
+    (``1-2-3``, ``-4``) or empty input.
+    """
+    if text is None or not str(text).strip():
+        raise RangeError("empty range: give ids like '0-5, 1000-1003, 7000'")
+    ranges = []
+    for raw in str(text).split(","):
+        part = raw.strip()
+        if not part:
+            raise RangeError(f"empty part in {text.strip()!r}: remove the extra comma")
+        m = _PART.match(part)
+        if not m:
+            if part.startswith("-"):
+                raise RangeError(f"{part!r} is malformed: a range needs a start, like '0-4'")
+            if part.count("-") > 1:
+                raise RangeError(f"{part!r} is malformed: use one '-' per range, like '1-3'")
+            raise RangeError(f"{part!r} is not a number or a range like '10-20'")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise RangeError(f"{part!r} is reversed: write {hi}-{lo}")
+        ranges.append((lo, hi))
+    return IdRanges(ranges)

@@ -1,0 +1,45 @@
+"""What a download job did, id by id."""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class DownloadReport:
+    """The outcome of a job. ``missing`` ids are in no archive; ``failed`` maps id -> reason.
+
+    ``missing`` is a compact integer array, so a sparse million-id range stays small.
+    """
+
+    downloaded: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    missing: array = field(default_factory=lambda: array("q"))
+    failed: dict[int, str] = field(default_factory=dict)
+    unrecognized: list[tuple[str, str, str]] = field(default_factory=list)
+    files: int = 0
+    nbytes: int = 0
+    elapsed: float = 0.0
+    state: str = "done"
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed and the job was not stopped by an error or a cancel."""
+        return not self.failed and self.error is None and self.state == "done"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "error": self.error,
+            "downloaded": sorted(self.downloaded),
+            "skipped": sorted(self.skipped),
+            "missing": sorted(self.missing),
+            "failed": {str(k): v for k, v in sorted(self.failed.items())},
+            "unrecognized": [{"archive": a, "name": n, "reason": r} for a, n, r in self.unrecognized],
+            "files": self.files,
+            "bytes": self.nbytes,
+            "elapsed": round(self.elapsed, 3),
+        }
