@@ -1,0 +1,177 @@
+"""``cheesechaser-tui download``: the headless batch downloader for scripts.
+
+Exit codes: 0 when nothing failed (missing ids are reported, not failures), 1 when something
+failed, 2 for usage errors (bad range, repo id, base level, destination), 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+import humanize
+
+USAGE_ERROR = 2
+
+
+def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("repo", metavar="REPO", help="dataset repo id, e.g. deepghs/danbooru_newest")
+    parser.add_argument("ids", metavar="IDS", help="range expression, e.g. '0-5, 1000-1003, 7000'")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="destination folder")
+    parser.add_argument("--workers", type=int, default=12, metavar="N", help="parallel workers (default 12)")
+    parser.add_argument("--base-level", default="3", metavar="L[,L...]",
+                        help="archive level(s): id %% 10**L picks the archive; a list is tried in order (default 3)")
+    parser.add_argument("--base-dir", default="images", metavar="D", help="folder of the archives (default images)")
+    parser.add_argument("--idx-repo", default=None, metavar="R", help="repo holding the indexes, if separate")
+    parser.add_argument("--revision", default="main", metavar="REV", help="data revision (default main)")
+    parser.add_argument("--idx-revision", default="main", metavar="REV", help="index revision (default main)")
+    parser.add_argument("--token", default=None, metavar="T",
+                        help="Hub token (default: HF_TOKEN or the stored huggingface_hub login)")
+    parser.add_argument("--endpoint", default=None, metavar="URL", help="Hub endpoint (default: HF_ENDPOINT)")
+    parser.add_argument("--no-metainfo", action="store_true", help="accepted for parity; ids from a range carry no metainfo")
+    parser.add_argument("--report", default=None, metavar="FILE.json", help="write the full report as JSON")
+    parser.add_argument("--merge-gap", type=int, default=512 * 1024, metavar="BYTES",
+                        help="fetch neighbouring files closer than this with one request (default 524288)")
+    return parser
+
+
+def parse_base_level(text: str) -> int | list[int]:
+    try:
+        levels = [int(part) for part in str(text).split(",")]
+    except ValueError:
+        raise ValueError(f"base level {text!r} is not a number or a list like '3,4'") from None
+    if not levels or any(level < 1 or level > 12 for level in levels):
+        raise ValueError(f"base level {text!r} must be between 1 and 12")
+    return levels[0] if len(levels) == 1 else levels
+
+
+def _fail_usage(message: str) -> int:
+    print(f"cheesechaser-tui download: error: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def _short_ids(ids, limit: int = 20) -> str:
+    from pools import IdRanges
+    text = str(IdRanges.of(ids))
+    parts = text.split(", ")
+    if len(parts) > limit:
+        return ", ".join(parts[:limit]) + f", … ({len(ids)} ids)"
+    return text
+
+
+class _ProgressLine:
+    """One self-overwriting status line on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, job, stream):
+        self.job = job
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._last = 0.0
+
+    def draw(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        p = self.job.snapshot()
+        width = 24
+        filled = int(width * p.fraction)
+        bar = "█" * filled + "░" * (width - filled)
+        eta = p.eta
+        eta_text = humanize.naturaldelta(eta) if eta is not None and eta > 1 else "-"
+        line = (f"\r{bar} {p.ids_done}/{p.ids_total} ids  {p.files_done} files  "
+                f"{humanize.naturalsize(p.bytes_done, binary=True)}  "
+                f"{humanize.naturalsize(p.rate_bps, binary=True)}/s  ETA {eta_text}")
+        self.stream.write(line[:200].ljust(90))
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.enabled:
+            self.draw(force=True)
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    from pools import Downloader, IncrementIDDataPool, PoolError, RangeError, parse_ids
+
+    for label, repo in (("repo id", args.repo), ("index repo id", args.idx_repo)):
+        if repo is None:
+            continue
+        try:
+            validate_repo_id(repo)
+            if "/" not in repo:
+                raise HFValidationError("expected owner/name")
+        except HFValidationError:
+            return _fail_usage(f"{label} {repo!r} is not valid: expected 'owner/name'")
+    try:
+        ids = parse_ids(args.ids)
+    except RangeError as err:
+        return _fail_usage(f"bad range: {err}")
+    try:
+        base_level = parse_base_level(args.base_level)
+    except ValueError as err:
+        return _fail_usage(str(err))
+    if args.workers < 1:
+        return _fail_usage("--workers must be at least 1")
+
+    pool = IncrementIDDataPool(args.repo, data_revision=args.revision, idx_repo_id=args.idx_repo,
+                               idx_revision=args.idx_revision, base_level=base_level,
+                               base_dir=args.base_dir, hf_token=args.token, endpoint=args.endpoint)
+    downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap)
+    try:
+        job = downloader.submit(pool, ids, args.output, save_metainfo=not args.no_metainfo)
+    except PoolError as err:
+        downloader.close()
+        return _fail_usage(str(err))
+
+    progress = _ProgressLine(job, sys.stderr)
+    interrupted = threading.Event()
+
+    def on_sigint(signum, frame):
+        interrupted.set()
+        job.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        while not job.done:
+            job._done.wait(0.1)
+            progress.draw()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    report = job.wait()
+    downloader.close()
+    progress.end()
+
+    if args.report:
+        with open(args.report, "w", encoding="utf-8") as f:
+            json.dump(report.to_dict(), f, indent=2)
+
+    out = sys.stderr
+    print(f"{len(report.downloaded)} downloaded, {len(report.skipped)} already present, "
+          f"{len(report.missing)} missing, {len(report.failed)} failed, "
+          f"{len(report.unrecognized)} unrecognized files skipped; "
+          f"{humanize.naturalsize(report.nbytes, binary=True)} in {report.elapsed:.1f}s "
+          f"-> {os.path.abspath(args.output)}", file=out)
+    if report.missing:
+        print(f"missing (in no archive): {_short_ids(report.missing)}", file=out)
+    for rid, reason in sorted(report.failed.items())[:20]:
+        print(f"failed {rid}: {reason}", file=out)
+    if len(report.failed) > 20:
+        print(f"… and {len(report.failed) - 20} more failed", file=out)
+    if interrupted.is_set():
+        print("interrupted: verified files are kept; run the same command again to resume", file=out)
+        return 130
+    if report.error:
+        print(f"error: {report.error}", file=out)
+        return 1
+    return 0 if report.ok else 1
