@@ -1,0 +1,365 @@
+"""A repo's archives: the tree listing first, then each archive's index summary as it arrives."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+from textual.worker import get_current_worker
+
+from app.format import error_text, fmt_bytes, fmt_count, fmt_hash, plural
+from app.messages import ArchiveSummary, IndexLoaded
+from app.settings import AppSettings, format_base_level
+from app.widgets.virtual_table import Column, Row, VirtualTable
+from pools import (
+    AccessDeniedError,
+    ArchiveInfo,
+    HubUnreachableError,
+    IndexFormatError,
+    PoolError,
+    RepoNotFoundError,
+    RevisionNotFoundError,
+)
+
+INDEX_WORKERS = 4
+FATAL = (AccessDeniedError, HubUnreachableError, RepoNotFoundError, RevisionNotFoundError)
+
+COLUMNS = [
+    Column("archive", "Archive", None, min_width=14),
+    Column("size", "Size", 9, "right"),
+    Column("files", "Files", 7, "right"),
+    Column("ids", "Ids", 7, "right"),
+    Column("id_min", "Id min", 9, "right"),
+    Column("id_max", "Id max", 9, "right"),
+    Column("unrec", "Unrec", 5, "right"),
+    Column("hash", "Hash", 10),
+    Column("lfs", "LFS hash", 10),
+]
+
+
+def hint_for(exc: BaseException, hub_label: str) -> str:
+    if isinstance(exc, AccessDeniedError):
+        return ("The Hub refused access: the repo is gated or private. Accept its terms on the Hub "
+                "and give a token (HF_TOKEN, `hf auth login`, or the Token field of the picker).")
+    if isinstance(exc, RepoNotFoundError):
+        return ("Check the repo id (owner/name). A private repo looks the same without a token "
+                "that can read it.")
+    if isinstance(exc, RevisionNotFoundError):
+        return "Check the revision: a branch, a tag or a commit sha of this repo."
+    if isinstance(exc, HubUnreachableError):
+        return f"Check the network, or the endpoint ({hub_label})."
+    return "This is unexpected; the message above says what went wrong."
+
+
+def summary_row(info: ArchiveInfo, summary: ArchiveSummary | None) -> Row:
+    size = summary.filesize if summary and summary.filesize is not None else info.size
+    if summary is None:
+        return Row(info.path, (info.path, fmt_bytes(size), "…", "…", "…", "…", "…", "…",
+                               fmt_hash(info.lfs_sha256, 10)),
+                   (info.path, size, None, None, None, None, None, None, info.lfs_sha256),
+                   style="dim")
+    if summary.error or not summary.has_index:
+        note = "broken" if summary.error else "no index"
+        return Row(info.path, (info.path, fmt_bytes(size), note, "–", "–", "–", "–", "–",
+                               fmt_hash(info.lfs_sha256, 10)),
+                   (info.path, size, -1, None, None, None, None, None, info.lfs_sha256),
+                   style="error" if summary.error else "warn")
+    return Row(
+        info.path,
+        (info.path, fmt_bytes(size), fmt_count(summary.n_files), fmt_count(summary.n_ids),
+         fmt_count(summary.id_min), fmt_count(summary.id_max), fmt_count(summary.n_unrecognized),
+         fmt_hash(summary.hash, 10), fmt_hash(summary.hash_lfs or info.lfs_sha256, 10)),
+        (info.path, size, summary.n_files, summary.n_ids, summary.id_min, summary.id_max,
+         summary.n_unrecognized, summary.hash, summary.hash_lfs),
+        cell_styles={6: "warn"} if summary.n_unrecognized else {},
+    )
+
+
+def summarize(archive: str, index) -> ArchiveSummary:
+    if index is None:
+        return ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0, has_index=False)
+    return ArchiveSummary(archive, index.filesize, index.n_files, index.n_ids, index.id_min,
+                          index.id_max, index.hash, index.hash_lfs, len(index.unrecognized))
+
+
+class BrowseScreen(Screen):
+    """Archives of one repo, their index metadata filled in by background workers."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Datasets", id="back"),
+        Binding("slash", "focus_filter", "Filter", id="filter"),
+        Binding("s", "sort", "Sort", id="sort"),
+        Binding("r", "reverse", "Reverse", show=False),
+        Binding("q", "queue", "Queue ids", id="queue"),
+        Binding("ctrl+r", "reload", "Reload", show=False),
+    ]
+
+    class Listed(Message):
+        def __init__(self, sha: str, archives: list[ArchiveInfo]) -> None:
+            super().__init__()
+            self.sha = sha
+            self.archives = archives
+
+    class Failed(Message):
+        def __init__(self, error: str, hint: str) -> None:
+            super().__init__()
+            self.error = error
+            self.hint = hint
+
+    def __init__(self, pool, settings: AppSettings) -> None:
+        super().__init__()
+        self.pool = pool
+        self.settings = settings
+        self.sha: str | None = None
+        self.archives: dict[str, ArchiveInfo] = {}
+        self.summaries: dict[str, ArchiveSummary] = {}
+        self.error: str | None = None
+        self._wanted: deque[str] = deque()
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.title = settings.repo or ""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="dataset-info", markup=False)
+        yield Input(placeholder="filter archives by name  (/)", id="archive-filter", compact=True)
+        yield VirtualTable(COLUMNS, id="archives", empty_text="Listing archives…")
+        yield Static("", id="load-error", classes="error-panel", markup=False)
+        yield Static("", id="archive-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#load-error").display = False
+        self.query_one("#archives").focus()
+        self._update_info()
+        self._list_archives()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    # ---- loading ------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="listing", exit_on_error=False)
+    def _list_archives(self) -> None:
+        worker = get_current_worker()
+        try:
+            sha = self.pool.resolve_revision()
+            archives = list(self.pool.list_archives())
+        except Exception as exc:  # every failure becomes the error panel, never a crash
+            if not worker.is_cancelled:
+                self.post_message(self.Failed(error_text(exc, self.settings.token),
+                                              hint_for(exc, self.settings.hub_label)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.Listed(sha, archives))
+
+    @on(Listed)
+    def _listed(self, message: Listed) -> None:
+        self.sha = message.sha
+        self.archives = {a.path: a for a in message.archives}
+        table = self.query_one("#archives", VirtualTable)
+        base = self.settings.base_dir.strip("/") or "the repo"
+        table.empty_text = f"No .tar archives under {base}/ at this revision: check the base dir."
+        table.set_rows(summary_row(a, self.summaries.get(a.path)) for a in message.archives)
+        with self._lock:
+            self._wanted = deque(a.path for a in message.archives if a.path not in self.summaries)
+        for _ in range(min(INDEX_WORKERS, len(self._wanted))):
+            self._load_indexes()
+        self._update_info()
+        self._update_status()
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        self.error = message.error
+        panel = self.query_one("#load-error", Static)
+        panel.update(
+            f"✗ Could not open {self.settings.repo}\n\n{message.error}\n\n{message.hint}\n\n"
+            "Esc: back to the dataset picker · ctrl+r: try again"
+        )
+        panel.display = True
+        self.query_one("#archives").display = False
+        self.query_one("#archive-filter").display = False
+        self._update_info()
+        self.notify(message.error, title="Cannot open the dataset", severity="error", timeout=8)
+
+    def _next_wanted(self) -> str | None:
+        with self._lock:
+            while self._wanted:
+                archive = self._wanted.popleft()
+                if archive not in self._busy and archive not in self.summaries:
+                    self._busy.add(archive)
+                    return archive
+        return None
+
+    @work(thread=True, group="indexes", exit_on_error=False)
+    def _load_indexes(self) -> None:
+        worker = get_current_worker()
+        while not worker.is_cancelled and not self._stop.is_set():
+            archive = self._next_wanted()
+            if archive is None:
+                return
+            try:
+                summary = summarize(archive, self.pool.get_index(archive, cancel=self._stop))
+            except IndexFormatError as exc:
+                summary = ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0,
+                                         error=error_text(exc, self.settings.token))
+            except FATAL as exc:
+                # the same answer would come for every other archive: stop asking
+                self._stop.set()
+                summary = ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0,
+                                         error=error_text(exc, self.settings.token))
+                self.app.call_from_thread(
+                    self.notify, summary.error, title="Indexes not loaded", severity="error")
+            except Exception as exc:
+                if self._stop.is_set():
+                    return
+                summary = ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0,
+                                         error=error_text(exc, self.settings.token))
+            self.post_message(IndexLoaded(summary))
+
+    def on_index_loaded(self, message: IndexLoaded) -> None:
+        summary = message.summary
+        with self._lock:
+            self._busy.discard(summary.archive)
+        self.summaries[summary.archive] = summary
+        info = self.archives.get(summary.archive)
+        if info is not None:
+            self.query_one("#archives", VirtualTable).update_rows([summary_row(info, summary)])
+        self._update_info()
+        table = self.query_one("#archives", VirtualTable)
+        if table.cursor_key == summary.archive:
+            self._update_status()
+
+    @property
+    def loading_done(self) -> bool:
+        return bool(self.archives) and len(self.summaries) >= len(self.archives)
+
+    # ---- display --------------------------------------------------------------------------
+
+    def _update_info(self) -> None:
+        s = self.settings
+        where = f"{s.repo} @ {s.revision}"
+        if self.sha:
+            where += f" ({self.sha[:8]})"
+        parts = [where]
+        if s.idx_repo:
+            parts.append(f"indexes from {s.idx_repo}")
+        if s.can_queue:
+            parts.append(f"level {format_base_level(s.base_level)}")
+        else:
+            parts.append("browse only")
+        if self.error:
+            parts.append("not opened")
+        elif self.archives:
+            total = sum(a.size or 0 for a in self.archives.values())
+            loaded = [x for x in self.summaries.values() if x.has_index and not x.error]
+            parts.append(f"{plural(len(self.archives), 'archive')} · {fmt_bytes(total)}")
+            if len(self.summaries) < len(self.archives):
+                parts.append(f"indexes {len(self.summaries)}/{len(self.archives)}")
+            else:
+                parts.append(f"{sum(x.n_ids for x in loaded):,} ids in "
+                             f"{sum(x.n_files for x in loaded):,} files")
+        else:
+            parts.append("listing…")
+        parts.append(s.hub_label)
+        self.query_one("#dataset-info", Static).update(" · ".join(parts))
+
+    def _update_status(self) -> None:
+        table = self.query_one("#archives", VirtualTable)
+        key = table.cursor_key
+        status = self.query_one("#archive-status", Static)
+        if key is None:
+            status.update("")
+            return
+        info = self.archives[key]
+        summary = self.summaries.get(key)
+        line = f"{key} · {fmt_bytes(info.size)}"
+        if summary is None:
+            status.update(f"{line} · index loading…\n\nLFS  {info.lfs_sha256 or '–'}")
+        elif summary.error:
+            status.update(f"{line} · index broken: {summary.error}")
+        elif not summary.has_index:
+            status.update(f"{line} · no index in the index repo: its files cannot be read")
+        else:
+            span = (f" ({summary.id_min:,}…{summary.id_max:,})" if summary.id_min is not None else "")
+            line += (f" · {plural(summary.n_files, 'file')} · {plural(summary.n_ids, 'id')}{span}"
+                     f" · {summary.n_unrecognized} unrecognized")
+            status.update(f"{line}\nhash {summary.hash or '–'}\nLFS  {summary.hash_lfs or '–'}")
+
+    @on(VirtualTable.Highlighted, "#archives")
+    def _highlighted(self, event: VirtualTable.Highlighted) -> None:
+        self._update_status()
+        key = event.key
+        if key is not None and key not in self.summaries:
+            with self._lock:  # the archive the user looks at jumps the queue
+                if key not in self._busy:
+                    try:
+                        self._wanted.remove(key)
+                    except ValueError:
+                        pass
+                    self._wanted.appendleft(key)
+
+    @on(VirtualTable.Selected, "#archives")
+    def _selected(self, event: VirtualTable.Selected) -> None:
+        self.open_archive(event.key)
+
+    def open_archive(self, archive: str) -> None:
+        from app.screens.archive import ArchiveScreen
+
+        summary = self.summaries.get(archive)
+        if summary is not None and summary.error:
+            self.notify(summary.error, title="Broken index", severity="error")
+            return
+        self.app.push_screen(ArchiveScreen(self.pool, self.settings, archive, self.archives[archive]))
+
+    @on(Input.Changed, "#archive-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one("#archives", VirtualTable).set_filter(event.value)
+
+    @on(Input.Submitted, "#archive-filter")
+    def _filter_submitted(self) -> None:
+        self.query_one("#archives").focus()
+
+    # ---- actions --------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        focused = self.focused
+        if isinstance(focused, Input) and focused.id == "archive-filter":
+            focused.value = ""
+            self.query_one("#archives").focus()
+            return
+        self.app.pop_screen()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#archive-filter").focus()
+
+    def action_sort(self) -> None:
+        table = self.query_one("#archives", VirtualTable)
+        nxt = 0 if table.sort_column is None else (table.sort_column + 1) % len(table.columns)
+        table.sort_by(nxt, reverse=False)
+
+    def action_reverse(self) -> None:
+        table = self.query_one("#archives", VirtualTable)
+        table.sort_by(table.sort_column or 0, reverse=not table.sort_reverse)
+
+    def action_queue(self) -> None:
+        self.app.action_queue()
+
+    def action_reload(self) -> None:
+        self._stop.set()
+        self._stop = threading.Event()
+        self.error = None
+        self.summaries.clear()
+        self.query_one("#load-error").display = False
+        self.query_one("#archives").display = True
+        self.query_one("#archive-filter").display = True
+        self.query_one("#archives", VirtualTable).clear()
+        self._update_info()
+        self._list_archives()

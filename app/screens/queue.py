@@ -1,0 +1,162 @@
+"""Queue a download: the id range (checked as you type), what it touches, where it goes."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+from textual.worker import get_current_worker
+
+from app.format import error_text, plural
+from app.settings import AppSettings
+from app.widgets.range_input import RangeInput
+from pools import IdRanges
+
+MAX_WORKERS = 64
+ARCHIVES_SHOWN = 4
+
+
+def describe_preview(preview) -> str:
+    archives = preview.archives
+    shown = ", ".join(archives[:ARCHIVES_SHOWN])
+    if len(archives) > ARCHIVES_SHOWN:
+        shown += f", … (+{len(archives) - ARCHIVES_SHOWN:,})"
+    lines = [f"{plural(preview.n_ids, 'id')} · {plural(len(archives), 'archive')}: {shown or '–'}",
+             f"indexes: {preview.indexes_cached:,} cached, {preview.indexes_to_fetch:,} to fetch"]
+    return "\n".join(lines)
+
+
+class QueueScreen(ModalScreen):
+    """A dialog over the current screen; Queue submits a job and shows the downloads."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss_dialog", "Cancel", id="cancel"),
+        Binding("ctrl+s", "queue", "Queue", id="queue"),
+    ]
+
+    class PreviewDone(Message):
+        def __init__(self, ids: IdRanges, text: str, error: bool = False) -> None:
+            super().__init__()
+            self.ids = ids
+            self.text = text
+            self.error = error
+
+    def __init__(self, pool, settings: AppSettings, ids_text: str = "") -> None:
+        super().__init__()
+        self.pool = pool
+        self.settings = settings
+        self.ids_text = ids_text
+        self.ids: IdRanges | None = None
+        self.preview_text = ""
+
+    def compose(self) -> ComposeResult:
+        s = self.settings
+        with Vertical(id="queue-dialog"):
+            yield Static(f"Queue a download from {s.repo}", id="queue-title", markup=False)
+            yield Label("Resource ids")
+            yield RangeInput(self.ids_text, id="queue-range")
+            yield Static("", id="queue-preview", markup=False)
+            with Horizontal(id="queue-options"):
+                yield Label("Destination", classes="form-label")
+                yield Input(s.dst_dir, id="queue-dest", compact=True)
+                yield Label("Workers", classes="form-label")
+                yield Input(str(self.app.downloader_workers), id="queue-workers", type="integer",
+                            compact=True)
+            yield Static("", id="queue-error", markup=False)
+            with Horizontal(id="queue-buttons"):
+                yield Button("Queue", id="queue-go", variant="primary", compact=True)
+                yield Button("Cancel", id="queue-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(RangeInput).focus()
+        if not self.settings.can_queue:
+            self._error("This dataset's layout has no id → archive rule: it can be browsed only.")
+            self.query_one("#queue-go", Button).disabled = True
+
+    def _error(self, text: str) -> None:
+        self.query_one("#queue-error", Static).update(text)
+
+    # ---- live validation and preview ------------------------------------------------------
+
+    @on(RangeInput.Changed)
+    def _range_changed(self, event: RangeInput.Changed) -> None:
+        self.ids = event.ids
+        preview = self.query_one("#queue-preview", Static)
+        if event.ids is None:
+            preview.update("")
+            self.preview_text = ""
+            return
+        preview.update(f"{plural(len(event.ids), 'id')} · working out the archives…")
+        self._preview(event.ids)
+
+    @work(thread=True, exclusive=True, group="queue-preview", exit_on_error=False)
+    def _preview(self, ids: IdRanges) -> None:
+        worker = get_current_worker()
+        try:
+            text = describe_preview(self.pool.preview(ids))
+            failed = False
+        except Exception as exc:
+            text, failed = f"✗ {error_text(exc, self.settings.token)}", True
+        if not worker.is_cancelled:
+            self.post_message(self.PreviewDone(ids, text, failed))
+
+    @on(PreviewDone)
+    def _preview_done(self, message: PreviewDone) -> None:
+        if message.ids != self.ids:
+            return  # the range changed since
+        self.preview_text = message.text
+        preview = self.query_one("#queue-preview", Static)
+        preview.update(message.text)
+        preview.set_class(message.error, "-error")
+
+    @on(RangeInput.Submitted)
+    def _range_submitted(self) -> None:
+        self.action_queue()
+
+    @on(Input.Submitted, "#queue-dest, #queue-workers")
+    def _option_submitted(self) -> None:
+        self.action_queue()
+
+    # ---- queue ----------------------------------------------------------------------------
+
+    def action_queue(self) -> None:
+        if not self.settings.can_queue:
+            return
+        range_input = self.query_one(RangeInput)
+        if self.ids is None:
+            self._error(range_input.error or "Enter the ids to download, e.g. 1-500, 1000.")
+            range_input.focus()
+            return
+        dest = self.query_one("#queue-dest", Input).value.strip()
+        if not dest:
+            self._error("Give a destination folder.")
+            return
+        workers_text = self.query_one("#queue-workers", Input).value.strip()
+        try:
+            workers = int(workers_text)
+            if not 1 <= workers <= MAX_WORKERS:
+                raise ValueError
+        except ValueError:
+            self._error(f"Workers must be a number from 1 to {MAX_WORKERS}.")
+            return
+        self._error("")
+        view = self.app.queue_job(self.pool, self.ids, dest, workers)
+        if view is None:
+            return
+        self.app.pop_screen()
+        self.app.action_downloads()
+
+    def action_dismiss_dialog(self) -> None:
+        self.app.pop_screen()
+
+    @on(Button.Pressed, "#queue-go")
+    def _go(self) -> None:
+        self.action_queue()
+
+    @on(Button.Pressed, "#queue-cancel")
+    def _cancel(self) -> None:
+        self.action_dismiss_dialog()

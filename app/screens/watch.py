@@ -1,0 +1,211 @@
+"""Watch the downloads: overall progress, every job, every worker, and what went wrong."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane
+
+from app.downloads import DownloadsModel, JobView, WorkerView
+from app.format import fmt_bytes, fmt_duration, fmt_rate, plural
+from app.messages import DownloadsChanged
+from app.widgets.virtual_table import Column, Row, VirtualTable
+
+JOB_COLUMNS = [
+    Column("job", "Job", 4, "right"),
+    Column("state", "State", 9),
+    Column("done", "Done", 6, "right"),
+    Column("ids", "Ids", 13, "right"),
+    Column("bytes", "Bytes", 9, "right"),
+    Column("issues", "Miss/Fail", 9, "right"),
+    Column("what", "Repo · ids → destination", None, min_width=16),
+]
+WORKER_COLUMNS = [
+    Column("worker", "#", 3, "right"),
+    Column("state", "State", 8),
+    Column("job", "Job", 4, "right"),
+    Column("item", "Archive › file", None, min_width=16),
+    Column("bytes", "Bytes", 19, "right"),
+    Column("speed", "Speed", 11, "right"),
+]
+MISSING_COLUMNS = [Column("job", "Job", 4, "right"), Column("ids", "Ids in no archive", None),
+                   Column("count", "Count", 8, "right")]
+UNRECOGNIZED_COLUMNS = [Column("job", "Job", 4, "right"), Column("archive", "Archive", 20),
+                        Column("name", "Name", None), Column("reason", "Reason", None)]
+FAILED_COLUMNS = [Column("job", "Job", 4, "right"), Column("id", "Id", 10, "right"),
+                  Column("reason", "Reason", None)]
+
+STATE_STYLE = {"queued": "dim", "running": "accent", "done": "ok", "cancelled": "warn",
+               "failed": "error"}
+WORKER_STYLE = {"idle": "dim", "index": "accent", "download": None, "verify": "ok"}
+
+
+def job_row(job: JobView) -> Row:
+    issues = f"{job.missing:,}/{job.failed:,}" if (job.missing or job.failed) else "–"
+    what = f"{job.repo} · {job.ids_text} → {job.dst_dir}"
+    if job.error:
+        what = f"{job.error} · {what}"
+    return Row(
+        job.job_id,
+        (f"#{job.job_id}", job.state, f"{100 * job.fraction:.0f}%",
+         f"{job.ids_done:,}/{job.ids_total:,}", fmt_bytes(job.bytes_done), issues, what),
+        cell_styles={1: STATE_STYLE.get(job.state, ""), 5: "warn" if job.failed or job.missing else ""},
+    )
+
+
+def worker_row(w: WorkerView) -> Row:
+    if w.state == "idle":
+        return Row(w.worker, (str(w.worker), "idle", "", "", "", ""), style="dim")
+    item = w.archive
+    if w.filename:
+        item = f"{w.archive} › {w.filename}" if w.archive else w.filename
+    progress = (f"{fmt_bytes(w.done)} / {fmt_bytes(w.total)}" if w.total else fmt_bytes(w.done))
+    return Row(w.worker, (str(w.worker), w.state, f"#{w.job_id}", item, progress,
+                          fmt_rate(w.speed)),
+               cell_styles={1: WORKER_STYLE.get(w.state) or ""})
+
+
+class WatchScreen(Screen):
+    """Everything the downloader is doing, refreshed at most ~10 times a second."""
+
+    TITLE = "Downloads"
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("c", "cancel_job", "Cancel job", id="cancel"),
+        Binding("C", "cancel_all", "Cancel all", show=False),
+        Binding("r", "retry", "Retry failed", id="retry"),
+        Binding("q", "queue", "Queue more", id="queue"),
+        Binding("m", "pane('pane-missing')", "Missing", show=False),
+        Binding("u", "pane('pane-unrecognized')", "Unrecognized", show=False),
+        Binding("f", "pane('pane-failed')", "Failed", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen = -1
+        self._pane_counts: tuple = ()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("No download yet: open a dataset and press q to queue ids.", id="overall",
+                     markup=False)
+        yield ProgressBar(total=None, show_eta=False, id="overall-bar")
+        yield VirtualTable(JOB_COLUMNS, id="jobs", empty_text="No job queued yet.")
+        yield VirtualTable(WORKER_COLUMNS, id="workers", show_cursor=False)
+        with TabbedContent(id="panes"):
+            with TabPane("Missing", id="pane-missing"):
+                yield VirtualTable(MISSING_COLUMNS, id="missing", show_cursor=False,
+                                   empty_text="No missing ids.")
+            with TabPane("Unrecognized", id="pane-unrecognized"):
+                yield VirtualTable(UNRECOGNIZED_COLUMNS, id="unrecognized-files",
+                                   show_cursor=False, empty_text="No unrecognized names.")
+            with TabPane("Failed", id="pane-failed"):
+                yield VirtualTable(FAILED_COLUMNS, id="failed", empty_text="Nothing failed.")
+        yield Footer()
+
+    @property
+    def model(self) -> DownloadsModel:
+        return self.app.model
+
+    def on_mount(self) -> None:
+        self.query_one("#jobs").focus()
+        self.refresh_view(force=True)
+
+    def on_screen_resume(self) -> None:
+        self.refresh_view(force=True)
+
+    def on_downloads_changed(self, message: DownloadsChanged) -> None:
+        if self.is_current:
+            self.refresh_view()
+
+    def refresh_view(self, force: bool = False) -> None:
+        model = self.model
+        if not force and model.version == self._seen:
+            return
+        self._seen = model.version
+        self._refresh_overall()
+        self.query_one("#jobs", VirtualTable).set_rows(
+            job_row(j) for j in reversed(list(model.jobs.values())))
+        self.query_one("#workers", VirtualTable).set_rows(
+            worker_row(model.workers[w]) for w in sorted(model.workers))
+        counts = (len(model.failed), len(model.unrecognized), model.missing_total)
+        if force or counts != self._pane_counts:
+            self._pane_counts = counts
+            self._refresh_panes()
+
+    def _refresh_overall(self) -> None:
+        model = self.model
+        o = model.overall()
+        bar = self.query_one("#overall-bar", ProgressBar)
+        if not model.jobs:
+            bar.update(total=None, progress=0)
+            return
+        bar.update(total=max(1, o.ids_total), progress=o.ids_done)
+        state = (f"{plural(o.running, 'job')} running" if o.running else "idle")
+        if o.queued:
+            state += f", {o.queued} queued"
+        self.query_one("#overall", Static).update(
+            f"{state} · ids {o.ids_done:,}/{o.ids_total:,} · {plural(o.files, 'file')} · "
+            f"{fmt_bytes(o.nbytes)} · {fmt_rate(o.rate)} · ETA {fmt_duration(o.eta)}")
+
+    def _refresh_panes(self) -> None:
+        model = self.model
+        missing = model.missing_runs()
+        self.query_one("#missing", VirtualTable).set_rows(
+            Row((jid, lo), (f"#{jid}", f"{lo}" if lo == hi else f"{lo}-{hi}", f"{hi - lo + 1:,}"),
+                (jid, lo, hi - lo + 1))
+            for jid, lo, hi in missing)
+        self.query_one("#unrecognized-files", VirtualTable).set_rows(
+            Row(i, (f"#{jid}", archive, name, reason))
+            for i, (jid, archive, name, reason) in enumerate(model.unrecognized))
+        self.query_one("#failed", VirtualTable).set_rows(
+            Row((jid, rid), (f"#{jid}", str(rid), reason), (jid, rid, reason), style="error")
+            for (jid, rid), reason in sorted(model.failed.items()))
+        tabs = self.query_one("#panes", TabbedContent)
+        tabs.get_tab("pane-missing").label = f"Missing ({model.missing_total:,})"
+        tabs.get_tab("pane-unrecognized").label = f"Unrecognized ({len(model.unrecognized):,})"
+        tabs.get_tab("pane-failed").label = f"Failed ({len(model.failed):,})"
+
+    # ---- actions --------------------------------------------------------------------------
+
+    def _selected_job(self) -> int | None:
+        key = self.query_one("#jobs", VirtualTable).cursor_key
+        return key if isinstance(key, int) else None
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+    def action_cancel_job(self) -> None:
+        job_id = self._selected_job()
+        if job_id is None:
+            self.notify("No job selected.", timeout=2)
+            return
+        self.app.cancel_job(job_id)
+
+    def action_cancel_all(self) -> None:
+        self.app.cancel_all()
+
+    def action_retry(self) -> None:
+        failed_table = self.query_one("#failed", VirtualTable)
+        job_id = None
+        if self.focused is failed_table and failed_table.cursor_key is not None:
+            job_id = failed_table.cursor_key[0]
+        self.app.retry_failed(job_id)
+
+    def action_queue(self) -> None:
+        self.app.action_queue()
+
+    def action_pane(self, pane: str) -> None:
+        self.query_one("#panes", TabbedContent).active = pane
+
+    @on(VirtualTable.Selected, "#jobs")
+    def _job_selected(self, event: VirtualTable.Selected) -> None:
+        view = self.model.jobs.get(event.key)
+        if view is not None:
+            self.notify(f"{view.repo} · {view.ids_text}\n→ {view.dst_dir}\n{view.state}"
+                        + (f": {view.error}" if view.error else ""),
+                        title=f"Job #{view.job_id}", timeout=5)

@@ -1,0 +1,160 @@
+"""What the TUI is asked to open, typed once for the CLI, the tests and the app.
+
+No Textual import here: the lead's CLI builds an :class:`AppSettings` from its arguments and only
+then pays for importing the app (``run_tui``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+DEFAULT_WORKERS = 8
+DEFAULT_DEST = "downloads"
+
+
+def default_token() -> str | None:
+    """The token huggingface_hub would use: ``HF_TOKEN`` first, then the stored login."""
+    token = os.environ.get("HF_TOKEN") or None
+    if token:
+        return token
+    try:
+        from huggingface_hub import get_token
+
+        return get_token() or None
+    except Exception:  # a broken token file must not stop the app from starting
+        return None
+
+
+def parse_base_level(text: str | int | list[int]) -> int | list[int]:
+    """``"3"`` -> 3, ``"3,4"`` or ``"[3,4]"`` -> [3, 4] (try level 3, then 4)."""
+    if isinstance(text, int):
+        return text
+    if isinstance(text, list):
+        return text[0] if len(text) == 1 else list(text)
+    parts = [p.strip() for p in str(text).strip().strip("[]").split(",") if p.strip()]
+    if not parts:
+        raise ValueError("base level is empty")
+    levels: list[int] = []
+    for part in parts:
+        if not part.isdigit() or not 1 <= int(part) <= 9:
+            raise ValueError(f"base level must be a number from 1 to 9, got {part!r}")
+        levels.append(int(part))
+    return levels[0] if len(levels) == 1 else levels
+
+
+def format_base_level(level: int | list[int]) -> str:
+    return ",".join(str(x) for x in level) if isinstance(level, list) else str(level)
+
+
+@dataclass
+class AppSettings:
+    """Everything the app needs to start; the token never shows in ``repr``."""
+
+    repo: str | None = None
+    idx_repo: str | None = None
+    revision: str = "main"
+    idx_revision: str | None = None
+    base_dir: str = "images"
+    base_level: int | list[int] = 3
+    token: str | None = field(default=None, repr=False)
+    demo: bool = False
+    endpoint: str | None = None
+    dst_dir: str = DEFAULT_DEST
+    workers: int = DEFAULT_WORKERS
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+    demo_root: Path | None = None
+    """Where ``--demo`` writes its dataset; None means ``app.hub.demo.demo_cache_dir()``."""
+    endpoint_label: str | None = None
+    """How the endpoint is shown; lets snapshots hide a random loopback port."""
+    layout: str = "increment-id"
+    """``"increment-id"`` (ids map to archives) or another preset layout, browsed only."""
+
+    @property
+    def can_queue(self) -> bool:
+        return self.layout == "increment-id"
+
+    def make_pool(self):
+        """The engine pool for this repo (no network yet). Raises ValueError for a bad level."""
+        from pools import IncrementIDDataPool
+
+        if not self.repo:
+            raise ValueError("no repo id")
+        return IncrementIDDataPool(
+            self.repo,
+            data_revision=self.revision or "main",
+            idx_repo_id=self.idx_repo or None,
+            idx_revision=self.idx_revision or (self.revision if not self.idx_repo else "main") or "main",
+            base_level=self.base_level,
+            base_dir=self.base_dir,
+            hf_token=self.token or None,
+            endpoint=self.endpoint or None,
+        )
+
+    def with_repo(self, **changes) -> AppSettings:
+        return replace(self, **changes)
+
+    @property
+    def hub_label(self) -> str:
+        if self.endpoint_label:
+            return self.endpoint_label
+        if self.demo:
+            return "demo hub (loopback)"
+        return self.endpoint or "huggingface.co"
+
+
+def add_tui_arguments(parser: argparse.ArgumentParser) -> None:
+    """The TUI's options, shared with the lead's CLI (``cheesechaser-tui`` without subcommand)."""
+    group = parser.add_argument_group("open a dataset")
+    group.add_argument("--demo", action="store_true",
+                       help="open the embedded demo dataset on a loopback Hub (works offline)")
+    group.add_argument("--repo", help="dataset repo id, e.g. deepghs/danbooru_newest")
+    group.add_argument("--idx-repo", help="repo holding the indexes, if not the data repo")
+    group.add_argument("--revision", default="main", help="revision of the data repo (default main)")
+    group.add_argument("--idx-revision", default=None, help="revision of the index repo")
+    group.add_argument("--base-dir", default="images", help="folder of the archives (default images)")
+    group.add_argument("--base-level", default="3",
+                       help="digits of the id that pick the archive: 3, or 3,4 to try 3 then 4")
+    group.add_argument("--token", default=None,
+                       help="Hugging Face token (default: HF_TOKEN or the huggingface_hub login)")
+    group.add_argument("--endpoint", default=None, help="Hub URL (default: HF_ENDPOINT or the Hub)")
+    group.add_argument("--dest", default=DEFAULT_DEST, help="destination folder for downloads")
+    group.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="download workers")
+
+
+def settings_from_args(args: argparse.Namespace) -> AppSettings:
+    demo = bool(getattr(args, "demo", False))
+    token = getattr(args, "token", None)
+    if token is None and not demo:
+        token = default_token()
+    return AppSettings(
+        repo=getattr(args, "repo", None),
+        idx_repo=getattr(args, "idx_repo", None),
+        revision=getattr(args, "revision", None) or "main",
+        idx_revision=getattr(args, "idx_revision", None),
+        base_dir=getattr(args, "base_dir", None) or "images",
+        base_level=parse_base_level(getattr(args, "base_level", None) or "3"),
+        token=token,
+        demo=demo,
+        endpoint=getattr(args, "endpoint", None),
+        dst_dir=getattr(args, "dest", None) or DEFAULT_DEST,
+        workers=max(1, int(getattr(args, "workers", None) or DEFAULT_WORKERS)),
+    )
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    """Run the app until the user quits; the return value is the process exit code."""
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        print(f"cheesechaser-tui: {exc}")
+        return 2
+    from app.app import make_app  # Textual is imported only when the TUI really starts
+
+    app = make_app(settings)
+    app.run()
+    return int(app.return_code or 0)

@@ -1,0 +1,469 @@
+"""A read-only table that renders only the lines on screen (Textual's Line API).
+
+DataTable builds every row up front (about 0.6 s for 40 000 rows, on the event loop); an archive's
+file list can hold tens of thousands, so this table keeps plain tuples and draws the visible ones.
+Sorting, a text filter, a cursor, marks and per-row/per-cell styles are all it needs to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Iterable, Sequence
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+GAP = 1  # blank cells left of every column
+
+
+@dataclass
+class Column:
+    key: str
+    label: str
+    width: int | None = None
+    """Fixed width in cells; None shares what is left between the flexible columns."""
+    justify: str = "left"
+    min_width: int = 8
+
+
+@dataclass
+class Row:
+    key: Hashable
+    cells: Sequence[str]
+    values: Sequence[Any] = ()
+    """Raw values to sort on (same order as the columns); the cells are used when empty."""
+    style: str | None = None
+    """A component-class suffix for the whole row, e.g. ``"dim"`` -> ``virtual-table--dim``."""
+    cell_styles: dict[int, str] = field(default_factory=dict)
+    marked: bool = False
+
+    def sort_value(self, column: int) -> Any:
+        source = self.values if self.values else self.cells
+        return source[column] if column < len(source) else None
+
+    def matches(self, needle: str) -> bool:
+        return any(needle in cell.lower() for cell in self.cells)
+
+
+def _sort_key(value: Any) -> tuple:
+    # None (not loaded yet) always sorts after real values, whatever their type
+    if value is None:
+        return (1, 0, "")
+    if isinstance(value, (int, float)):
+        return (0, 0, value)
+    return (0, 1, str(value))
+
+
+class VirtualTable(ScrollView, can_focus=True):
+    """Rows of strings, a fixed header, a cursor; sorted and filtered without rebuilding widgets."""
+
+    COMPONENT_CLASSES = {
+        "virtual-table--header",
+        "virtual-table--cursor",
+        "virtual-table--marked",
+        "virtual-table--dim",
+        "virtual-table--ok",
+        "virtual-table--warn",
+        "virtual-table--error",
+        "virtual-table--accent",
+        "virtual-table--empty",
+    }
+
+    DEFAULT_CSS = """
+    VirtualTable {
+        background: $surface;
+        color: $foreground;
+        height: 1fr;
+        & > .virtual-table--header { text-style: bold; background: $panel; color: $foreground; }
+        & > .virtual-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+        }
+        &:focus > .virtual-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+        & > .virtual-table--marked { color: $accent; text-style: bold; }
+        & > .virtual-table--dim { color: $foreground-muted; }
+        & > .virtual-table--ok { color: $success; }
+        & > .virtual-table--warn { color: $warning; }
+        & > .virtual-table--error { color: $error; }
+        & > .virtual-table--accent { color: $accent; }
+        & > .virtual-table--empty { color: $foreground-muted; text-style: italic; }
+    }
+    """
+
+    BINDINGS = [
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        Binding("enter", "select", "Open", show=False),
+    ]
+
+    cursor = reactive(0, always_update=True, repaint=False)
+
+    class Highlighted(Message):
+        def __init__(self, table: VirtualTable, key: Hashable | None) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    class Selected(Message):
+        def __init__(self, table: VirtualTable, key: Hashable) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    class Sorted(Message):
+        def __init__(self, table: VirtualTable, column: str, reverse: bool) -> None:
+            super().__init__()
+            self.table = table
+            self.column = column
+            self.reverse = reverse
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+    def __init__(
+        self,
+        columns: Iterable[Column] = (),
+        *,
+        empty_text: str = "",
+        show_cursor: bool = True,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.columns: list[Column] = list(columns)
+        self.empty_text = empty_text
+        self.show_cursor = show_cursor
+        self._rows: list[Row] = []
+        self._by_key: dict[Hashable, Row] = {}
+        self._view: list[Row] = []
+        self._filter = ""
+        self._predicate: Callable[[Row], bool] | None = None
+        self.sort_column: int | None = None
+        self.sort_reverse = False
+        self._widths: list[int] = []
+        self._last_highlight: Hashable | None = object()
+
+    # ---- data -------------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        """Rows shown (after the filter)."""
+        return len(self._view)
+
+    @property
+    def total_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def rows(self) -> list[Row]:
+        """Rows shown, in display order."""
+        return self._view
+
+    def get_row(self, key: Hashable) -> Row | None:
+        return self._by_key.get(key)
+
+    @property
+    def cursor_key(self) -> Hashable | None:
+        if 0 <= self.cursor < len(self._view):
+            return self._view[self.cursor].key
+        return None
+
+    @property
+    def cursor_row(self) -> Row | None:
+        if 0 <= self.cursor < len(self._view):
+            return self._view[self.cursor]
+        return None
+
+    def set_rows(self, rows: Iterable[Row]) -> None:
+        keep = self.cursor_key
+        self._rows = list(rows)
+        self._by_key = {row.key: row for row in self._rows}
+        self._rebuild(keep)
+
+    def add_rows(self, rows: Iterable[Row]) -> None:
+        self.update_rows(rows)
+
+    def update_rows(self, rows: Iterable[Row], *, resort: bool = True) -> None:
+        """Replace rows by key, append unknown keys; ``resort=False`` keeps the display order."""
+        keep = self.cursor_key
+        position = {row.key: i for i, row in enumerate(self._rows)}
+        for row in rows:
+            i = position.get(row.key)
+            if i is None:
+                position[row.key] = len(self._rows)
+                self._rows.append(row)
+            else:
+                self._rows[i] = row
+            self._by_key[row.key] = row
+        if resort:
+            self._rebuild(keep)
+        else:
+            self._view = [self._by_key[r.key] for r in self._view]
+            self.refresh()
+
+    def clear(self) -> None:
+        self.set_rows([])
+
+    def set_filter(self, text: str = "", predicate: Callable[[Row], bool] | None = None) -> None:
+        keep = self.cursor_key
+        self._filter = text.strip().lower()
+        self._predicate = predicate
+        self._rebuild(keep)
+
+    def sort_by(self, column: str | int | None, reverse: bool | None = None) -> None:
+        """Sort on a column (by key or index); calling again on the same column flips the order.
+
+        The cursor goes back to the top: after a sort the user looks for the first rows.
+        """
+        keep = None
+        if column is None:
+            self.sort_column = None
+        else:
+            index = column if isinstance(column, int) else self._column_index(column)
+            if reverse is None:
+                reverse = (not self.sort_reverse) if index == self.sort_column else False
+            self.sort_column = index
+            self.sort_reverse = reverse
+        self._rebuild(keep)
+        if self.sort_column is not None:
+            self.post_message(
+                self.Sorted(self, self.columns[self.sort_column].key, self.sort_reverse)
+            )
+
+    def _column_index(self, key: str) -> int:
+        for i, col in enumerate(self.columns):
+            if col.key == key:
+                return i
+        raise KeyError(key)
+
+    def _rebuild(self, keep: Hashable | None) -> None:
+        view = self._rows
+        if self._filter or self._predicate is not None:
+            needle, pred = self._filter, self._predicate
+            view = [
+                r for r in view if (not needle or r.matches(needle)) and (pred is None or pred(r))
+            ]
+        else:
+            view = list(view)
+        if self.sort_column is not None:
+            col = self.sort_column
+            view.sort(key=lambda r: _sort_key(r.sort_value(col)), reverse=self.sort_reverse)
+            if self.sort_reverse:  # keep "not loaded yet" at the bottom either way
+                loaded = [r for r in view if r.sort_value(col) is not None]
+                view = loaded + [r for r in view if r.sort_value(col) is None]
+        self._view = view
+        index = 0
+        if keep is not None:
+            for i, row in enumerate(view):
+                if row.key == keep:
+                    index = i
+                    break
+        self._update_virtual_size()
+        self.cursor = min(index, max(0, len(view) - 1))
+        self.refresh()
+
+    def move_cursor_to_key(self, key: Hashable) -> bool:
+        for i, row in enumerate(self._view):
+            if row.key == key:
+                self.cursor = i
+                return True
+        return False
+
+    # ---- geometry ---------------------------------------------------------------------------
+
+    def _compute_widths(self, width: int) -> list[int]:
+        fixed = sum(c.width or 0 for c in self.columns) + GAP * len(self.columns)
+        flex = [c for c in self.columns if c.width is None]
+        spare = max(0, width - fixed - 1)
+        widths = []
+        for col in self.columns:
+            if col.width is not None:
+                widths.append(col.width)
+            else:
+                widths.append(max(col.min_width, spare // max(1, len(flex))))
+        return widths
+
+    def _update_virtual_size(self) -> None:
+        # size the columns for the width left once a vertical scrollbar shows, so that a
+        # scrollbar appearing never pushes the last column off screen
+        width = self.region.shrink(self.styles.gutter).width
+        if len(self._view) + 1 > self.size.height and self.styles.overflow_y != "hidden":
+            width -= self.styles.scrollbar_size_vertical
+        self._widths = self._compute_widths(width)
+        total = sum(self._widths) + GAP * len(self.columns) + 1
+        self.virtual_size = Size(total, len(self._view) + 1)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._update_virtual_size()
+        self._scroll_cursor_into_view()
+
+    # ---- cursor -----------------------------------------------------------------------------
+
+    def validate_cursor(self, value: int) -> int:
+        return max(0, min(value, len(self._view) - 1)) if self._view else 0
+
+    def watch_cursor(self, value: int) -> None:
+        self._scroll_cursor_into_view()
+        self.refresh()
+        key = self.cursor_key
+        if key != self._last_highlight:
+            self._last_highlight = key
+            self.post_message(self.Highlighted(self, key))
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def _scroll_cursor_into_view(self) -> None:
+        if not self._view:
+            return
+        visible = self._page()
+        top = round(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
+
+    def action_cursor_up(self) -> None:
+        self.cursor -= 1
+
+    def action_cursor_down(self) -> None:
+        self.cursor += 1
+
+    def action_page_up(self) -> None:
+        self.cursor -= self._page()
+
+    def action_page_down(self) -> None:
+        self.cursor += self._page()
+
+    def action_first(self) -> None:
+        self.cursor = 0
+
+    def action_last(self) -> None:
+        self.cursor = len(self._view) - 1
+
+    def action_select(self) -> None:
+        key = self.cursor_key
+        if key is not None:
+            self.post_message(self.Selected(self, key))
+
+    async def _on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        x, y = offset
+        if y == 0:
+            column = self._column_at(x + round(self.scroll_x))
+            if column is not None:
+                self.sort_by(column)
+            return
+        index = round(self.scroll_y) + y - 1
+        if 0 <= index < len(self._view):
+            if index == self.cursor or event.chain >= 2:
+                self.cursor = index
+                self.action_select()
+            else:
+                self.cursor = index
+
+    def _column_at(self, x: int) -> int | None:
+        left = 0
+        for i, width in enumerate(self._widths):
+            right = left + GAP + width
+            if left <= x < right:
+                return i
+            left = right
+        return None
+
+    # ---- rendering --------------------------------------------------------------------------
+
+    def _fit(self, text: str, width: int, justify: str) -> str:
+        if cell_len(text) > width:
+            return set_cell_size(text, width - 1) + "…" if width > 1 else text[:width]
+        pad = width - cell_len(text)
+        return " " * pad + text if justify == "right" else text + " " * pad
+
+    def _header_strip(self, base: Style) -> Strip:
+        style = base + self.get_component_rich_style("virtual-table--header")
+        segments = []
+        for i, (col, width) in enumerate(zip(self.columns, self._widths)):
+            label = col.label
+            if i == self.sort_column:
+                label = f"{label} {'▼' if self.sort_reverse else '▲'}"
+            segments.append(Segment(" " * GAP + self._fit(label, width, col.justify), style))
+        segments.append(Segment(" ", style))
+        return Strip(segments)
+
+    def _row_strip(self, row: Row, index: int, base: Style) -> Strip:
+        style = base
+        if row.style:
+            style += self.get_component_rich_style(f"virtual-table--{row.style}")
+        if row.marked:
+            style += self.get_component_rich_style("virtual-table--marked")
+        is_cursor = self.show_cursor and index == self.cursor
+        cursor_style = self.get_component_rich_style("virtual-table--cursor")
+        segments = []
+        for i, (col, width) in enumerate(zip(self.columns, self._widths)):
+            cell = row.cells[i] if i < len(row.cells) else ""
+            cell_style = style
+            extra = row.cell_styles.get(i)
+            if extra:
+                cell_style += self.get_component_rich_style(f"virtual-table--{extra}")
+            if is_cursor:
+                cell_style += cursor_style
+            gap_style = style + cursor_style if is_cursor else style
+            segments.append(Segment(" " * GAP, gap_style))
+            segments.append(Segment(self._fit(cell, width, col.justify), cell_style))
+        segments.append(Segment(" ", style + cursor_style if is_cursor else style))
+        return Strip(segments)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        scroll_x, scroll_y = self.scroll_offset
+        base = self.rich_style
+        if not self._widths:
+            self._update_virtual_size()
+        if y == 0:
+            strip = self._header_strip(base)
+        else:
+            index = scroll_y + y - 1
+            if 0 <= index < len(self._view):
+                strip = self._row_strip(self._view[index], index, base)
+            elif index == 0 and self.empty_text:
+                empty = base + self.get_component_rich_style("virtual-table--empty")
+                strip = Strip([Segment(" " * GAP + self.empty_text, empty)])
+            else:
+                return Strip.blank(width, base)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def refresh_row(self, key: Hashable) -> None:
+        for i, row in enumerate(self._view):
+            if row.key == key:
+                y = i - round(self.scroll_y) + 1
+                if 0 < y < self.size.height:
+                    self.refresh(Region(0, y, self.size.width, 1))
+                return
