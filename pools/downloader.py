@@ -398,12 +398,6 @@ class Downloader:
         archive, rids = group
         self._plan(wid, job, archive, iter(rids))
 
-    def _candidates(self, job: Job, rid: int) -> list[str]:
-        layers = job.pool.archive_layers() if hasattr(job.pool, "archive_layers") else None
-        if layers:
-            return [path_of(rid % modulus) for modulus, path_of in layers]
-        return job.pool.archives_for(rid)
-
     def _index(self, wid: int, job: Job, archive: str, broken: dict[str, str]):
         if archive in broken:
             return None
@@ -413,8 +407,12 @@ class Downloader:
         except IndexFormatError as err:
             broken[archive] = str(err)
             return None
-        if index is not None and index.unrecognized and archive not in job._seen_unrecognized:
-            job._seen_unrecognized.add(archive)
+        if index is not None and index.unrecognized:
+            with job._lock:
+                first = archive not in job._seen_unrecognized
+                job._seen_unrecognized.add(archive)
+            if not first:
+                return index
             for name, reason in index.unrecognized:
                 job.report.unrecognized.append((archive, name, reason))
                 job._emit(ev.FileUnrecognized(job.id, archive, name, reason))
@@ -430,11 +428,18 @@ class Downloader:
         broken: dict[str, str] = {}
         missing: list[int] = []
         wanted: dict[str, list[tuple[IndexEntry, _Resource]]] = {}
+        indexes: dict[str, Any] = {}  # this chunk's indexes: one lookup per archive, not per id
+        layers = job.pool.archive_layers() if hasattr(job.pool, "archive_layers") else None
         for rid in chunk:
             found = None
             reason = None
-            for archive in self._candidates(job, rid):
-                index = self._index(wid, job, archive, broken)
+            candidates = ([path_of(rid % modulus) for modulus, path_of in layers] if layers
+                          else job.pool.archives_for(rid))
+            for archive in candidates:
+                if archive in indexes:
+                    index = indexes[archive]
+                else:
+                    index = indexes[archive] = self._index(wid, job, archive, broken)
                 if archive in broken:
                     reason = reason or f"broken index: {broken[archive]}"
                 if index is not None and rid in index.by_id:
