@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from app.downloads import DownloadsModel, JobView
-from app.format import plural
+from app.format import display_path, plural
 from app.messages import DemoFailed, DemoReady, DownloadsChanged, EngineEventsReady, EventPump
 from app.settings import AppSettings, run_tui  # noqa: F401  (run_tui re-exported for the CLI)
 from pools import Downloader, IdRanges, PoolError
@@ -36,7 +36,7 @@ class CheesechaserApp(App[int]):
         Binding("f1", "help", "Help", id="help"),
         Binding("question_mark", "help", "Help", show=False, id="help-alt"),
         Binding("ctrl+d", "downloads", "Downloads", id="downloads"),
-        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="quit"),
     ]
 
     def __init__(self, settings: AppSettings) -> None:
@@ -150,8 +150,18 @@ class CheesechaserApp(App[int]):
     def downloader(self) -> Downloader:
         with self._downloader_lock:
             if self._downloader is None:
-                self._downloader = Downloader(max_workers=self.settings.workers, on_event=self.pump)
+                self._downloader = Downloader(max_workers=self.settings.workers, on_event=self.pump,
+                                              retry=self.settings.retry)
             return self._downloader
+
+    def known_archives(self, pool) -> set[str] | None:
+        """The archives the tree listing showed for ``pool`` (None before it was listed)."""
+        from app.screens.browse import BrowseScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, BrowseScreen) and screen.pool is pool and screen.archives:
+                return set(screen.archives)
+        return None
 
     @property
     def downloader_workers(self) -> int:
@@ -171,7 +181,7 @@ class CheesechaserApp(App[int]):
             return None
         view = self.model.add_job(job, pool, str(ids), len(ids), job.dst_dir, name=job.name)
         self.flush_engine_events()
-        self.notify(f"Job #{job.id}: {plural(len(ids), 'id')} into {job.dst_dir}",
+        self.notify(f"Job #{job.id}: {plural(len(ids), 'id')} into {display_path(job.dst_dir)}",
                     title="Queued", timeout=3)
         return view
 

@@ -66,3 +66,17 @@ def error_text(exc: BaseException, token: str | None = None) -> str:
     if token:
         text = text.replace(token, "***")
     return text
+
+
+def display_path(path: str) -> str:
+    """A destination as the user typed it: relative to the working folder when inside it."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path
+    if rel == "." or rel.startswith(".."):
+        home = os.path.expanduser("~")
+        return "~" + path[len(home):] if home != "/" and path.startswith(home + os.sep) else path
+    return rel

@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 DEFAULT_WORKERS = 8
 DEFAULT_DEST = "downloads"
@@ -71,6 +71,8 @@ class AppSettings:
     """Where ``--demo`` writes its dataset; None means ``app.hub.demo.demo_cache_dir()``."""
     endpoint_label: str | None = None
     """How the endpoint is shown; lets snapshots hide a random loopback port."""
+    retry: Any = field(default=None, repr=False, compare=False)
+    """A ``pools.RetryPolicy`` for the pool and the downloader (None: the engine's default)."""
     layout: str = "increment-id"
     """``"increment-id"`` (ids map to archives) or another preset layout, browsed only."""
 
@@ -93,6 +95,7 @@ class AppSettings:
             base_dir=self.base_dir,
             hf_token=self.token or None,
             endpoint=self.endpoint or None,
+            retry=self.retry,
         )
 
     def with_repo(self, **changes) -> AppSettings:

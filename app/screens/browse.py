@@ -45,8 +45,9 @@ COLUMNS = [
 
 def hint_for(exc: BaseException, hub_label: str) -> str:
     if isinstance(exc, AccessDeniedError):
-        return ("The Hub refused access: the repo is gated or private. Accept its terms on the Hub "
-                "and give a token (HF_TOKEN, `hf auth login`, or the Token field of the picker).")
+        return ("The Hub refused access: the repo is gated or private (or, without a token, may "
+                "not exist). Check the repo id; for a gated repo accept its terms on the Hub; give "
+                "a token that can read it (HF_TOKEN, `hf auth login`, or the picker's Token field).")
     if isinstance(exc, RepoNotFoundError):
         return ("Check the repo id (owner/name). A private repo looks the same without a token "
                 "that can read it.")
@@ -107,10 +108,13 @@ class BrowseScreen(Screen):
             self.archives = archives
 
     class Failed(Message):
-        def __init__(self, error: str, hint: str) -> None:
+        """Opening failed; ``listed`` when the archives were listed but their indexes refused."""
+
+        def __init__(self, error: str, hint: str, listed: bool = False) -> None:
             super().__init__()
             self.error = error
             self.hint = hint
+            self.listed = listed
 
     def __init__(self, pool, settings: AppSettings) -> None:
         super().__init__()
@@ -177,15 +181,19 @@ class BrowseScreen(Screen):
 
     @on(Failed)
     def _failed(self, message: Failed) -> None:
+        if self.error is not None:
+            return
         self.error = message.error
         panel = self.query_one("#load-error", Static)
+        what = "read the indexes of" if message.listed else "open"
         panel.update(
-            f"✗ Could not open {self.settings.repo}\n\n{message.error}\n\n{message.hint}\n\n"
+            f"✗ Could not {what} {self.settings.repo}\n\n{message.error}\n\n{message.hint}\n\n"
             "Esc: back to the dataset picker · ctrl+r: try again"
         )
         panel.display = True
-        self.query_one("#archives").display = False
-        self.query_one("#archive-filter").display = False
+        panel.set_class(message.listed, "-below-table")
+        self.query_one("#archives").display = message.listed
+        self.query_one("#archive-filter").display = message.listed
         self._update_info()
         self.notify(message.error, title="Cannot open the dataset", severity="error", timeout=8)
 
@@ -215,8 +223,8 @@ class BrowseScreen(Screen):
                 self._stop.set()
                 summary = ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0,
                                          error=error_text(exc, self.settings.token))
-                self.app.call_from_thread(
-                    self.notify, summary.error, title="Indexes not loaded", severity="error")
+                self.post_message(self.Failed(summary.error, hint_for(exc, self.settings.hub_label),
+                                              listed=True))
             except Exception as exc:
                 if self._stop.is_set():
                     return
@@ -255,7 +263,7 @@ class BrowseScreen(Screen):
             parts.append(f"level {format_base_level(s.base_level)}")
         else:
             parts.append("browse only")
-        if self.error:
+        if self.error and not self.archives:
             parts.append("not opened")
         elif self.archives:
             total = sum(a.size or 0 for a in self.archives.values())

@@ -20,14 +20,27 @@ MAX_WORKERS = 64
 ARCHIVES_SHOWN = 4
 
 
-def describe_preview(preview) -> str:
-    archives = preview.archives
+def describe_preview(preview, known: set[str] | None = None) -> str:
+    """Two lines: ids and archives touched, then indexes cached or still to fetch.
+
+    ``known`` (the archives the tree listing showed) tells apart archives the layout would use
+    but the repo does not have: their ids can only end up missing.
+    """
+    archives = list(preview.archives)
+    absent: list[str] = []
+    if known:
+        absent = [a for a in archives if a not in known]
+        archives = [a for a in archives if a in known]
     shown = ", ".join(archives[:ARCHIVES_SHOWN])
     if len(archives) > ARCHIVES_SHOWN:
         shown += f", … (+{len(archives) - ARCHIVES_SHOWN:,})"
-    lines = [f"{plural(preview.n_ids, 'id')} · {plural(len(archives), 'archive')}: {shown or '–'}",
-             f"indexes: {preview.indexes_cached:,} cached, {preview.indexes_to_fetch:,} to fetch"]
-    return "\n".join(lines)
+    first = f"{plural(preview.n_ids, 'id')} · {plural(len(archives), 'archive')}: {shown or '–'}"
+    to_fetch = max(0, preview.indexes_to_fetch - len(absent))
+    cached = max(0, len(archives) - to_fetch)
+    second = f"indexes: {cached:,} cached, {to_fetch:,} to fetch"
+    if absent:
+        second += f" · {len(absent):,} more not in the repo (their ids will be missing)"
+    return f"{first}\n{second}"
 
 
 class QueueScreen(ModalScreen):
@@ -97,7 +110,7 @@ class QueueScreen(ModalScreen):
     def _preview(self, ids: IdRanges) -> None:
         worker = get_current_worker()
         try:
-            text = describe_preview(self.pool.preview(ids))
+            text = describe_preview(self.pool.preview(ids), self.app.known_archives(self.pool))
             failed = False
         except Exception as exc:
             text, failed = f"✗ {error_text(exc, self.settings.token)}", True

@@ -9,7 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane
 
 from app.downloads import DownloadsModel, JobView, WorkerView
-from app.format import fmt_bytes, fmt_duration, fmt_rate, plural
+from app.format import display_path, fmt_bytes, fmt_duration, fmt_rate, plural
 from app.messages import DownloadsChanged
 from app.widgets.virtual_table import Column, Row, VirtualTable
 
@@ -44,7 +44,7 @@ WORKER_STYLE = {"idle": "dim", "index": "accent", "download": None, "verify": "o
 
 def job_row(job: JobView) -> Row:
     issues = f"{job.missing:,}/{job.failed:,}" if (job.missing or job.failed) else "–"
-    what = f"{job.repo} · {job.ids_text} → {job.dst_dir}"
+    what = f"{job.repo} · {job.ids_text} → {display_path(job.dst_dir)}"
     if job.error:
         what = f"{job.error} · {what}"
     return Row(
@@ -160,7 +160,7 @@ class WatchScreen(Screen):
             for jid, lo, hi in missing)
         self.query_one("#unrecognized-files", VirtualTable).set_rows(
             Row(i, (f"#{jid}", archive, name, reason))
-            for i, (jid, archive, name, reason) in enumerate(model.unrecognized))
+            for i, (jid, archive, name, reason) in enumerate(sorted(model.unrecognized)))
         self.query_one("#failed", VirtualTable).set_rows(
             Row((jid, rid), (f"#{jid}", str(rid), reason), (jid, rid, reason), style="error")
             for (jid, rid), reason in sorted(model.failed.items()))
@@ -206,6 +206,6 @@ class WatchScreen(Screen):
     def _job_selected(self, event: VirtualTable.Selected) -> None:
         view = self.model.jobs.get(event.key)
         if view is not None:
-            self.notify(f"{view.repo} · {view.ids_text}\n→ {view.dst_dir}\n{view.state}"
+            self.notify(f"{view.repo} · {view.ids_text}\n→ {display_path(view.dst_dir)}\n{view.state}"
                         + (f": {view.error}" if view.error else ""),
                         title=f"Job #{view.job_id}", timeout=5)
