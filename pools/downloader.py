@@ -391,6 +391,11 @@ class Downloader:
             yield archive, rids
 
     def _feed(self, wid: int, job: Job, groups: Iterator[tuple[str, Iterable[int]]]) -> None:
+        # Resolve the revisions before the next group can start on another worker: otherwise
+        # every worker's first index lookup resolves them again, all at once.
+        for resolve in ("resolve_revision", "resolve_index_revision"):
+            if hasattr(job.pool, resolve):
+                getattr(job.pool, resolve)(job.cancel_event)
         group = next(groups, None)
         if group is None:
             return
