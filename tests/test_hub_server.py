@@ -367,6 +367,10 @@ def test_fault_kinds_seen_by_a_raw_client(hub: HubServer, hub_root: Path):
     resp, _ = raw(hub, "GET", f"/datasets/{REPO}/resolve/main/README.md")
     assert resp.status == 200
 
+    hub.faults = FaultConfig(rate_429=1.0, on_head=True, on_api=True)
+    assert raw(hub, "HEAD", TAR_URL)[0].status == 429
+    assert raw(hub, "GET", f"/api/datasets/{REPO}")[0].status == 429
+
     hub.faults = FaultConfig(latency_ms=30)
     resp, body = raw(hub, "GET", TAR_URL)
     assert resp.status == 200 and body == data
@@ -375,7 +379,7 @@ def test_fault_kinds_seen_by_a_raw_client(hub: HubServer, hub_root: Path):
     resp, body = raw(hub, "GET", TAR_URL)
     assert body == data
     faults = [r.fault for r in hub.request_log if r.fault]
-    assert faults == ["429", "error", "drop", "truncate", "corrupt"]
+    assert faults == ["429", "error", "drop", "truncate", "corrupt", "429", "429"]
 
 
 def test_faults_are_seeded(hub: HubServer):
@@ -406,6 +410,17 @@ def test_concurrent_ranged_gets(hub: HubServer, hub_root: Path):
     with ThreadPoolExecutor(12) as pool:
         assert all(pool.map(get, range(600)))
     assert hub.count("GET", status=206) == 600
+
+
+def test_multi_range_and_stop_closes_keep_alive(hub: HubServer, hub_root: Path):
+    data = (hub_root / "datasets" / REPO / "images" / "0001.tar").read_bytes()
+    conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=10)
+    resp, body = raw(hub, "GET", TAR_URL, {"Range": "bytes=0-9,100-109"}, conn=conn)
+    assert resp.status == 206 and resp.getheader("Content-Type").startswith("multipart/byteranges")
+    assert data[0:10] in body and data[100:110] in body and len(body) == int(resp.getheader("Content-Length"))
+    hub.stop()
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        raw(hub, "GET", TAR_URL, conn=conn)
 
 
 # ---- command line and the peer client -------------------------------------------------------

@@ -37,12 +37,12 @@ import threading
 import time
 from bisect import bisect_left
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
-from urllib.parse import parse_qs, quote, unquote, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 from .faults import NO_FAULT, Fault, FaultConfig, FaultDice
 
@@ -69,6 +69,10 @@ LFS_MIN_SIZE = 10 * 1024 * 1024
 SMALL_BODY = 256 * 1024  # read + one sendall below this, sendfile above
 CHUNK = 1024 * 1024
 SNAPSHOT_TTL = 2.0  # seconds before a quick check also rescans every file
+# Seconds between folder re-stats on the file path. A file that is missing, or whose size or mtime
+# differs from the snapshot, always forces a fresh look, so only X-Repo-Commit can lag this much
+# behind a change to *another* file; the API endpoints always rescan.
+QUICK_CHECK_INTERVAL = 0.25
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -185,7 +189,7 @@ class _Snapshot:
     def __init__(self, repo_key: str, files: dict[str, _FileEntry], dirs: dict[str, int]):
         self.files = files
         self.dirs = dirs  # relpath ("" = root) -> mtime_ns
-        self.created = time.monotonic()
+        self.created = self.checked = time.monotonic()
         h = hashlib.sha1(repo_key.encode() + b"\0")
         for rel in sorted(files):
             e = files[rel]
@@ -295,12 +299,17 @@ class _Repo:
                         continue
         return files, dirs
 
-    def snapshot(self, full: bool = False) -> _Snapshot:
-        """The current snapshot. Quick mode re-stats folders only (new, removed or renamed files);
-        ``full`` (and any snapshot older than SNAPSHOT_TTL) rescans every file."""
+    def snapshot(self, full: bool = False, recheck: bool = False) -> _Snapshot:
+        """The current snapshot. Quick mode re-stats folders only (new, removed or renamed files),
+        at most every QUICK_CHECK_INTERVAL unless ``recheck``; ``full`` (and any snapshot older
+        than SNAPSHOT_TTL) rescans every file."""
         snap = self._snap
-        if snap is not None and not full and time.monotonic() - snap.created < SNAPSHOT_TTL:
+        now = time.monotonic()
+        if snap is not None and not full and now - snap.created < SNAPSHOT_TTL:
+            if not recheck and now - snap.checked < QUICK_CHECK_INTERVAL:
+                return snap
             if snap.dirs_unchanged(self.path):
+                snap.checked = now
                 return snap
         with self._lock:
             if self._snap is not None and self._snap is not snap and not full:
@@ -308,7 +317,7 @@ class _Repo:
             files, dirs = self._scan()
             new = _Snapshot(self.key, files, dirs)
             if self._snap is not None and self._snap.sha == new.sha and self._snap.dirs == dirs:
-                self._snap.created = new.created  # same content: keep caches
+                self._snap.created = self._snap.checked = new.created  # same content: keep caches
                 return self._snap
             self._snap = new
             self.shas_seen.add(new.sha)
@@ -384,16 +393,15 @@ class _Hashes:
         return None
 
     def sha256(self, e: _FileEntry, compute: bool = True) -> str | None:
+        """The file's sha256; with ``compute=False`` only what is already known (no I/O)."""
         key = (e.abspath, e.size, e.mtime_ns)
         v = self._sha256.get(key)
-        if v is not None:
+        if v is not None or not compute:
             return v
         v = self._from_index(e)
         if v is not None:
             self._sha256[key] = v
             return v
-        if not compute:
-            return None
         with self._key_lock("sha256", key):
             v = self._sha256.get(key)
             if v is None:
@@ -612,7 +620,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers += e.headers
         self.send_bytes(e.status, headers, body, head=head)
 
-    def send_json(self, obj: Any, headers: list[tuple[str, str]] = (), *, head: bool = False, fault: Fault = NO_FAULT) -> None:  # type: ignore[assignment]
+    def send_json(
+        self, obj: Any, headers: Iterable[tuple[str, str]] = (), *, head: bool = False, fault: Fault = NO_FAULT
+    ) -> None:
         body = json.dumps(obj, separators=(",", ":")).encode()
         self.send_bytes(
             200, [("Content-Type", "application/json; charset=utf-8"), *headers], body, head=head, fault=fault
@@ -623,10 +633,10 @@ class _Handler(BaseHTTPRequestHandler):
         status: int,
         headers: list[tuple[str, str]],
         segments: list[bytes | tuple[int, int]],
-        fobj: Any,
+        fd: int | None,
         fault: Fault,
     ) -> None:
-        """Send headers and a body made of literal bytes and (offset, length) ranges of ``fobj``,
+        """Send headers and a body made of literal bytes and (offset, length) ranges of file ``fd``,
         applying a drop / truncate / corrupt fault across the whole body."""
         total = sum(len(s) if isinstance(s, bytes) else s[1] for s in segments)
         limit = total
@@ -640,10 +650,10 @@ class _Handler(BaseHTTPRequestHandler):
             flip = min(total - 1, int(total * fault.where))
         if kind in ("drop", "truncate", "corrupt"):
             self._rec["fault"] = kind
-        if kind in ("drop", "truncate"):
-            self.close_connection = True
         sock = self.connection
         out = bytearray(self._header_block(status, headers))
+        if kind in ("drop", "truncate"):
+            self.close_connection = True  # after the headers: a real cut is never announced
         self._headers_sent = True
         self._rec["status"] = status
         self._rec["sent"] = limit
@@ -675,7 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
                 done = 0
                 while done < take:
                     n = min(CHUNK, take - done)
-                    data = os.pread(fobj.fileno(), n, off + done)
+                    data = os.pread(fd, n, off + done)
                     if not data:
                         raise ConnectionAbortedError("file shrank while serving")
                     if pos + done <= flip < pos + done + len(data):
@@ -687,7 +697,8 @@ class _Handler(BaseHTTPRequestHandler):
                         flush()
             else:
                 flush()
-                done = sock.sendfile(fobj, off, take)
+                with open(fd, "rb", buffering=0, closefd=False) as fobj:
+                    done = sock.sendfile(fobj, off, take)
                 if done != take:
                     raise ConnectionAbortedError("file shrank while serving")
             pos += take
@@ -899,9 +910,12 @@ class HubServer:
     # ---- repos and access ----------------------------------------------------------------
 
     def _repo(self, repo_type: str, owner: str, name: str) -> _Repo | None:
+        key = f"{repo_type}/{owner}/{name}"
+        repo = self._repos.get(key)
+        if repo is not None:
+            return repo  # a vanished folder shows up when its snapshot is refreshed
         if not (_NAME_RE.match(owner) and _NAME_RE.match(name)) or ".." in owner + name or "--" in owner + name:
             return None
-        key = f"{repo_type}/{owner}/{name}"
         path = self.root / repo_type / owner / name
         if not path.is_dir() or path.is_symlink():
             with self._repos_lock:
@@ -921,7 +935,9 @@ class HubServer:
             return value.strip()
         return None
 
-    def _open_repo(self, h: _Handler, repo_type: str, owner: str, name: str, files: bool) -> tuple[_Repo, RepoAccess]:
+    def _open_repo(
+        self, h: _Handler, repo_type: str, owner: str, name: str, files: bool, full: bool
+    ) -> tuple[_Repo, RepoAccess, _Snapshot]:
         """The repo, or the error a client without access must see. Gated repos answer their
         metadata to everyone and guard only files (as the Hub does)."""
         token = self._token(h)
@@ -943,7 +959,13 @@ class HubServer:
                     " and be authenticated to access it. Please log in.",
                     "GatedRepo",
                 )
-        return repo, rule
+        try:
+            snap = repo.snapshot(full=full)
+        except FileNotFoundError:
+            with self._repos_lock:
+                self._repos.pop(repo.key, None)
+            raise not_found from None
+        return repo, rule, snap
 
     @staticmethod
     def _check_rev(repo: _Repo, snap: _Snapshot, rev: str) -> None:
@@ -1018,32 +1040,38 @@ class HubServer:
     def _resolve(
         self, h: _Handler, head: bool, repo_type: str, owner: str, name: str, rev: str, path: str, fault: Fault
     ) -> None:
-        repo, _ = self._open_repo(h, repo_type, owner, name, files=True)
-        snap = repo.snapshot()
+        repo, _, snap = self._open_repo(h, repo_type, owner, name, files=True, full=False)
         self._check_rev(repo, snap, rev)
         rel = _split_repo_path(path)
+        fd = -1
         for attempt in (0, 1):
             entry = snap.files.get(rel) if rel else None
+            if entry is None and rel and attempt == 0:
+                snap = repo.snapshot(recheck=True)  # maybe just created
+                entry = snap.files.get(rel)
             if entry is None:
                 raise _HubError(404, "Entry not found", "EntryNotFound", [("X-Repo-Commit", snap.sha)])
             try:
-                f = open(entry.abspath, "rb", buffering=0)
+                fd = os.open(entry.abspath, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             except OSError:
-                f = None
-            if f is not None:
-                st = os.fstat(f.fileno())
+                fd = -1
+            if fd >= 0:
+                st = os.fstat(fd)
                 if (st.st_size, st.st_mtime_ns) == (entry.size, entry.mtime_ns) and stat.S_ISREG(st.st_mode):
                     break
-                f.close()
+                os.close(fd)
+                fd = -1
             if attempt == 1:
                 raise _HubError(404, "Entry not found", "EntryNotFound", [("X-Repo-Commit", snap.sha)])
             snap = repo.snapshot(full=True)  # changed under us: new content, new commit
         assert rel is not None
-        with f:
-            self._send_file(h, head, snap, rel, entry, f, fault)
+        try:
+            self._send_file(h, head, snap, rel, entry, fd, fault)
+        finally:
+            os.close(fd)
 
     def _send_file(
-        self, h: _Handler, head: bool, snap: _Snapshot, rel: str, entry: _FileEntry, f: Any, fault: Fault
+        self, h: _Handler, head: bool, snap: _Snapshot, rel: str, entry: _FileEntry, fd: int, fault: Fault
     ) -> None:
         size = entry.size
         etag = self.hashes.etag(rel, entry, compute=head or h.headers.get("Range") is None)
@@ -1088,7 +1116,7 @@ class HubServer:
             h.log_now()
             h.connection.sendall(block)
             return
-        h._send_segments(status, headers, segments, f, fault)
+        h._send_segments(status, headers, segments, fd, fault)
 
     # ---- api -----------------------------------------------------------------------------
 
@@ -1118,27 +1146,23 @@ class HubServer:
         head = method == "HEAD"
         get = method in ("GET", "HEAD")
         if get and (not rest or (len(rest) == 2 and rest[0] == "revision")):
-            repo, rule = self._open_repo(h, repo_type, owner, name, files=False)
-            snap = repo.snapshot(full=True)
+            repo, rule, snap = self._open_repo(h, repo_type, owner, name, files=False, full=True)
             if rest:
                 self._check_rev(repo, snap, rest[1])
             h.send_json(self._info(repo, rule, snap, _flag(params, "blobs")), head=head, fault=fault)
             return
         if get and len(rest) >= 2 and rest[0] == "tree":
-            repo, _ = self._open_repo(h, repo_type, owner, name, files=False)
-            snap = repo.snapshot(full=True)
+            repo, _, snap = self._open_repo(h, repo_type, owner, name, files=False, full=True)
             self._check_rev(repo, snap, rest[1])
             self._tree(h, head, snap, "/".join(rest[2:]), params, raw_path, fault)
             return
         if method == "POST" and len(rest) == 2 and rest[0] == "paths-info":
-            repo, _ = self._open_repo(h, repo_type, owner, name, files=False)
-            snap = repo.snapshot(full=True)
+            repo, _, snap = self._open_repo(h, repo_type, owner, name, files=False, full=True)
             self._check_rev(repo, snap, rest[1])
             self._paths_info(h, snap, body, fault)
             return
         if get and rest == ["refs"]:
-            repo, _ = self._open_repo(h, repo_type, owner, name, files=False)
-            snap = repo.snapshot(full=True)
+            repo, _, snap = self._open_repo(h, repo_type, owner, name, files=False, full=True)
             h.send_json(
                 {
                     "branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": snap.sha}],
