@@ -9,13 +9,15 @@ and "the Hub could not be reached".
 
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 import huggingface_hub
-from huggingface_hub import constants, hf_hub_download, hf_hub_url, try_to_load_from_cache
+from huggingface_hub import constants, hf_hub_url, try_to_load_from_cache
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -25,6 +27,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError as HfRevisionNotFoundError,
 )
+from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
 from .errors import (
@@ -207,16 +210,32 @@ class HubClient:
         return NOT_FOUND if found is not None else None
 
     def download(self, repo_id: str, path: str, sha: str, cancel: threading.Event | None = None) -> str | None:
-        """Local path of ``path`` at commit ``sha`` (from the cache when there), or None if the repo lacks it."""
+        """Local path of ``path`` at commit ``sha`` (from the cache when there), or None if the repo lacks it.
+
+        One GET per file, stored in the huggingface_hub cache under ``snapshots/<sha>/`` (absence
+        under ``.no_exist/<sha>/``), where ``try_to_load_from_cache`` and ``hf_hub_download``
+        find it. Not ``hf_hub_download`` itself: that costs a HEAD before every GET, and retries
+        a refused connection for about 23 s on its own before our policy gets a say.
+        """
+        what = f"{repo_id}/{path}"
+
         def call() -> str | None:
+            cached = self.cached_path(repo_id, path, sha)
+            if cached is NOT_FOUND:
+                return None
+            if cached is not None:
+                return cached
+            response = get_session().get(self.file_url(repo_id, path, sha), headers=self.headers(),
+                                         timeout=self.policy.timeout)
             try:
-                return hf_hub_download(repo_id, path, repo_type=REPO_TYPE, revision=sha,
-                                       token=self._token, endpoint=self._endpoint)
+                hf_raise_for_status(response)
             except EntryNotFoundError as err:
                 if isinstance(err, LocalEntryNotFoundError):
                     raise
+                _cache_write(repo_id, os.path.join(".no_exist", sha, path), b"")
                 return None
-        return with_retries(call, f"{repo_id}/{path}", self.policy, cancel)
+            return _cache_write(repo_id, os.path.join("snapshots", sha, path), response.content)
+        return with_retries(call, what, self.policy, cancel)
 
     def file_url(self, repo_id: str, path: str, sha: str) -> str:
         return hf_hub_url(repo_id, path, repo_type=REPO_TYPE, revision=sha, endpoint=self.endpoint)
@@ -278,3 +297,22 @@ class HubClient:
 
 
 NOT_FOUND = object()
+
+
+def _cache_write(repo_id: str, rel: str, data: bytes) -> str:
+    """Write ``data`` atomically at ``rel`` inside the cache folder of dataset ``repo_id``."""
+    folder = os.path.join(constants.HF_HUB_CACHE, repo_folder_name(repo_id=repo_id, repo_type=REPO_TYPE))
+    path = os.path.join(folder, *rel.split("/"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
