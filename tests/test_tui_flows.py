@@ -7,6 +7,7 @@ The demo dataset is written once per session; every test gets a fresh huggingfac
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 
@@ -32,6 +33,10 @@ def demo_root(tmp_path_factory):
 
     root = tmp_path_factory.getbasetemp() / "tui-demo-hub"
     write_demo(root)  # ~5 s once; later calls (other modules) find it complete
+    # the loopback Hub derives the commit sha from paths, sizes and mtimes: fixed mtimes give
+    # the same sha in every run, so the short sha on screen is stable in snapshots
+    for path in sorted(root.rglob("*"), reverse=True):
+        os.utime(path, ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
     return root
 
 

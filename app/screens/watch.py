@@ -92,7 +92,7 @@ class WatchScreen(Screen):
         yield Header()
         yield Static("No download yet: open a dataset and press q to queue ids.", id="overall",
                      markup=False)
-        yield ProgressBar(total=None, show_eta=False, id="overall-bar")
+        yield ProgressBar(total=1, show_eta=False, id="overall-bar")
         yield VirtualTable(JOB_COLUMNS, id="jobs", empty_text="No job queued yet.")
         yield VirtualTable(WORKER_COLUMNS, id="workers", show_cursor=False)
         with TabbedContent(id="panes"):
@@ -140,8 +140,8 @@ class WatchScreen(Screen):
         model = self.model
         o = model.overall()
         bar = self.query_one("#overall-bar", ProgressBar)
+        bar.display = bool(model.jobs)  # an empty bar would bounce (indeterminate) for nothing
         if not model.jobs:
-            bar.update(total=None, progress=0)
             return
         bar.update(total=max(1, o.ids_total), progress=o.ids_done)
         state = (f"{plural(o.running, 'job')} running" if o.running else "idle")

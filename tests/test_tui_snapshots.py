@@ -1,0 +1,188 @@
+"""Snapshots of every screen at 100x30 (pytest-textual-snapshot), stored in tests/snapshots/.
+
+Deterministic by construction: a fixed clock (no speed, throughput or ETA moves), the loopback
+Hub's port hidden behind an endpoint label, a relative destination, notifications cleared, input
+cursors not blinking, and every background worker and job finished before the picture.
+Update with ``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from pytest_textual_snapshot import SVGImageExtension
+from textual.widgets import Input
+
+from app.app import make_app
+from app.settings import AppSettings
+from pools import RetryPolicy
+
+SIZE = (100, 30)
+FAST = RetryPolicy(attempts=2, backoff=0.0, max_backoff=0.0, jitter=0.0, connect_timeout=2.0,
+                   read_timeout=10.0)
+
+
+class _SnapshotsInTestsFolder(SVGImageExtension):
+    """``tests/snapshots/<test module>/<test>.svg`` instead of syrupy's ``__snapshots__``."""
+
+    @classmethod
+    def dirname(cls, *, test_location) -> str:
+        return str(Path(test_location.filepath).parent / "snapshots" / test_location.basename)
+
+
+@pytest.fixture
+def snapshot(snapshot):
+    use_extension = snapshot.use_extension
+    snapshot.use_extension = lambda extension_class=None: use_extension(_SnapshotsInTestsFolder)
+    return snapshot
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory):
+    from app.hub.demo import write_demo
+
+    root = tmp_path_factory.getbasetemp() / "tui-demo-hub"
+    write_demo(root)  # ~5 s once; later calls (other modules) find it complete
+    # the loopback Hub derives the commit sha from paths, sizes and mtimes: fixed mtimes give
+    # the same sha in every run, so the short sha on screen is stable in snapshots
+    for path in sorted(root.rglob("*"), reverse=True):
+        os.utime(path, ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
+    return root
+
+
+@pytest.fixture
+def demo_app(demo_root, hf_cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return make_app(AppSettings(demo=True, demo_root=demo_root, dst_dir="downloads", workers=4,
+                                clock=lambda: 0.0, retry=FAST, endpoint_label="loopback hub"))
+
+
+async def settle(pilot, condition, what: str, rounds: int = 300) -> None:
+    for _ in range(rounds):
+        if condition():
+            return
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+async def still(pilot) -> None:
+    """Finish background work and freeze what moves on its own."""
+    app = pilot.app
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
+    app.clear_notifications()
+    await pilot.pause()
+
+
+async def open_demo(pilot) -> None:
+    from app.screens.browse import BrowseScreen
+
+    app = pilot.app
+    await settle(pilot, lambda: isinstance(app.screen, BrowseScreen), "the archives screen")
+    await settle(pilot, lambda: app.screen.loading_done, "every index summary")
+    app.clear_notifications()  # before any dialog covers the screen that shows them
+    await pilot.pause()
+
+
+def test_picker(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(AppSettings(token="hf_snapshotsecret", clock=lambda: 0.0))
+
+    async def run_before(pilot):
+        await pilot.press("down", "down", "down", "down")
+        await still(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_archives(snap_compare, demo_app):
+    async def run_before(pilot):
+        await open_demo(pilot)
+        await pilot.press("down")
+        await still(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_archive_detail_with_preview(snap_compare, demo_app):
+    from app.screens.archive import ArchiveScreen
+    from app.widgets.image_preview import ImagePreview
+
+    async def run_before(pilot):
+        app = pilot.app
+        await open_demo(pilot)
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, ArchiveScreen) and app.screen.index,
+                     "the archive's index")
+        await settle(pilot, lambda: app.screen.query_one("#preview", ImagePreview).has_image,
+                     "the preview")
+        await still(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_queue_dialog_bad_range(snap_compare, demo_app):
+    async def run_before(pilot):
+        await open_demo(pilot)
+        await pilot.press("q", *"1-9, 20-10")
+        await still(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_queue_dialog_preview(snap_compare, demo_app):
+    async def run_before(pilot):
+        await open_demo(pilot)
+        await pilot.press("q", *"1-300")
+        await settle(pilot, lambda: "archives" in pilot.app.screen.preview_text, "the preview")
+        await still(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_downloads_after_a_job(snap_compare, demo_app):
+    async def run_before(pilot):
+        app = pilot.app
+        await open_demo(pilot)
+        await pilot.press("q", *"1-300", "enter")
+        for view in list(app.model.jobs.values()):
+            await asyncio.to_thread(view.job.wait, 60)
+        app.flush_engine_events()
+        await pilot.press("u")  # the Unrecognized pane
+        await still(pilot)
+
+    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_downloads_empty(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(AppSettings(clock=lambda: 0.0))
+    assert snap_compare(app, terminal_size=SIZE, press=["ctrl+d"])
+
+
+def test_help(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(AppSettings(clock=lambda: 0.0))
+    assert snap_compare(app, terminal_size=SIZE, press=["f1"])
+
+
+def test_error_panel_unknown_repo(snap_compare, hub, tmp_path, monkeypatch):
+    from app.screens.browse import BrowseScreen
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(AppSettings(repo="someone/no-such-dataset", token="hf_snapshotsecret",
+                               endpoint=hub.url, endpoint_label="loopback hub", retry=FAST,
+                               clock=lambda: 0.0))
+
+    async def run_before(pilot):
+        await settle(pilot, lambda: isinstance(pilot.app.screen, BrowseScreen)
+                     and pilot.app.screen.error, "the error panel")
+        await still(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
