@@ -430,16 +430,32 @@ class Downloader:
         chunk = list(itertools.islice(rids, self.plan_chunk))
         if not chunk:
             return
+        more = len(chunk) == self.plan_chunk
         broken: dict[str, str] = {}
         missing: list[int] = []
         wanted: dict[str, list[tuple[IndexEntry, _Resource]]] = {}
         indexes: dict[str, Any] = {}  # this chunk's indexes: one lookup per archive, not per id
         layers = job.pool.archive_layers() if hasattr(job.pool, "archive_layers") else None
+        if layers:
+            # every id of the group lives in archive0 at the first level: with one level, what its
+            # index lacks is missing, settled in one pass instead of id by id
+            index0 = indexes[archive0] = self._index(wid, job, archive0, broken)
+            if len(layers) == 1 and archive0 not in broken:
+                by_id = index0.by_id if index0 is not None else {}
+                missing = [rid for rid in chunk if rid not in by_id]
+                if missing:
+                    chunk = [rid for rid in chunk if rid in by_id]
+        paths: dict[tuple[int, ...], list[str]] = {}
         for rid in chunk:
             found = None
             reason = None
-            candidates = ([path_of(rid % modulus) for modulus, path_of in layers] if layers
-                          else job.pool.archives_for(rid))
+            if layers:
+                key = tuple(rid % modulus for modulus, _ in layers)
+                candidates = paths.get(key)
+                if candidates is None:
+                    candidates = paths[key] = [path_of(r) for (_, path_of), r in zip(layers, key)]
+            else:
+                candidates = job.pool.archives_for(rid)
             for archive in candidates:
                 if archive in indexes:
                     index = indexes[archive]
@@ -467,7 +483,7 @@ class Downloader:
                 with job._lock:
                     job._bytes_planned += sum(e.size for e, _ in run)
                 self._push(_FETCH, job, lambda w, a=archive, r=run: self._fetch(w, job, a, r))
-        if len(chunk) == self.plan_chunk:
+        if more:
             self._push(_PLAN, job, lambda w: self._plan(w, job, archive0, rids))
 
     def _prepare(self, wid: int, job: Job, rid: int, archive: str, entries: list[IndexEntry],
