@@ -9,8 +9,10 @@ and "the Hub could not be reached".
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
+import re
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -234,7 +236,11 @@ class HubClient:
                     raise
                 _cache_write(repo_id, os.path.join(".no_exist", sha, path), b"")
                 return None
-            return _cache_write(repo_id, os.path.join("snapshots", sha, path), response.content)
+            data = response.content
+            if not _matches_etag(response, data):
+                # altered in flight: retry, and never let the cache keep it for every later run
+                raise TransientError(f"{what} arrived altered (its bytes do not match the Hub's ETag)")
+            return _cache_write(repo_id, os.path.join("snapshots", sha, path), data)
         return with_retries(call, what, self.policy, cancel)
 
     def file_url(self, repo_id: str, path: str, sha: str) -> str:
@@ -297,6 +303,21 @@ class HubClient:
 
 
 NOT_FOUND = object()
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _matches_etag(response, data: bytes) -> bool:
+    """False when the Hub's ETag says ``data`` is not the file it sent: a git blob sha1 for a
+    regular file, the sha256 (``X-Linked-Etag``, before any CDN redirect) for an LFS one."""
+    first = response.history[0] if getattr(response, "history", None) else response
+    tag = first.headers.get("X-Linked-Etag") or first.headers.get("ETag") or ""
+    tag = tag.strip().removeprefix("W/").strip('"').lower()
+    if _HEX64.fullmatch(tag):
+        return hashlib.sha256(data).hexdigest() == tag
+    if _HEX40.fullmatch(tag):
+        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == tag
+    return True  # no ETag we can check: the index parser is the last line of defence
 
 
 def _cache_write(repo_id: str, rel: str, data: bytes) -> str:
