@@ -636,6 +636,8 @@ class _RunWriter:
         self._tmp: str | None = None
         self._hash = None
         self._written = 0
+        self._counted = 0  # bytes added to the job's progress by this attempt
+        self._kept = 0  # of which belong to files verified and renamed into place
 
     def _open(self, entry: IndexEntry) -> None:
         self._tmp = self.dl._tmp_path(self.job, entry.basename)
@@ -662,6 +664,7 @@ class _RunWriter:
             self.pos += take
             view = view[take:]
             self.job._add_bytes(take)
+            self._counted += take
             self.dl._worker(self.wid, "download", self.job, self.archive, entry.basename,
                             self._written, entry.size, throttle=True)
             if self._written == entry.size:
@@ -678,10 +681,16 @@ class _RunWriter:
             self.mismatched.append((entry, res))
             return
         os.replace(tmp, os.path.join(self.job.dst_dir, entry.basename))
+        self._kept += entry.size
         self.completed.add(id(entry))
         self.dl._file_done(self.job, res, entry)
 
     def abort(self) -> None:
+        # bytes of files that were not kept come off the progress, so a retry does not count them
+        # twice and the job's bytes end equal to the bytes of the files it wrote
+        if self._counted != self._kept:
+            self.job._add_bytes(self._kept - self._counted)
+            self._counted = self._kept
         if self._file is not None:
             try:
                 self._file.close()
