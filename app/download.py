@@ -35,6 +35,8 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--endpoint", default=None, metavar="URL", help="Hub endpoint (default: HF_ENDPOINT)")
     parser.add_argument("--no-metainfo", action="store_true", help="accepted for parity; ids from a range carry no metainfo")
     parser.add_argument("--report", default=None, metavar="FILE.json", help="write the full report as JSON")
+    parser.add_argument("--retries", type=int, default=6, metavar="N",
+                        help="attempts per request before giving up (default 6)")
     parser.add_argument("--merge-gap", type=int, default=512 * 1024, metavar="BYTES",
                         help="fetch neighbouring files closer than this with one request (default 524288)")
     return parser
@@ -102,7 +104,7 @@ class _ProgressLine:
 def run_download(args: argparse.Namespace) -> int:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    from pools import Downloader, IncrementIDDataPool, PoolError, RangeError, parse_ids
+    from pools import Downloader, IncrementIDDataPool, PoolError, RangeError, RetryPolicy, parse_ids
 
     for label, repo in (("repo id", args.repo), ("index repo id", args.idx_repo)):
         if repo is None:
@@ -123,10 +125,13 @@ def run_download(args: argparse.Namespace) -> int:
         return _fail_usage(str(err))
     if args.workers < 1:
         return _fail_usage("--workers must be at least 1")
+    if args.retries < 1:
+        return _fail_usage("--retries must be at least 1")
 
     pool = IncrementIDDataPool(args.repo, data_revision=args.revision, idx_repo_id=args.idx_repo,
                                idx_revision=args.idx_revision, base_level=base_level,
-                               base_dir=args.base_dir, hf_token=args.token, endpoint=args.endpoint)
+                               base_dir=args.base_dir, hf_token=args.token, endpoint=args.endpoint,
+                               retry=RetryPolicy(attempts=args.retries))
     downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap)
     try:
         job = downloader.submit(pool, ids, args.output, save_metainfo=not args.no_metainfo)
