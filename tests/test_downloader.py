@@ -150,6 +150,8 @@ def test_a_corrupt_member_is_a_failed_resource_not_a_failed_job(hub, hub_root, t
         report = job.wait(WAIT)
     assert report.downloaded == [1000] and not report.ok
     assert report.state == "done" and report.error is None
+    assert report.nbytes == 2000, "the bytes of the failed attempts were counted"
+    assert all(p.bytes_done <= p.bytes_planned for p in rec.of(ev.JobProgress))
     failed = rec.of(ev.ResourceFailed, job.id)
     assert [f.resource_id for f in failed] == [2000]
     assert "sha256 mismatch" in failed[0].reason and "after 3 attempts" in failed[0].reason
@@ -360,6 +362,7 @@ def test_dropped_truncated_and_altered_bodies_are_recovered(hub, hub_root, tmp_p
         report = dl.submit(_pool(hub, "t/drop"), ids, str(tmp_path / "o")).wait(WAIT)
     assert sorted(report.downloaded) == ids and report.ok
     assert {"drop", "truncate", "corrupt"} <= {r.fault for r in _tar_gets(hub)}
+    assert report.nbytes == 150_000 * len(ids), "bytes of failed attempts were counted"
     _assert_clean(tmp_path / "o", manifest)
 
 
