@@ -31,7 +31,7 @@ from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
 from . import events as ev
-from .errors import DestinationError, IndexFormatError, PoolError, RangeError
+from .errors import DestinationError, IndexFormatError, PoolError, RangeError, TransferError
 from .index import IndexEntry
 from .layout import safe_basename
 from .ranges import IdRanges, parse_ids
@@ -550,6 +550,12 @@ class Downloader:
                 for entry, res in pending:
                     if id(entry) not in writer.completed:
                         self._file_failed(job, res, f"archive {archive} is not in the repository")
+                return
+            except TransferError as err:  # these files' bytes are not there: no retry helps
+                writer.abort()
+                for entry, res in pending:
+                    if id(entry) not in writer.completed:
+                        self._file_failed(job, res, str(err))
                 return
             finally:
                 writer.abort()

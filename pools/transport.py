@@ -263,6 +263,8 @@ class HubClient:
             with get_session().stream("GET", url, headers=headers, timeout=self.policy.timeout) as response:
                 if response.status_code == 404:
                     hf_raise_for_status(response)
+                if response.status_code == 416:  # the index points past the archive's end
+                    raise TransferError(f"bytes {start}-{end} are past the archive's end ({what}, HTTP 416)")
                 if response.status_code >= 400:
                     response.read()
                     hf_raise_for_status(response)
@@ -293,7 +295,7 @@ class HubClient:
                         break
                 if got < want:
                     raise TransientError(f"short body for {what}: {got} of {want} bytes")
-        except (Cancelled, TransientError):
+        except (Cancelled, TransientError, TransferError):
             raise
         except Exception as err:  # noqa: BLE001
             mapped = translate(err, what)
