@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,251 @@ def test_a_damaged_index_body_is_retried_and_never_cached(hub, hub_root, tmp_pat
         index = fresh.get_index(archive)
         assert sorted(index.by_id) == sorted(r for r in ids if manifest.locations[r] == archive)
     assert not [r for r in hub.request_log if r.path.endswith(".json")]
+
+
+# 15 % of requests fail at random, a mix of every kind (rates are exact per-request probabilities)
+MIXED = FaultConfig(latency_ms=1, error_rate=0.05, error_codes=(500, 502, 503), rate_429=0.03, retry_after=0,
+                    drop_rate=0.03, truncate_rate=0.02, corrupt_rate=0.02, on_api=True, on_head=True)
+
+
+@pytest.mark.parametrize("merge_gap", [0, 512 * 1024], ids=["one GET per file", "merged GETs"])
+def test_15_percent_of_requests_failing_loses_none_of_300_ids(hub, hub_root, tmp_path, merge_gap):
+    ids = sorted(a + 1000 * k for a in range(12) for k in range(1, 26))  # 300 ids in 12 archives
+    manifest = build_repo(hub_root, "t/mix", _resources(ids, size=2000))
+    hub.faults = FaultConfig(**{**MIXED.__dict__, "seed": 1234 + merge_gap})
+    dst = tmp_path / "o"
+    with Downloader(max_workers=6, merge_gap=merge_gap, retry=PATIENT) as dl:
+        report = dl.submit(_pool(hub, "t/mix", retry=PATIENT), ids, str(dst)).wait(WAIT)
+    assert report.ok, (report.error, report.failed)
+    assert sorted(report.downloaded) == ids and list(report.missing) == []
+    _assert_all_there(dst, manifest, ids)
+    _assert_only_verified(dst, manifest)
+    log = hub.request_log
+    faulted = [r for r in log if r.fault]
+    assert {r.fault for r in faulted} >= ({"error", "429", "drop", "truncate", "corrupt"} if merge_gap == 0
+                                          else {"error"}), "not every kind of fault was tried"
+    if len(log) >= 200:
+        assert 0.07 < len(faulted) / len(log) < 0.25  # the rate asked for, roughly
+
+    # the same job again, faults off: every file is verified in place, not one ranged GET
+    hub.faults = None
+    hub.clear_log()
+    with Downloader(max_workers=6) as dl:
+        again = dl.submit(_pool(hub, "t/mix"), ids, str(dst)).wait(WAIT)
+    assert sorted(again.skipped) == ids and again.downloaded == [] and _tar_gets(hub) == []
+
+
+@pytest.mark.parametrize("target", ["archive", "index", "revision"])
+def test_a_429_is_waited_out_for_its_retry_after_not_hammered(hub, hub_root, tmp_path, target):
+    # The Hub says "come back in an hour" to every request for one kind of resource. The engine
+    # must wait that long (we see it ask for the wait), send nothing meanwhile, and a cancel must
+    # still end the job at once.
+    manifest = build_repo(hub_root, "t/429", _resources([1000, 2000]))
+    pool = _pool(hub, "t/429")
+    if target == "archive":
+        pool.get_index("images/0000.tar")  # index and revision known: only the archive is asked
+        paths, on_api = "*.tar", False
+    elif target == "index":
+        pool.resolve_revision()
+        paths, on_api = "*.json", False
+    else:
+        paths, on_api = "*/revision/*", True
+    hub.clear_log()
+    hub.faults = FaultConfig(rate_429=1.0, retry_after=3600, paths=paths, on_api=on_api)
+    policy = WatchedPolicy(attempts=5, backoff=0.001, max_backoff=0.002, max_retry_after=7200)
+    pool.client.policy = policy
+    with Downloader(max_workers=3, retry=policy) as dl:
+        job = dl.submit(pool, [1000, 2000], str(tmp_path / "o"))
+        assert policy.asked.wait(WAIT), "the engine never waited"
+        asked = [r for r in hub.request_log if r.status == 429]
+        job.cancel()
+        report = job.wait(WAIT)  # the hour-long wait ends with the cancel
+    assert policy.waits[0] == 3600, "the Retry-After was not honoured"
+    assert len(asked) == 1
+    assert len([r for r in hub.request_log if r.status == 429]) == 1, "the engine did not wait"
+    assert report.state == "cancelled" and report.downloaded == [] and list(report.missing) == []
+    _assert_only_verified(tmp_path / "o", manifest)
+
+
+@dataclass(frozen=True)
+class WatchedPolicy(RetryPolicy):
+    """A RetryPolicy that records each ``Retry-After`` it is given and signals the first wait."""
+
+    waits: list = field(default_factory=list, compare=False, hash=False)
+    asked: threading.Event = field(default_factory=threading.Event, compare=False, hash=False)
+
+    def delay(self, attempt, retry_after=None):
+        self.waits.append(retry_after)
+        self.asked.set()
+        return super().delay(attempt, retry_after)
+
+
+def _hold_after(gate: threading.Event, count: int):
+    """A callback that, once ``count`` resources are done, blocks every worker (at its next
+    event) until ``gate`` opens: the job is frozen mid-run while the test acts."""
+    seen = {"n": 0}
+    frozen = threading.Event()
+    lock = threading.Lock()
+
+    def callback(event):
+        if isinstance(event, ev.ResourceDone):
+            with lock:
+                seen["n"] += 1
+                if seen["n"] >= count:
+                    frozen.set()
+        if frozen.is_set() and threading.current_thread().name.startswith("cheesechaser-worker"):
+            gate.wait(WAIT)
+    return callback, frozen
+
+
+def test_a_hub_gone_for_good_mid_run_ends_with_an_error_and_a_report(hub, hub_root, tmp_path):
+    ids = sorted(a + 1000 * k for a in range(4) for k in range(1, 16))  # 60 ids, 4 archives
+    manifest = build_repo(hub_root, "t/gone", _resources(ids))
+    gate = threading.Event()
+    callback, in_flight = _hold_after(gate, count=5)
+    dst = tmp_path / "o"
+    rec = Recorder()
+    with Downloader(max_workers=3, merge_gap=0, on_event=callback) as dl:
+        dl.add_listener(rec)
+        job = dl.submit(_pool(hub, "t/gone"), ids, str(dst))
+        assert in_flight.wait(WAIT)
+        hub.stop()  # for good, while five files are done and the rest are queued or in flight
+        gate.set()
+        report = job.wait(WAIT)
+    assert not report.ok and list(report.missing) == [] and not rec.of(ev.ResourcesMissing)
+    assert len(report.downloaded) >= 5
+    reasons = set(report.failed.values()) | {report.error}
+    assert report.failed or report.error
+    for reason in filter(None, reasons):
+        assert re.search(r"network error|gave up", reason) and "after" in reason, reason
+        assert "\n" not in reason
+    accounted = set(report.downloaded) | set(report.failed)
+    assert accounted == set(ids) or report.state == "failed"
+    _assert_all_there(dst, manifest, report.downloaded)
+    _assert_only_verified(dst, manifest)
+    json.dumps(report.to_dict())  # the report is complete and serialisable
+
+
+# --- bad input: broken and hostile indexes -------------------------------------------------------
+
+def _entry_of(index: dict, name: str) -> dict:
+    return index["files"][name]
+
+
+def _set(name, key, value):
+    def mutate(index):
+        if value is _DELETE:
+            del index["files"][name][key]
+        else:
+            index["files"][name][key] = value(index) if callable(value) else value
+    return mutate
+
+
+_DELETE = object()
+
+
+def _no_filesize(key, value):
+    def mutate(index):
+        del index["filesize"]
+        index["files"]["2001.bin"][key] = value
+    return mutate
+
+# (mutation of the index of images/0001.tar, how 2001 is reported, words of the reason)
+BROKEN_INDEXES = {
+    "not JSON": (b"{this is not json", "failed", "not valid JSON"),
+    "not UTF-8": (b"\xff\xfe{}", "failed", "not valid JSON"),
+    "a list, not an object": ("[1, 2, 3]", "failed", "no 'files' table"),
+    "no files key": ('{"filesize": 10240}', "failed", "no 'files' table"),
+    "files is a list": ('{"files": ["2001.bin"]}', "failed", "no 'files' table"),
+    "entry lacks offset": (_set("2001.bin", "offset", _DELETE), "unrecognized", "lacks a valid offset or size"),
+    "entry lacks size": (_set("2001.bin", "size", _DELETE), "unrecognized", "lacks a valid offset or size"),
+    "size is a string": (_set("2001.bin", "size", "12"), "unrecognized", "lacks a valid offset or size"),
+    "negative offset": (_set("2001.bin", "offset", -512), "unrecognized", "lacks a valid offset or size"),
+    "offset past the end": (_set("2001.bin", "offset", lambda i: i["filesize"] + 512), "unrecognized",
+                            "past the archive's end"),
+    "size past the end": (_set("2001.bin", "size", lambda i: i["filesize"]), "unrecognized",
+                          "past the archive's end"),
+    "malformed sha256": (_set("2001.bin", "sha256", "xyz"), "unrecognized", "malformed sha256"),
+    "entry not an object": (lambda i: i["files"].__setitem__("2001.bin", 7), "unrecognized",
+                            "not an object"),
+    "wrong sha256": (_set("2001.bin", "sha256", "0" * 64), "failed", "sha256 mismatch"),
+    # no filesize to check against: the server's answer is what says the bytes are not there
+    "offset past the end, no filesize": (_no_filesize("offset", 10 ** 9), "failed", "past the archive's end"),
+    "size past the end, no filesize": (_no_filesize("size", 10 ** 9), "failed", "short body"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_INDEXES))
+def test_a_broken_index_fails_or_sets_aside_its_files_with_the_reason(hub, hub_root, tmp_path, case):
+    mutate, how, words = BROKEN_INDEXES[case]
+    ids = [1000, 2000, 1001, 2001, 3001]
+    manifest = build_repo(hub_root, "t/broken", _resources(ids))
+    rewrite_index(hub_root, "t/broken", "images/0001.tar", mutate)
+    rec = Recorder()
+    dst = tmp_path / "o"
+    with Downloader(max_workers=3, on_event=rec) as dl:
+        report = dl.submit(_pool(hub, "t/broken"), ids, str(dst)).wait(WAIT)
+    assert report.state == "done" and report.error is None, "one broken index must not stop the job"
+    assert {1000, 2000} <= set(report.downloaded)
+    if how == "failed":
+        assert 2001 in report.failed and words in report.failed[2001], report.failed
+        assert "\n" not in report.failed[2001]
+        assert [e.resource_id for e in rec.of(ev.ResourceFailed) if e.resource_id == 2001] == [2001]
+    else:
+        reasons = {name: reason for archive, name, reason in report.unrecognized if archive == "images/0001.tar"}
+        assert "2001.bin" in reasons and words in reasons["2001.bin"], report.unrecognized
+        assert 2001 in report.missing or 2001 in report.failed
+        assert 1001 in report.downloaded and 3001 in report.downloaded  # the rest of that index
+    assert not os.path.exists(dst / "2001.bin")
+    _assert_only_verified(dst, manifest)
+
+
+# ids 4001.. live in the same archive as 1001, so the engine does look them up there
+UNSAFE_NAMES = ["../../x.png", "/etc/x.png", "a/../../b.png", "../../123.png", "../../4001.bin",
+                "/etc/5001.bin", "a/../../6001.bin", "..\\..\\7001.bin", "./../8001.bin",
+                "sub/../../9001.bin", "/10001.bin", "..", "11001.bin/..", "12\x00001.bin", "13001.bin\n"]
+UNSAFE_IDS = [123] + list(range(4001, 14001, 1000))
+
+
+def test_unsafe_names_in_an_index_write_nothing_outside_the_destination(hub, hub_root, tmp_path):
+    ids = [1000, 1001]
+    manifest = build_repo(hub_root, "t/evil", _resources(ids))
+    had_etc = os.path.exists("/etc/x.png")
+
+    def plant(index):  # each hostile name points at real bytes with the right sha256
+        real = index["files"]["1001.bin"]
+        for name in UNSAFE_NAMES:
+            index["files"][name] = dict(real)
+    rewrite_index(hub_root, "t/evil", "images/0001.tar", plant)
+    sandbox = tmp_path / "sandbox"
+    dst = sandbox / "a" / "b" / "dst"  # "../../x.png" from here would land in sandbox/a
+    with Downloader(max_workers=2) as dl:
+        report = dl.submit(_pool(hub, "t/evil"), ids + UNSAFE_IDS, str(dst)).wait(WAIT)
+    assert report.ok and sorted(report.downloaded) == ids
+    assert sorted(report.missing) == UNSAFE_IDS, "an unsafe name stands for no id"
+    reasons = {name: reason for archive, name, reason in report.unrecognized}
+    for name in UNSAFE_NAMES:
+        assert "unsafe name" in reasons.get(name, ""), (name, reasons.get(name))
+    # nothing anywhere but the two verified files
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
+                     if p.is_file() and p.relative_to(tmp_path).parts[0] not in ("hub", "hf-cache"))
+    assert written == ["sandbox/a/b/dst/1000.bin", "sandbox/a/b/dst/1001.bin"], written
+    assert sorted(os.listdir(sandbox)) == ["a"] and sorted(os.listdir(sandbox / "a")) == ["b"]
+    assert os.path.exists("/etc/x.png") == had_etc
+    assert not os.path.exists("/10001.bin") and not os.path.exists("/etc/5001.bin")
+    _assert_only_verified(dst, manifest)
+
+
+def test_a_symlink_in_the_destination_is_replaced_not_written_through(hub, hub_root, tmp_path):
+    manifest = build_repo(hub_root, "t/link", _resources([1000]))
+    precious = tmp_path / "precious.txt"
+    precious.write_bytes(b"must survive")
+    dst = tmp_path / "o"
+    dst.mkdir()
+    os.symlink(precious, dst / "1000.bin")
+    with Downloader(max_workers=1) as dl:
+        report = dl.submit(_pool(hub, "t/link"), [1000], str(dst)).wait(WAIT)
+    assert report.downloaded == [1000]
+    assert precious.read_bytes() == b"must survive"
+    assert not os.path.islink(dst / "1000.bin")
+    _assert_only_verified(dst, manifest)
