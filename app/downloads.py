@@ -17,6 +17,7 @@ from pools import events as ev
 MISSING_KEEP = 200_000  # ids kept per job for the Missing pane; the count is always exact
 UNRECOGNIZED_KEEP = 50_000
 RATE_WINDOW = 5.0  # seconds of history for throughput
+SPEED_WINDOW = 0.5  # seconds between two samples of a worker's speed
 
 
 @dataclass
@@ -31,7 +32,9 @@ class WorkerView:
     speed: float = 0.0
     _key: tuple = ()
     _t: float = 0.0
-    _done: int = 0
+    _moved: int = 0
+    _moved_at_t: int = 0
+    _idle_since: float | None = None
 
 
 @dataclass
@@ -166,6 +169,7 @@ class DownloadsModel:
                         finished.append(job)
         if changed:
             self._sample(now)
+            self._speeds(now)
             self.version += 1
         return finished
 
@@ -174,13 +178,9 @@ class DownloadsModel:
         if view is None:
             view = self.workers[event.worker] = WorkerView(event.worker)
         key = (event.job_id, event.archive, event.filename)
-        if event.state == "idle":
-            view.speed = 0.0
-        elif key == view._key and now > view._t:
-            inst = max(0, event.done - view._done) / (now - view._t)
-            view.speed = inst if view.speed <= 0 else 0.5 * view.speed + 0.5 * inst
-        if key != view._key or now > view._t:
-            view._t, view._done = now, event.done
+        if event.state == "download":
+            # bytes moved by this worker, across files: most files are smaller than one update
+            view._moved += max(0, event.done - view.done) if key == view._key else event.done
         view._key = key
         view.state = event.state
         view.job_id = event.job_id
@@ -188,6 +188,21 @@ class DownloadsModel:
         view.filename = event.filename
         view.done = event.done
         view.total = event.total
+        if event.state == "idle":
+            view._idle_since = view._idle_since if view._idle_since is not None else now
+        else:
+            view._idle_since = None
+
+    def _speeds(self, now: float) -> None:
+        """Each worker's speed over the last half second or more of the app's clock."""
+        for view in self.workers.values():
+            if view._idle_since is not None and now - view._idle_since >= SPEED_WINDOW:
+                view.speed = 0.0
+            span = now - view._t
+            if span >= SPEED_WINDOW:
+                inst = (view._moved - view._moved_at_t) / span
+                view.speed = inst if view.speed <= 0 else 0.5 * view.speed + 0.5 * inst
+                view._t, view._moved_at_t = now, view._moved
 
     def _sample(self, now: float) -> None:
         total = sum(j.bytes_done for j in self.jobs.values())
