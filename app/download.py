@@ -104,7 +104,8 @@ class _ProgressLine:
 def run_download(args: argparse.Namespace) -> int:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    from pools import Downloader, IncrementIDDataPool, PoolError, RangeError, RetryPolicy, parse_ids
+    from pools import (Downloader, DownloadReport, IncrementIDDataPool, PoolError, RangeError, RepoNotFoundError,
+                       RetryPolicy, RevisionNotFoundError, parse_ids)
 
     for label, repo in (("repo id", args.repo), ("index repo id", args.idx_repo)):
         if repo is None:
@@ -132,6 +133,15 @@ def run_download(args: argparse.Namespace) -> int:
                                idx_revision=args.idx_revision, base_level=base_level,
                                base_dir=args.base_dir, hf_token=args.token, endpoint=args.endpoint,
                                retry=RetryPolicy(attempts=args.retries))
+    # The revisions first: a repo or revision that does not exist is a usage error (one line,
+    # exit 2); access denied or an unreachable Hub is a failed run, with its summary and report.
+    try:
+        pool.resolve_revision()
+        pool.resolve_index_revision()
+    except (RepoNotFoundError, RevisionNotFoundError) as err:
+        return _fail_usage(str(err))
+    except PoolError as err:
+        return _summarise(args, DownloadReport(state="failed", error=str(err)), interrupted=False)
     downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap)
     try:
         job = downloader.submit(pool, ids, args.output, save_metainfo=not args.no_metainfo)
@@ -156,7 +166,11 @@ def run_download(args: argparse.Namespace) -> int:
     report = job.wait()
     downloader.close()
     progress.end()
+    return _summarise(args, report, interrupted.is_set())
 
+
+def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
+    """Write the report, print the summary on stderr, return the exit code."""
     if args.report:
         with open(args.report, "w", encoding="utf-8") as f:
             json.dump(report.to_dict(), f, indent=2)
@@ -173,7 +187,7 @@ def run_download(args: argparse.Namespace) -> int:
         print(f"failed {rid}: {reason}", file=out)
     if len(report.failed) > 20:
         print(f"… and {len(report.failed) - 20} more failed", file=out)
-    if interrupted.is_set():
+    if interrupted:
         print("interrupted: verified files are kept; run the same command again to resume", file=out)
         return 130
     if report.error:
