@@ -443,3 +443,211 @@ def test_a_symlink_in_the_destination_is_replaced_not_written_through(hub, hub_r
     assert precious.read_bytes() == b"must survive"
     assert not os.path.islink(dst / "1000.bin")
     _assert_only_verified(dst, manifest)
+
+
+# --- bad input: the destination ------------------------------------------------------------------
+
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _mount(*args) -> bool:
+    """Run ``mount`` (root only); False when this machine does not allow it."""
+    if not IS_ROOT:
+        return False
+    try:
+        return subprocess.run(["mount", *args], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _umount(path) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
+@pytest.mark.parametrize("how", ["under a regular file", "chmod 0o500", "read-only mount"])
+def test_a_destination_that_cannot_be_written_is_refused_up_front(hub, hub_root, tmp_path, how):
+    build_repo(hub_root, "t/ro", _resources([1000]))
+    if how == "under a regular file":  # works as root too: nothing can be created under a file
+        (tmp_path / "file").write_text("x")
+        dst = tmp_path / "file" / "sub"
+    elif how == "chmod 0o500":
+        if IS_ROOT:
+            pytest.skip("running as root: permission bits do not stop root (see the other two cases)")
+        dst = tmp_path / "locked"
+        dst.mkdir()
+        dst.chmod(0o500)
+    else:  # root ignores permission bits but not a read-only mount
+        dst = tmp_path / "ro"
+        dst.mkdir()
+        if not _mount("--bind", str(dst), str(dst)):
+            pytest.skip("needs root and permission to mount (bind mount made read-only)")
+        if not _mount("-o", "remount,ro,bind", str(dst)):
+            _umount(dst)
+            pytest.skip("cannot remount read-only here")
+    try:
+        with Downloader(max_workers=1) as dl:
+            with pytest.raises(DestinationError) as err:
+                dl.submit(_pool(hub, "t/ro"), [1000], str(dst))
+        assert "cannot write to" in str(err.value) and "\n" not in str(err.value)
+        assert hub.request_log == [], "nothing is fetched for a destination that cannot take it"
+    finally:
+        if how == "chmod 0o500":
+            dst.chmod(0o700)
+        elif how == "read-only mount":
+            _umount(dst)
+    assert not dst.exists() or os.listdir(dst) == []
+
+
+class _FullDisk:
+    """``open`` for the downloader module: files opened for writing under ``root`` get ``budget``
+    bytes in all, then ``ENOSPC``, like a disk that fills up mid-run (deterministic, and only
+    for the destination: the huggingface_hub cache and everything else write normally)."""
+
+    def __init__(self, root, budget: int):
+        self.root = os.path.abspath(root)
+        self.left = budget
+        self.hits = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, file, mode="r", *args, **kwargs):
+        f = builtins.open(file, mode, *args, **kwargs)
+        if any(c in mode for c in "wax+") and os.path.abspath(file).startswith(self.root + os.sep):
+            return _CappedFile(f, self)
+        return f
+
+
+class _CappedFile:
+    def __init__(self, f, disk: _FullDisk):
+        self._f, self._disk = f, disk
+
+    def write(self, data) -> int:
+        with self._disk.lock:
+            n = min(len(data), self._disk.left)
+            self._disk.left -= n
+        if n:
+            self._f.write(data[:n])
+        if n < len(data):
+            self._disk.hits += 1
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+def test_a_full_disk_stops_the_run_with_no_partial_file_and_a_rerun_completes(hub, hub_root, tmp_path, monkeypatch):
+    ids = sorted(a + 1000 * k for a in range(3) for k in range(1, 11))  # 30 ids of ~3 KB
+    manifest = build_repo(hub_root, "t/full", _resources(ids))
+    dst = tmp_path / "o"
+    disk = _FullDisk(dst, budget=25_000)  # room for about eight files
+    monkeypatch.setattr(downloader_module, "open", disk, raising=False)
+    rec = Recorder()
+    with Downloader(max_workers=3, merge_gap=0, on_event=rec) as dl:
+        report = dl.submit(_pool(hub, "t/full"), ids, str(dst)).wait(WAIT)
+    assert disk.hits >= 1
+    assert report.state == "failed" and report.error == f"disk full while writing to {dst}"
+    assert rec.of(ev.JobState)[-1].error == report.error
+    assert 0 < len(report.downloaded) < len(ids) and list(report.missing) == []
+    assert sorted(n for n in _visible(dst)) == sorted(f"{i}.bin" for i in report.downloaded)
+    _assert_only_verified(dst, manifest)
+
+    monkeypatch.undo()  # space freed: the same job again fetches only what is not there
+    hub.clear_log()
+    with Downloader(max_workers=3, merge_gap=0) as dl:
+        again = dl.submit(_pool(hub, "t/full"), ids, str(dst)).wait(WAIT)
+    assert again.ok and sorted(again.skipped) == sorted(report.downloaded)
+    assert len(_tar_gets(hub)) == len(ids) - len(report.downloaded)
+    _assert_all_there(dst, manifest, ids)
+    _assert_only_verified(dst, manifest)
+
+
+def test_a_real_full_filesystem_via_the_cli(hub, hub_root, tmp_path):
+    # a real ENOSPC from a 64 KiB tmpfs, through the command a script would run
+    ids = list(range(1000, 1040))
+    manifest = build_repo(hub_root, "t/tmpfs", _resources(ids, size=6000))
+    dst = tmp_path / "small"
+    dst.mkdir()
+    if not _mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(dst)):
+        pytest.skip("needs root and permission to mount a tmpfs")
+    try:
+        out = _cli(hub, ["t/tmpfs", "1000-1039", "-o", str(dst), "--workers", "2",
+                         "--report", str(tmp_path / "r.json")], tmp_path)
+        assert out.returncode == 1, out.stderr
+        assert f"error: disk full while writing to {dst}" in out.stderr
+        assert "Traceback" not in out.stderr
+        _assert_only_verified(dst, manifest)
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert report["state"] == "failed" and report["missing"] == []
+        assert sorted(_visible(dst)) == sorted(f"{i}.bin" for i in report["downloaded"])
+    finally:
+        _umount(dst)
+
+
+def _cli(hub, args, tmp_path, timeout=WAIT * 2, **kw):
+    """``cheesechaser-tui download ARGS`` in a new process with its own huggingface_hub cache."""
+    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "cli-cache"), HF_HUB_DISABLE_TELEMETRY="1")
+    env.pop("HF_TOKEN", None)
+    cmd = [sys.executable, "-m", "app", "download", *args, "--endpoint", hub.url if hasattr(hub, "url") else hub]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, **kw)
+
+
+# --- bad input at the command line -------------------------------------------------------------
+
+def _main(hub, args, tmp_path, capsys):
+    from app.cli import main
+
+    code = main(["download", *args, "-o", str(tmp_path / "o"), "--endpoint", hub.url, "--retries", "2"])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["t/cli", "1000", "--revision", "no-such-branch"], "revision not found in t/cli@no-such-branch"),
+    (["t/cli", "1000", "--revision", "0" * 40], "revision not found in t/cli@" + "0" * 40),
+    (["t/cli", "1000", "--idx-repo", "t/idx", "--idx-revision", "v9"], "revision not found in t/idx@v9"),
+    (["t/nothere", "1000", "--token", "hf_reader_1"], "repository not found: t/nothere"),
+])
+def test_a_revision_or_repo_that_does_not_exist_is_a_one_line_usage_error(hub, hub_root, tmp_path, capsys,
+                                                                        args, message):
+    build_repo(hub_root, "t/cli", _resources([1000]))
+    build_repo(hub_root, "t/idx", _resources([1000]))
+    hub.access = {"t/other": {"private": True, "tokens": ["hf_reader_1"]}}  # a token the Hub knows
+    code, err = _main(hub, args, tmp_path, capsys)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cheesechaser-tui download: error: {message}"), err
+    assert "Traceback" not in err and "hf_reader_1" not in err
+    assert not (tmp_path / "o").exists(), "nothing is created for a usage error"
+    assert not [r for r in hub.request_log if "/resolve/" in r.path], "no file is fetched"
+
+
+@pytest.mark.parametrize("how", ["private, no token", "private, wrong token", "gated, no token",
+                                 "gated, wrong token"])
+def test_access_denied_is_said_never_missing(hub, hub_root, tmp_path, capsys, how):
+    build_repo(hub_root, "t/deny", _resources([1000, 1001]), private=how.startswith("private"),
+               gated=how.startswith("gated"), tokens=["hf_owner_secret"])
+    args = ["t/deny", "1000-1001", "--report", str(tmp_path / "r.json")]
+    if "wrong" in how:
+        args += ["--token", "hf_not_the_right_one"]
+    code, err = _main(hub, args, tmp_path, capsys)
+    assert code == 1 and "access denied" in err and "0 missing" in err, err
+    assert "Traceback" not in err and "hf_not_the_right_one" not in err and "hf_owner_secret" not in err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["state"] == "failed" and "access denied" in report["error"] and report["missing"] == []
+    assert _visible(tmp_path / "o") == []
+
+
+def test_a_closed_port_ends_at_once_with_an_error_and_a_report(tmp_path):
+    out = _cli(f"http://127.0.0.1:{_closed_port()}", ["t/any", "0-999999", "-o", str(tmp_path / "o"),
+                                                       "--retries", "3", "--report", str(tmp_path / "r.json")],
+               tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert "error: gave up after 3 attempts: network error" in out.stderr and "0 missing" in out.stderr
+    assert "Traceback" not in out.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["state"] == "failed" and report["missing"] == [] and "gave up" in report["error"]
