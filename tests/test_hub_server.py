@@ -39,7 +39,8 @@ import pytest
 
 from app.hub.server import FaultConfig, HubServer, serve_main
 
-PEER_PYTHON = Path("/work/peer/bin/python")
+# The peer client (cheesechaser 0.2.2) lives in its own venv; CI sets the variable (.ci/run).
+PEER_PYTHON = Path(os.environ.get("CHEESECHASER_PEER_PYTHON") or "/work/peer/bin/python")
 REPO = "demo/mini"
 TOKEN = "hf_loopback_good"
 OTHER_TOKEN = "hf_loopback_other"

@@ -1,0 +1,381 @@
+"""HTTP plumbing of the loopback Hub: the threaded server, the request handler and error answers.
+
+The handler parses a request, hands it to the hub's :class:`~app.hub.routes.HubRoutes`, and sends
+what the routes ask for: a whole body, headers only, or a body made of byte strings and ranges of
+an open file (with ``sendfile`` for big ranges), applying a drop / truncate / corrupt fault across
+it. Every request is logged once, before its last byte leaves.
+
+Stdlib only; no Textual.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, Iterable
+from urllib.parse import unquote
+
+from .faults import NO_FAULT, Fault
+
+if TYPE_CHECKING:
+    from .server import HubServer
+
+__all__ = ["HubError", "HubHTTPServer", "HubRequestHandler", "parse_range"]
+
+logger = logging.getLogger("app.hub.server")  # one logger for the whole loopback hub
+
+SMALL_BODY = 256 * 1024  # read + one sendall below this, sendfile above
+CHUNK = 1024 * 1024
+
+
+class HubError(Exception):
+    """An error answer: ``status``, a JSON body and ``X-Error-Message`` (plus ``X-Error-Code``)."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, headers: Iterable[tuple[str, str]] = ()):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = list(headers)
+
+
+def parse_range(value: str | None, size: int) -> list[tuple[int, int]] | str | None:
+    """``None`` = whole file (no or unparsable header), ``"unsatisfiable"``, or inclusive ranges."""
+    if not value:
+        return None
+    unit, _, spec = value.partition("=")
+    if unit.strip().lower() != "bytes" or not spec.strip():
+        return None
+    out: list[tuple[int, int]] = []
+    for part in spec.split(","):
+        part = part.strip()
+        first, dash, last = part.partition("-")
+        if not dash:
+            return None
+        try:
+            if first == "":
+                n = int(last)
+                if n <= 0:
+                    continue
+                a, b = max(0, size - n), size - 1
+            else:
+                a = int(first)
+                b = int(last) if last else size - 1
+                if last and b < a:
+                    return None  # syntactically invalid: ignore the header
+                b = min(b, size - 1)
+        except ValueError:
+            return None
+        if a < 0:
+            return None
+        if a <= b and a < size:
+            out.append((a, b))
+    if not out:
+        return "unsatisfiable"
+    return out
+
+
+class HubHTTPServer(ThreadingHTTPServer):
+    """A thread per connection; keeps the open connections so ``stop()`` can cut them."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], hub: "HubServer"):
+        self.hub = hub
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        if ":" in addr[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(addr, HubRequestHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+            return
+        logger.exception("loopback hub: unexpected error")
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
+class HubRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = 120
+    server_version = "loopback-hub/1"
+    sys_version = ""
+    server: HubHTTPServer
+
+    # Quiet by default; never prints headers (so never a token).
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        if self.server.hub.verbose:
+            sys.stderr.write("hub: %s\n" % (format % args))
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    # ---- plumbing ------------------------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        hub = self.server.hub
+        target = self.path
+        if "://" in target.split("?", 1)[0]:  # absolute-form request target
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        raw_path, _, query = target.partition("?")
+        raw_path = raw_path.split("#", 1)[0]
+        self._rec: dict[str, Any] = {"status": 0, "sent": 0, "fault": None}
+        self._logged = False
+        self._method, self._raw_path = method, raw_path
+        body = b""
+        if method == "POST":
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                self.close_connection = True
+                body = self._read_chunked()
+            else:
+                try:
+                    n = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    n = 0
+                body = self.rfile.read(n) if n > 0 else b""
+        self._headers_sent = False
+        try:
+            hub.routes.route(self, method, raw_path, query, body)
+        except HubError as e:
+            if not self._headers_sent:
+                self.send_hub_error(e, head=method == "HEAD")
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception:
+            logger.exception("loopback hub: error serving %s %s", method, raw_path)
+            if not self._headers_sent:
+                try:
+                    self.send_hub_error(HubError(500, "Internal server error"), head=method == "HEAD")
+                except OSError:
+                    pass
+            self.close_connection = True
+        finally:
+            self.log_now()
+
+    def log_now(self) -> None:
+        """Record this request, once, before its last byte leaves (so a client that has read the
+        answer always finds it in ``request_log``); ``sent`` is the body size the server writes."""
+        if self._logged:
+            return
+        self._logged = True
+        rec = self._rec
+        hub = self.server.hub
+        hub._log(
+            self._method, unquote(self._raw_path), self.headers.get("Range"), rec["status"], rec["sent"], rec["fault"]
+        )
+        if hub.verbose:
+            self.log_message('"%s %s" %s %s', self._method, self._raw_path, rec["status"], rec["sent"])
+
+    def note_fault(self, kind: str) -> None:
+        """Record the injected fault this request gets (shown in ``request_log``)."""
+        self._rec["fault"] = kind
+
+    def _read_chunked(self) -> bytes:
+        out = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            size = int(line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(out)
+            out += self.rfile.read(size)
+            self.rfile.readline(1024)
+
+    def _header_block(self, status: int, headers: list[tuple[str, str]]) -> bytes:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Error"
+        lines = [f"HTTP/1.1 {status} {reason}", f"Server: {self.server_version}", f"Date: {_http_date()}"]
+        lines += [f"{k}: {v}" for k, v in headers]
+        if self.close_connection:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+
+    def send_headers_only(self, status: int, headers: list[tuple[str, str]]) -> None:
+        """Answer with ``headers`` (which carry the Content-Length) and no body: a HEAD."""
+        self._rec["status"] = status
+        self._headers_sent = True
+        block = self._header_block(status, headers)
+        self.log_now()
+        self.connection.sendall(block)
+
+    def send_bytes(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        head: bool = False,
+        fault: Fault = NO_FAULT,
+        content_length: int | None = None,
+    ) -> None:
+        """Send a whole response in one write. ``content_length`` is what a HEAD announces."""
+        length = len(body) if content_length is None else content_length
+        headers = headers + [("Content-Length", str(length))]
+        if head:
+            self.send_headers_only(status, headers)
+            return
+        self._rec["status"] = status
+        self.send_segments(status, headers, [body], None, fault)
+
+    def send_hub_error(self, e: HubError, head: bool = False) -> None:
+        body = json.dumps({"error": e.message}).encode()
+        headers = [("Content-Type", "application/json; charset=utf-8")]
+        if e.code:
+            headers.append(("X-Error-Code", e.code))
+        headers.append(("X-Error-Message", e.message))
+        headers += e.headers
+        self.send_bytes(e.status, headers, body, head=head)
+
+    def send_json(
+        self, obj: Any, headers: Iterable[tuple[str, str]] = (), *, head: bool = False, fault: Fault = NO_FAULT
+    ) -> None:
+        body = json.dumps(obj, separators=(",", ":")).encode()
+        self.send_bytes(
+            200, [("Content-Type", "application/json; charset=utf-8"), *headers], body, head=head, fault=fault
+        )
+
+    def send_segments(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        segments: list[bytes | tuple[int, int]],
+        fd: int | None,
+        fault: Fault,
+    ) -> None:
+        """Send headers and a body made of literal bytes and (offset, length) ranges of file ``fd``,
+        applying a drop / truncate / corrupt fault across the whole body."""
+        total = sum(len(s) if isinstance(s, bytes) else s[1] for s in segments)
+        limit = total
+        flip = -1
+        kind = fault.kind if total > 0 else None
+        if kind == "drop":
+            limit = min(total - 1, int(total * fault.where))
+        elif kind == "truncate":
+            limit = total - max(1, total // 8)
+        elif kind == "corrupt":
+            flip = min(total - 1, int(total * fault.where))
+        if kind in ("drop", "truncate", "corrupt"):
+            self._rec["fault"] = kind
+        sock = self.connection
+        out = bytearray(self._header_block(status, headers))
+        if kind in ("drop", "truncate"):
+            self.close_connection = True  # after the headers: a real cut is never announced
+        self._headers_sent = True
+        self._rec["status"] = status
+        self._rec["sent"] = limit
+        self.log_now()
+        pos = 0
+
+        def flush() -> None:
+            if out:
+                sock.sendall(out)
+                out.clear()
+
+        for seg in segments:
+            if pos >= limit:
+                break
+            if isinstance(seg, bytes):
+                take = min(len(seg), limit - pos)
+                chunk = bytearray(seg[:take]) if pos <= flip < pos + take else seg[:take]
+                if pos <= flip < pos + take:
+                    chunk[flip - pos] ^= 0xFF
+                out += chunk
+                pos += take
+                if len(out) >= CHUNK:
+                    flush()
+                continue
+            off, seglen = seg
+            take = min(seglen, limit - pos)
+            has_flip = pos <= flip < pos + take
+            if take <= SMALL_BODY or has_flip:
+                done = 0
+                while done < take:
+                    n = min(CHUNK, take - done)
+                    data = os.pread(fd, n, off + done)
+                    if not data:
+                        raise ConnectionAbortedError("file shrank while serving")
+                    if pos + done <= flip < pos + done + len(data):
+                        data = bytearray(data)
+                        data[flip - pos - done] ^= 0xFF
+                    out += data
+                    done += len(data)
+                    if len(out) >= CHUNK:
+                        flush()
+            else:
+                flush()
+                with open(fd, "rb", buffering=0, closefd=False) as fobj:
+                    done = sock.sendfile(fobj, off, take)
+                if done != take:
+                    raise ConnectionAbortedError("file shrank while serving")
+            pos += take
+        flush()
+        if kind == "drop":
+            # Reset, not a clean close: the client sees "connection reset" mid-body.
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+            except OSError:
+                pass
+
+    def abort(self) -> None:
+        """Close the connection without an answer (a dropped HEAD)."""
+        self.close_connection = True
+        self._headers_sent = True
+        self.log_now()
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
