@@ -20,7 +20,7 @@ from .repo import REPO_TYPES
 
 __all__ = ["RepoAccess", "AccessRules", "parse_access", "bearer_token", "INVALID_CREDENTIALS"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("app.hub.server")  # one logger for the whole loopback hub
 
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 
