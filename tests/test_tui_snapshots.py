@@ -130,7 +130,8 @@ def test_archive_detail_with_preview(snap_compare, demo_app):
 def test_queue_dialog_bad_range(snap_compare, demo_app):
     async def run_before(pilot):
         await open_demo(pilot)
-        await pilot.press("q", *"1-9, 20-10")
+        await pilot.press("q")
+        pilot.app.screen.query_one("#range-text", Input).value = "1-9, 20-10"
         await still(pilot)
 
     assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
@@ -139,7 +140,8 @@ def test_queue_dialog_bad_range(snap_compare, demo_app):
 def test_queue_dialog_preview(snap_compare, demo_app):
     async def run_before(pilot):
         await open_demo(pilot)
-        await pilot.press("q", *"1-300")
+        await pilot.press("q")
+        pilot.app.screen.query_one("#range-text", Input).value = "1-300"
         await settle(pilot, lambda: "archives" in pilot.app.screen.preview_text, "the preview")
         await still(pilot)
 
@@ -150,7 +152,9 @@ def test_downloads_after_a_job(snap_compare, demo_app):
     async def run_before(pilot):
         app = pilot.app
         await open_demo(pilot)
-        await pilot.press("q", *"1-300", "enter")
+        await pilot.press("q")
+        app.screen.query_one("#range-text", Input).value = "1-300"
+        await pilot.press("enter")
         for view in list(app.model.jobs.values()):
             await asyncio.to_thread(view.job.wait, 60)
         app.flush_engine_events()
