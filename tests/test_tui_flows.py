@@ -280,7 +280,7 @@ async def test_open_errors_show_a_panel_not_a_crash(error_hub, tmp_path, monkeyp
         panel = app.screen.query_one("#load-error")
         text = str(panel.render())
         assert panel.display and expect in text.lower(), text
-        assert "Esc" in text and "Could not open" in text
+        assert "Esc" in text and f"{repo}" in text and "Could not" in text
         assert token is None or token not in text
         assert token is None or token not in app.export_screenshot()
         await pilot.press("escape")  # back to the picker, still running
