@@ -16,6 +16,7 @@ import re
 import tempfile
 import threading
 from dataclasses import dataclass
+from urllib.parse import quote
 from typing import Callable, TypeVar
 
 import huggingface_hub
@@ -198,10 +199,22 @@ class HubClient:
         return build_hf_headers(token=self._token)
 
     def resolve(self, repo_id: str, revision: str, cancel: threading.Event | None = None) -> str:
-        """The commit sha ``revision`` points at (one request, retried)."""
+        """The commit sha ``revision`` points at (one request, retried).
+
+        The request ``HfApi.dataset_info`` makes, asking only for the sha (a big repo's full info
+        lists every file), and without importing ``huggingface_hub.hf_api``: that import costs
+        ~0.2 s of CPU, on the path every job waits for.
+        """
+        url = f"{self.endpoint}/api/{REPO_TYPE}s/{repo_id}/revision/{quote(revision, safe='')}"
+
         def call() -> str:
-            info = self.api().dataset_info(repo_id, revision=revision)
-            return info.sha
+            response = get_session().get(url, headers=self.headers(), params={"expand": ["sha"]},
+                                         timeout=self.policy.timeout)
+            hf_raise_for_status(response)
+            sha = response.json().get("sha")
+            if not isinstance(sha, str) or not sha:
+                raise HubUnreachableError(f"the Hub gave no commit for {repo_id}@{revision}")
+            return sha
         return with_retries(call, f"{repo_id}@{revision}", self.policy, cancel)
 
     def cached_path(self, repo_id: str, path: str, sha: str) -> str | None | object:
