@@ -41,6 +41,10 @@ from huggingface_hub.errors import EntryNotFoundError
 from .transport import Cancelled, RetryPolicy, TransientError
 
 PARTIAL_DIR = ".cheesechaser-partial"
+# Temporary names are unique in the process (all downloaders, all jobs), and a temporary file of
+# this pid older than this process was left by an earlier process that had the same pid.
+_TMP_NAMES = itertools.count()
+_STARTED = time.time()
 _FETCH, _PLAN, _FEED = 0, 1, 2
 
 
@@ -180,7 +184,6 @@ class Downloader:
         self._threads: dict[int, threading.Thread] = {}
         self._want_workers = 0
         self._closed = False
-        self._tmp_counter = itertools.count()
         self._worker_last: dict[int, float] = {}
         self.set_workers(max_workers)
 
@@ -578,14 +581,14 @@ class Downloader:
             self._file_failed(job, res, f"sha256 mismatch for {entry.basename}")
             return
         tmp = self._tmp_path(job, entry.basename)
-        with open(tmp, "wb") as f:
+        with _create(tmp) as f:
             f.write(data)
         os.replace(tmp, os.path.join(job.dst_dir, entry.basename))
         self._file_done(job, res, entry)
 
     def _tmp_path(self, job: Job, basename: str) -> str:
         os.makedirs(job.partial_dir, exist_ok=True)
-        return os.path.join(job.partial_dir, f"{basename}.{os.getpid()}.{next(self._tmp_counter)}.part")
+        return os.path.join(job.partial_dir, f"{basename}.{os.getpid()}.{next(_TMP_NAMES)}.part")
 
     # -- outcomes
     def _file_done(self, job: Job, res: _Resource, entry: IndexEntry) -> None:
@@ -647,7 +650,7 @@ class _RunWriter:
 
     def _open(self, entry: IndexEntry) -> None:
         self._tmp = self.dl._tmp_path(self.job, entry.basename)
-        self._file = open(self._tmp, "wb")
+        self._file = _create(self._tmp)
         self._hash = hashlib.sha256()
         self._written = 0
 
@@ -739,15 +742,32 @@ def _clean_stale_partials(partial_dir: str) -> None:
         return
     for name in names:
         parts = name.rsplit(".", 3)
+        path = os.path.join(partial_dir, name)
         if len(parts) == 4 and parts[3] == "part" and parts[1].isdigit():
             pid = int(parts[1])
-            if pid != os.getpid() and _pid_alive(pid):
+            if pid == os.getpid():
+                try:
+                    if os.stat(path).st_mtime >= _STARTED:
+                        continue  # another job of this process is writing it, into the same folder
+                except OSError:
+                    continue
+            elif _pid_alive(pid):
                 continue
         try:
-            os.unlink(os.path.join(partial_dir, name))
+            os.unlink(path)
         except OSError:
             pass
     _remove_empty_dir(partial_dir)
+
+
+def _create(path: str):
+    """A new temporary file; its folder may have just been removed by a job that ended."""
+    for _ in range(3):
+        try:
+            return open(path, "wb")
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+    return open(path, "wb")
 
 
 def _pid_alive(pid: int) -> bool:
