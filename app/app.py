@@ -277,6 +277,13 @@ class CheesechaserApp(App[int]):
 
     # ---- actions --------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "downloads":
+            from app.screens.watch import WatchScreen
+
+            return not isinstance(self.screen, WatchScreen)  # hidden where it would do nothing
+        return True
+
     def action_help(self) -> None:
         from app.screens.help import HelpScreen
 

@@ -409,3 +409,25 @@ async def test_virtual_table_stays_fast_with_many_rows():
         assert table.sort_reverse and table.rows[0].key == 49_999
         table.set_filter("4999")
         assert {r.key for r in table.rows} >= {4999, 14999, 49990}
+
+
+async def test_big_repos_load_only_the_indexes_on_screen(demo_settings, monkeypatch):
+    from app.screens import browse as browse_module
+    from app.screens.browse import BrowseScreen
+
+    monkeypatch.setattr(browse_module, "AUTO_LOAD_ALL", 10)  # the demo's 48 archives count as big
+    app = make_app(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: isinstance(app.screen, BrowseScreen) and app.screen.archives,
+                     "the listing")
+        browse = app.screen
+        table = browse.query_one("#archives", VirtualTable)
+        visible = set(table.visible_keys())
+        await settle(pilot, lambda: visible <= set(browse.summaries), "the visible summaries")
+        assert len(browse.summaries) < 48 and not browse.loading_done
+        assert "(a: load all)" in str(browse.query_one("#dataset-info").render())
+        await pilot.press("end")  # scrolling to the bottom loads what comes into view
+        await settle(pilot, lambda: "images/047.tar" in browse.summaries, "the last rows")
+        await pilot.press("a")
+        await settle(pilot, lambda: browse.loading_done, "every summary")
+        assert "1,959 ids" in str(browse.query_one("#dataset-info").render())

@@ -28,6 +28,9 @@ from pools import (
 )
 
 INDEX_WORKERS = 4
+AUTO_LOAD_ALL = 256
+"""Repos with at most this many archives get every index summary at once; bigger ones (real
+datasets hold ~1000 archives, each index a few MB) load what is on screen, and `a` loads all."""
 FATAL = (AccessDeniedError, HubUnreachableError, RepoNotFoundError, RevisionNotFoundError)
 
 COLUMNS = [
@@ -99,6 +102,7 @@ class BrowseScreen(Screen):
         Binding("r", "reverse", "Reverse", show=False),
         Binding("q", "queue", "Queue ids", id="queue"),
         Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("a", "load_all", "Load all indexes", show=False),
     ]
 
     class Listed(Message):
@@ -126,6 +130,8 @@ class BrowseScreen(Screen):
         self.error: str | None = None
         self._wanted: deque[str] = deque()
         self._busy: set[str] = set()
+        self._loaders = 0
+        self.load_all = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.title = settings.repo or ""
@@ -172,10 +178,11 @@ class BrowseScreen(Screen):
         base = self.settings.base_dir.strip("/") or "the repo"
         table.empty_text = f"No .tar archives under {base}/ at this revision: check the base dir."
         table.set_rows(summary_row(a, self.summaries.get(a.path)) for a in message.archives)
-        with self._lock:
-            self._wanted = deque(a.path for a in message.archives if a.path not in self.summaries)
-        for _ in range(min(INDEX_WORKERS, len(self._wanted))):
-            self._load_indexes()
+        self.load_all = self.load_all or len(message.archives) <= AUTO_LOAD_ALL
+        if self.load_all:
+            self._want([a.path for a in message.archives])
+        else:
+            self.call_after_refresh(self._want_visible)
         self._update_info()
         self._update_status()
 
@@ -197,6 +204,32 @@ class BrowseScreen(Screen):
         self._update_info()
         self.notify(message.error, title="Cannot open the dataset", severity="error", timeout=8)
 
+    def _want(self, archives: list[str], front: bool = False) -> None:
+        """Queue index summaries to load (``front``: before the others) and start loaders."""
+        with self._lock:
+            fresh = [a for a in archives if a not in self.summaries and a not in self._busy]
+            if front:
+                for archive in fresh:
+                    try:
+                        self._wanted.remove(archive)
+                    except ValueError:
+                        pass
+                self._wanted.extendleft(reversed(fresh))
+            else:
+                queued = set(self._wanted)
+                self._wanted.extend(a for a in fresh if a not in queued)
+            start = min(INDEX_WORKERS - self._loaders, len(self._wanted))
+            self._loaders += max(0, start)
+        for _ in range(max(0, start)):
+            self._load_indexes()
+
+    def _want_visible(self) -> None:
+        table = self.query_one("#archives", VirtualTable)
+        keys = table.visible_keys()
+        if table.cursor_key is not None:
+            keys.insert(0, table.cursor_key)
+        self._want(keys, front=True)
+
     def _next_wanted(self) -> str | None:
         with self._lock:
             while self._wanted:
@@ -204,30 +237,38 @@ class BrowseScreen(Screen):
                 if archive not in self._busy and archive not in self.summaries:
                     self._busy.add(archive)
                     return archive
+            self._loaders -= 1  # this loader stops: nothing left to do
         return None
 
     @work(thread=True, group="indexes", exit_on_error=False)
     def _load_indexes(self) -> None:
         worker = get_current_worker()
-        while not worker.is_cancelled and not self._stop.is_set():
+        stop = self._stop
+        while True:
+            if worker.is_cancelled or stop.is_set():
+                with self._lock:
+                    self._loaders -= 1
+                return
             archive = self._next_wanted()
             if archive is None:
                 return
             try:
-                summary = summarize(archive, self.pool.get_index(archive, cancel=self._stop))
+                summary = summarize(archive, self.pool.get_index(archive, cancel=stop))
             except IndexFormatError as exc:
                 summary = ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0,
                                          error=error_text(exc, self.settings.token))
             except FATAL as exc:
                 # the same answer would come for every other archive: stop asking
-                self._stop.set()
+                stop.set()
                 summary = ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0,
                                          error=error_text(exc, self.settings.token))
                 self.post_message(self.Failed(summary.error, hint_for(exc, self.settings.hub_label),
                                               listed=True))
             except Exception as exc:
-                if self._stop.is_set():
-                    return
+                if stop.is_set():
+                    with self._lock:
+                        self._busy.discard(archive)
+                    continue
                 summary = ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0,
                                          error=error_text(exc, self.settings.token))
             self.post_message(IndexLoaded(summary))
@@ -270,7 +311,8 @@ class BrowseScreen(Screen):
             loaded = [x for x in self.summaries.values() if x.has_index and not x.error]
             parts.append(f"{plural(len(self.archives), 'archive')} · {fmt_bytes(total)}")
             if len(self.summaries) < len(self.archives):
-                parts.append(f"indexes {len(self.summaries)}/{len(self.archives)}")
+                more = "" if self.load_all else " (a: load all)"
+                parts.append(f"indexes {len(self.summaries)}/{len(self.archives)}{more}")
             else:
                 parts.append(f"{sum(x.n_ids for x in loaded):,} ids in "
                              f"{sum(x.n_files for x in loaded):,} files")
@@ -304,15 +346,15 @@ class BrowseScreen(Screen):
     @on(VirtualTable.Highlighted, "#archives")
     def _highlighted(self, event: VirtualTable.Highlighted) -> None:
         self._update_status()
-        key = event.key
-        if key is not None and key not in self.summaries:
-            with self._lock:  # the archive the user looks at jumps the queue
-                if key not in self._busy:
-                    try:
-                        self._wanted.remove(key)
-                    except ValueError:
-                        pass
-                    self._wanted.appendleft(key)
+        if self.archives and not self.load_all:
+            self._want_visible()
+        elif event.key is not None and event.key not in self.summaries:
+            self._want([event.key], front=True)  # the archive the user looks at jumps the queue
+
+    @on(VirtualTable.Scrolled, "#archives")
+    def _scrolled(self) -> None:
+        if self.archives and not self.load_all:
+            self._want_visible()
 
     @on(VirtualTable.Selected, "#archives")
     def _selected(self, event: VirtualTable.Selected) -> None:
@@ -360,9 +402,18 @@ class BrowseScreen(Screen):
     def action_queue(self) -> None:
         self.app.action_queue()
 
+    def action_load_all(self) -> None:
+        self.load_all = True
+        table = self.query_one("#archives", VirtualTable)
+        self._want([row.key for row in table.rows])
+        self._update_info()
+
     def action_reload(self) -> None:
         self._stop.set()
         self._stop = threading.Event()
+        with self._lock:
+            self._wanted.clear()
+            self._busy.clear()
         self.error = None
         self.summaries.clear()
         self.query_one("#load-error").display = False

@@ -134,6 +134,20 @@ class VirtualTable(ScrollView, can_focus=True):
         def control(self) -> VirtualTable:
             return self.table
 
+    class Scrolled(Message):
+        """The rows on screen changed (scrolling); lets an owner load what became visible."""
+
+        def __init__(self, table: VirtualTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> VirtualTable:
+            return self.table
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, VirtualTable.Scrolled) and message.table is self.table
+
     class Sorted(Message):
         def __init__(self, table: VirtualTable, column: str, reverse: bool) -> None:
             super().__init__()
@@ -288,6 +302,16 @@ class VirtualTable(ScrollView, can_focus=True):
         self.cursor = min(index, max(0, len(view) - 1))
         self.refresh()
 
+    def visible_keys(self) -> list[Hashable]:
+        """Keys of the rows on screen, top to bottom."""
+        top = round(self.scroll_y)
+        return [row.key for row in self._view[top: top + self._page()]]
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self.post_message(self.Scrolled(self))
+
     def move_cursor_to_key(self, key: Hashable) -> bool:
         for i, row in enumerate(self._view):
             if row.key == key:
@@ -312,7 +336,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def _update_virtual_size(self) -> None:
         # size the columns for the width left once a vertical scrollbar shows, so that a
         # scrollbar appearing never pushes the last column off screen
-        width = self.region.shrink(self.styles.gutter).width
+        width = self.container_size.width or self.size.width  # ScrollView: own size less gutter
         if len(self._view) + 1 > self.size.height and self.styles.overflow_y != "hidden":
             width -= self.styles.scrollbar_size_vertical
         self._widths = self._compute_widths(width)
