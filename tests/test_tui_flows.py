@@ -96,6 +96,7 @@ async def test_demo_opens_and_fills_index_metadata(demo_settings):
         assert [r.key for r in table.rows] == ["images/017.tar"]
         await pilot.press("escape")
         assert table.row_count == 48 and app.focused is table
+    assert app._demo_server is None  # the in-process Hub stops with the app
 
 
 async def test_inspect_archive_files_unrecognized_and_preview(demo_settings):
