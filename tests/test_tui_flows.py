@@ -325,6 +325,12 @@ async def test_picker_validates_the_form_and_hides_the_token(tmp_path, monkeypat
         await pilot.pause()
         assert picker.query_one("#repo").value == "deepghs/gelbooru_full"
         assert picker.query_one("#base-level").value == "3,4"
+        # a layout without an id -> archive rule opens browse-only, indexes from their own repo
+        presets.move_cursor_to_key("danbooru2023")
+        await pilot.pause()
+        settings = picker.form_settings()
+        assert settings.idx_repo == "deepghs/danbooru2023_index" and not settings.can_queue
+        assert "browse only" in str(picker.query_one("#form-error").render())
 
 
 # ---- feel ---------------------------------------------------------------------------------
@@ -432,3 +438,23 @@ async def test_big_repos_load_only_the_indexes_on_screen(demo_settings, monkeypa
         await pilot.press("a")
         await settle(pilot, lambda: browse.loading_done, "every summary")
         assert "1,959 ids" in str(browse.query_one("#dataset-info").render())
+
+
+async def test_unwritable_destination_is_refused_in_the_dialog(demo_settings, tmp_path):
+    from app.screens.queue import QueueScreen
+
+    (tmp_path / "a-file").write_text("not a folder")
+    app = make_app(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_demo(pilot)
+        await pilot.press("q")
+        await settle(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue dialog")
+        app.screen.query_one("#range-text").value = "1-10"
+        app.screen.query_one("#queue-dest").value = "a-file/below"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, QueueScreen) and not app.model.jobs
+        messages = [n.message for n in app._notifications]
+        assert any("cannot write to a-file/below" in m for m in messages), messages
+        app.screen.query_one("#queue-workers").value = "0"
+        await pilot.press("ctrl+s")
+        assert "Workers must be" in str(app.screen.query_one("#queue-error").render())

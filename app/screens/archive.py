@@ -212,7 +212,7 @@ class ArchiveScreen(Screen):
     def action_mark(self) -> None:
         files = self.query_one("#files", VirtualTable)
         row = files.cursor_row
-        if row is None:
+        if row is None or self.index is None:
             return
         rid = self.entries[row.key].resource_id
         if rid in self.marked:

@@ -275,9 +275,9 @@ class BrowseScreen(Screen):
 
     def on_index_loaded(self, message: IndexLoaded) -> None:
         summary = message.summary
-        with self._lock:
+        with self._lock:  # loaders read summaries under the lock
             self._busy.discard(summary.archive)
-        self.summaries[summary.archive] = summary
+            self.summaries[summary.archive] = summary
         info = self.archives.get(summary.archive)
         if info is not None:
             self.query_one("#archives", VirtualTable).update_rows([summary_row(info, summary)])

@@ -147,7 +147,8 @@ class PickerScreen(Screen):
         if not level_text and layout == "increment-id":
             self._show_error("base level is empty: give 3, or 3,4 to try level 3 then 4")
             return None
-        self._show_error("")
+        if self.query_one("#form-error", Static).has_class("-error"):
+            self._show_error("")  # the problem is fixed; a preset's note stays
         return self.settings.with_repo(
             repo=repo, idx_repo=idx_repo or None, revision=value("revision") or "main",
             idx_revision=None, base_dir=value("base-dir"), base_level=level,
