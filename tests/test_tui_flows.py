@@ -458,3 +458,16 @@ async def test_unwritable_destination_is_refused_in_the_dialog(demo_settings, tm
         app.screen.query_one("#queue-workers").value = "0"
         await pilot.press("ctrl+s")
         assert "Workers must be" in str(app.screen.query_one("#queue-error").render())
+
+
+def test_settings_and_cli_options_do_not_import_textual():
+    """The lead's CLI builds settings before deciding to start the TUI: that stays cheap."""
+    import subprocess
+    import sys
+
+    code = ("import argparse, sys; from app.settings import add_tui_arguments, settings_from_args; "
+            "p = argparse.ArgumentParser(); add_tui_arguments(p); "
+            "s = settings_from_args(p.parse_args(['--repo', 'a/b', '--base-level', '3,4', "
+            "'--token', 'hf_x'])); assert s.base_level == [3, 4] and 'hf_x' not in repr(s); "
+            "assert 'textual' not in sys.modules, 'textual imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
