@@ -2,21 +2,22 @@
 
 Screens stack as the user goes deeper: dataset picker -> archives -> one archive; the downloads
 screen and the dialogs are pushed on top from anywhere. Engine events reach the UI through
-:class:`app.messages.EventPump` and are folded into :class:`app.downloads.DownloadsModel`.
+:class:`app.messages.EventPump` and are folded into :class:`app.jobs.DownloadsModel`.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Iterable
 
-from textual import on, work
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from app.downloads import DownloadsModel, JobView
+from app.jobs import DownloadsModel, JobView
 from app.format import display_path, plural
 from app.messages import DemoFailed, DemoReady, DownloadsChanged, EngineEventsReady, EventPump
 from app.settings import AppSettings, run_tui  # noqa: F401  (run_tui re-exported for the CLI)
@@ -218,7 +219,7 @@ class CheesechaserApp(App[int]):
 
     def on_engine_events_ready(self, message: EngineEventsReady) -> None:
         # one flush per ~100 ms whatever the event rate: later events wait for the timer
-        now = self._monotonic()
+        now = time.monotonic()
         wait = FLUSH_INTERVAL - (now - self._last_flush)
         if wait <= 0:
             self.flush_engine_events()
@@ -229,15 +230,9 @@ class CheesechaserApp(App[int]):
         self._flush_timer = None
         self.flush_engine_events()
 
-    @staticmethod
-    def _monotonic() -> float:
-        import time
-
-        return time.monotonic()
-
     def flush_engine_events(self) -> None:
         """Fold every buffered engine event into the model now and tell the screens."""
-        self._last_flush = self._monotonic()
+        self._last_flush = time.monotonic()
         events = self.pump.drain()
         finished = self.model.apply(events) if events else []
         for view in finished:

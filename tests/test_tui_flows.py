@@ -57,7 +57,7 @@ async def settle(pilot, condition, what: str, rounds: int = 300) -> None:
     raise AssertionError(f"gave up waiting for {what}")
 
 
-async def open_demo(pilot) -> "BrowseScreen":  # noqa: F821
+async def open_demo(pilot):
     from app.screens.browse import BrowseScreen
 
     app = pilot.app

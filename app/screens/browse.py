@@ -22,7 +22,6 @@ from pools import (
     ArchiveInfo,
     HubUnreachableError,
     IndexFormatError,
-    PoolError,
     RepoNotFoundError,
     RevisionNotFoundError,
 )

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane
 
-from app.downloads import DownloadsModel, JobView, WorkerView
+from app.jobs import DownloadsModel, JobView, WorkerView
 from app.format import display_path, fmt_bytes, fmt_duration, fmt_rate, plural
 from app.messages import DownloadsChanged
 from app.widgets.virtual_table import Column, Row, VirtualTable
