@@ -37,6 +37,20 @@ def fmt_count(n: int | None) -> str:
     return "–" if n is None else f"{n:,}"
 
 
+def fmt_short(n: int) -> str:
+    """A count in at most ~6 cells: 999,999 stays exact, then 1.51M, 10.0M, 1.20G."""
+    if n < 1_000_000:
+        return f"{n:,}" if n < 100_000 else f"{n // 1000}k"
+    for div, unit in ((10**9, "G"), (10**6, "M")):
+        if n >= div:
+            value = n / div
+            for digits, limit in ((2, 10), (1, 100)):
+                if round(value, digits) < limit:
+                    return f"{value:.{digits}f}{unit}"
+            return f"{value:.0f}{unit}"
+    return str(n)  # pragma: no cover
+
+
 def fmt_hash(h: str | None, width: int = 12) -> str:
     if not h:
         return "–"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane
 
 from app.jobs import DownloadsModel, JobView, WorkerView
-from app.format import display_path, fmt_bytes, fmt_duration, fmt_rate, plural
+from app.format import display_path, fmt_bytes, fmt_duration, fmt_rate, fmt_short, plural
 from app.messages import DownloadsChanged
 from app.widgets.virtual_table import Column, Row, VirtualTable
 
@@ -39,18 +41,20 @@ FAILED_COLUMNS = [Column("job", "Job", 4, "right"), Column("id", "Id", 10, "righ
 
 STATE_STYLE = {"queued": "dim", "running": "accent", "done": "ok", "cancelled": "warn",
                "failed": "error"}
+PANES_INTERVAL = 0.5  # seconds between two rebuilds of the error panes while jobs run
 WORKER_STYLE = {"idle": "dim", "index": "accent", "download": None, "verify": "ok"}
 
 
 def job_row(job: JobView) -> Row:
-    issues = f"{job.missing:,}/{job.failed:,}" if (job.missing or job.failed) else "–"
+    issues = f"{fmt_short(job.missing)}/{fmt_short(job.failed)}" if (job.missing or job.failed) else "–"
     what = f"{job.repo} · {job.ids_text} → {display_path(job.dst_dir)}"
     if job.error:
         what = f"{job.error} · {what}"
     return Row(
         job.job_id,
         (f"#{job.job_id}", job.state, f"{100 * job.fraction:.0f}%",
-         f"{job.ids_done:,}/{job.ids_total:,}", fmt_bytes(job.bytes_done), issues, what),
+         f"{fmt_short(job.ids_done)}/{fmt_short(job.ids_total)}", fmt_bytes(job.bytes_done),
+         issues, what),
         cell_styles={1: STATE_STYLE.get(job.state, ""), 5: "warn" if job.failed or job.missing else ""},
     )
 
@@ -87,6 +91,7 @@ class WatchScreen(Screen):
         super().__init__()
         self._seen = -1
         self._pane_counts: tuple = ()
+        self._panes_at = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -132,8 +137,12 @@ class WatchScreen(Screen):
         self.query_one("#workers", VirtualTable).set_rows(
             worker_row(model.workers[w]) for w in sorted(model.workers))
         counts = (len(model.failed), len(model.unrecognized), model.missing_total)
-        if force or counts != self._pane_counts:
+        settled = not any(j.active for j in model.jobs.values())
+        # the panes can hold 10^5 rows: while jobs run, rebuild them at most twice a second
+        due = settled or time.monotonic() - self._panes_at >= PANES_INTERVAL
+        if force or (counts != self._pane_counts and due):
             self._pane_counts = counts
+            self._panes_at = time.monotonic()
             self._refresh_panes()
 
     def _refresh_overall(self) -> None:
@@ -153,11 +162,16 @@ class WatchScreen(Screen):
 
     def _refresh_panes(self) -> None:
         model = self.model
-        missing = model.missing_runs()
-        self.query_one("#missing", VirtualTable).set_rows(
+        missing = [
             Row((jid, lo), (f"#{jid}", f"{lo}" if lo == hi else f"{lo}-{hi}", f"{hi - lo + 1:,}"),
                 (jid, lo, hi - lo + 1))
-            for jid, lo, hi in missing)
+            for jid, lo, hi in model.missing_runs()]
+        for jid, job in model.jobs.items():
+            unlisted = job.missing - len(model.missing.get(jid, ()))
+            if unlisted > 0:
+                missing.append(Row((jid, "more"), (f"#{jid}", f"… {unlisted:,} more not listed", ""),
+                                   (jid, None, 0), style="dim"))
+        self.query_one("#missing", VirtualTable).set_rows(missing)
         self.query_one("#unrecognized-files", VirtualTable).set_rows(
             Row(i, (f"#{jid}", archive, name, reason))
             for i, (jid, archive, name, reason) in enumerate(sorted(model.unrecognized)))
