@@ -77,6 +77,7 @@ class Job:
         self._samples: deque[tuple[float, int]] = deque()
         self._last_progress = 0.0
         self._seen_unrecognized: set[str] = set()
+        self._give_ups = 0  # ranged GETs in a row that gave up on a transient error, no success between
 
     def __repr__(self):
         return f"Job({self.id}, {self.name!r}, state={self.state})"
@@ -563,8 +564,11 @@ class Downloader:
             finally:
                 writer.abort()
             pending = [(e, r) for e, r in pending if id(e) not in writer.completed]
+            if writer.completed:
+                job._give_ups = 0
             if not pending:
                 return
+            transient = bool(error)
             if writer.mismatched and not error:
                 names = ", ".join(sorted(e.basename for e, _ in writer.mismatched))
                 error = f"sha256 mismatch ({names[:120]})"
@@ -572,9 +576,22 @@ class Downloader:
             if attempt >= policy.attempts:
                 for entry, res in pending:
                     self._file_failed(job, res, f"{error} (after {attempt} attempts)")
+                if transient:
+                    self._gave_up(job, error, attempt)
                 return
             if job.cancel_event.wait(policy.delay(attempt - 1, retry_after)):
                 raise Cancelled()
+
+    def _gave_up(self, job: Job, error: str, attempts: int) -> None:
+        """After as many give-ups in a row as there are workers (at least 3), the Hub is down:
+        stop the job, rather than give every queued file its own round of retries (~20 s each
+        with the default policy, hours for a big job)."""
+        with job._lock:
+            job._give_ups += 1
+            down = job._give_ups >= max(3, self._want_workers)
+        if down:
+            job._fail(f"the Hub could not be reached: {job._give_ups} requests in a row gave up after "
+                      f"{attempts} attempts each (last: {error})")
 
     def _write_whole(self, job: Job, entry: IndexEntry, res: _Resource, data: bytes) -> None:
         if entry.sha256 and hashlib.sha256(data).hexdigest() != entry.sha256:
