@@ -786,3 +786,30 @@ def test_a_second_job_into_the_same_folder_does_not_break_the_first(hub, hub_roo
     assert [r.ok for r in reports] == [True, True], [(r.error, r.failed) for r in reports]
     _assert_all_there(dst, manifest, ids)
     _assert_only_verified(dst, manifest)
+
+
+def test_a_hub_gone_for_good_is_given_up_on_once_not_file_by_file(hub, hub_root, tmp_path):
+    # With the real policy a give-up costs ~20 s of backoff; if every queued file went through
+    # its own round, 100 000 files would keep a dead Hub "retried" for hours. After a few
+    # requests in a row give up, with no success in between, the job must stop with the error.
+    ids = sorted(a + 1000 * k for a in range(4) for k in range(1, 31))  # 120 ids, 4 archives
+    manifest = build_repo(hub_root, "t/dead", _resources(ids))
+    gate = threading.Event()
+    callback, frozen = _hold_after(gate, count=5)
+    policy = WatchedPolicy(attempts=3, backoff=0.001, max_backoff=0.002, jitter=0.0)
+    with Downloader(max_workers=3, merge_gap=0, on_event=callback, retry=policy) as dl:
+        pool = _pool(hub, "t/dead", retry=policy)
+        for archive in manifest.archives:  # indexes known: only archive GETs meet the dead Hub
+            pool.get_index(archive)
+        job = dl.submit(pool, ids, str(tmp_path / "o"))
+        assert frozen.wait(WAIT)
+        hub.stop()
+        gate.set()
+        report = job.wait(WAIT)
+    assert report.state == "failed" and "could not be reached" in report.error, report.error
+    assert "\n" not in report.error and list(report.missing) == []
+    gave_up = len(report.failed)
+    assert 0 < gave_up <= 2 * 3, f"{gave_up} files went through a full round of retries"
+    assert len(policy.waits) <= (2 * 3 + 3) * (policy.attempts - 1)
+    assert len(report.downloaded) + gave_up < len(ids), "the rest is not tried against a dead Hub"
+    _assert_only_verified(tmp_path / "o", manifest)
