@@ -107,7 +107,7 @@ class AppSettings:
             return self.endpoint_label
         if self.demo:
             return "demo hub (loopback)"
-        return self.endpoint or "huggingface.co"
+        return self.endpoint or os.environ.get("HF_ENDPOINT") or "huggingface.co"
 
 
 def add_tui_arguments(parser: argparse.ArgumentParser) -> None:
