@@ -176,7 +176,7 @@ class Downloader:
         self.max_span = max_span
         self.plan_chunk = plan_chunk
         self.retry = retry
-        self._listeners: list[Callable[[Any], None]] = [on_event] if on_event else []
+        self._listeners: list[Callable[[Any], None]] = [on_event] if on_event is not None else []
         self._cond = threading.Condition()
         self._heap: list[tuple[int, int, Job, Callable[[int], None]]] = []
         self._seq = itertools.count()
@@ -543,6 +543,8 @@ class Downloader:
             if job.cancel_event.is_set():
                 raise Cancelled()
             writer = _RunWriter(self, wid, job, archive, pending)
+            first = pending[0][0]
+            self._worker(wid, "download", job, archive, first.basename, 0, first.size)
             error, retry_after = "", None
             try:
                 pool.client.stream_range(pool.data_repo_id, archive, sha, writer.start, writer.end - 1,
