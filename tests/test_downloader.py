@@ -129,7 +129,7 @@ def test_events_tell_the_whole_story(hub, hub_root, tmp_path):
     assert {s.filename for s in states if s.state == "index"} <= {"images/0000.json", "images/0001.json"}
     assert any(s.filename == "3000.bin" for s in states if s.state == "verify")
     downloads = [s for s in states if s.state == "download"]
-    assert all(0 < s.done <= s.total and s.archive.endswith(".tar") for s in downloads)
+    assert all(0 <= s.done <= s.total and s.archive.endswith(".tar") for s in downloads)
     assert states[-1].state == "idle"
 
     last = rec.of(ev.JobProgress, job.id)[-1]
