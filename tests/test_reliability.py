@@ -33,7 +33,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -43,7 +42,6 @@ from pools import (
     DestinationError,
     Downloader,
     IncrementIDDataPool,
-    archive_path,
     events as ev,
 )
 from pools import downloader as downloader_module
@@ -321,10 +319,6 @@ def test_a_hub_gone_for_good_mid_run_ends_with_an_error_and_a_report(hub, hub_ro
 
 
 # --- bad input: broken and hostile indexes -------------------------------------------------------
-
-def _entry_of(index: dict, name: str) -> dict:
-    return index["files"][name]
-
 
 def _set(name, key, value):
     def mutate(index):
