@@ -197,7 +197,7 @@ def _hold_in_flight(n_jobs=1):
     state = {"seen": set(), "in_flight": threading.Event(), "release": threading.Event()}
 
     def callback(event):
-        if isinstance(event, ev.WorkerState) and event.state == "download":
+        if isinstance(event, ev.WorkerState) and event.state == "download" and event.done > 0:
             if event.job_id in state["seen"]:
                 return
             state["seen"].add(event.job_id)
