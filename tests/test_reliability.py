@@ -765,7 +765,7 @@ def test_a_second_job_into_the_same_folder_does_not_break_the_first(hub, hub_roo
 
     def hold(event):  # the first job's first file stays half written until the gate opens
         if (isinstance(event, ev.WorkerState) and event.state == "download" and event.job_id == 1
-                and not holding.is_set()):
+                and event.done > 0 and not holding.is_set()):
             holding.set()
             gate.wait(WAIT)
     dst = tmp_path / "o"
