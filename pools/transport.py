@@ -10,6 +10,7 @@ and "the Hub could not be reached".
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import re
@@ -140,6 +141,8 @@ def translate(err: BaseException, what: str) -> BaseException:
         if isinstance(e, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError,
                           ConnectionError, TimeoutError)):
             return TransientError(f"network error for {what}: {e.__class__.__name__}")
+        if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):  # an API answer garbled in flight
+            return TransientError(f"the Hub's answer for {what} is not valid JSON")
     if isinstance(err, LocalEntryNotFoundError):
         return TransientError(f"the Hub could not be reached for {what}")
     return err
@@ -211,7 +214,8 @@ class HubClient:
             response = get_session().get(url, headers=self.headers(), params={"expand": ["sha"]},
                                          timeout=self.policy.timeout)
             hf_raise_for_status(response)
-            sha = response.json().get("sha")
+            info = response.json()
+            sha = info.get("sha") if isinstance(info, dict) else None
             if not isinstance(sha, str) or not sha:
                 raise HubUnreachableError(f"the Hub gave no commit for {repo_id}@{revision}")
             return sha
