@@ -195,6 +195,28 @@ def test_a_damaged_index_body_is_retried_and_never_cached(hub, hub_root, tmp_pat
     assert not [r for r in hub.request_log if r.path.endswith(".json")]
 
 
+@pytest.mark.parametrize("rate", [0.5, 1.0])
+def test_a_garbled_api_answer_is_retried_not_an_internal_error(hub, hub_root, tmp_path, rate):
+    # the revision lookup and the tree listing are JSON from /api/: a byte altered in flight must
+    # be retried like any transient fault (seed 1 garbles the first answer, not the second)
+    ids = [1000, 2000, 1001]
+    manifest = build_repo(hub_root, "t/api", _resources(ids))
+    hub.faults = FaultConfig(corrupt_rate=rate, paths="re:/api/", on_api=True, seed=1)
+    policy = RetryPolicy(attempts=6, backoff=0.001, max_backoff=0.002, jitter=0.0)
+    pool = _pool(hub, "t/api", retry=policy)
+    with Downloader(max_workers=2, retry=policy) as dl:
+        report = dl.submit(pool, ids, str(tmp_path / "o")).wait(WAIT)
+    assert [r.fault for r in hub.request_log][0] == "corrupt"
+    if rate < 1:
+        assert report.ok, (report.error, report.failed)
+        _assert_all_there(tmp_path / "o", manifest, ids)
+        assert sorted(a.path for a in pool.list_archives()) == sorted(manifest.archives)
+    else:
+        assert report.state == "failed" and "internal error" not in report.error
+        assert report.error == "gave up after 6 attempts: the Hub's answer for t/api@main is not valid JSON"
+    _assert_only_verified(tmp_path / "o", manifest)
+
+
 # 15 % of requests fail at random, a mix of every kind (rates are exact per-request probabilities)
 MIXED = FaultConfig(latency_ms=1, error_rate=0.05, error_codes=(500, 502, 503), rate_429=0.03, retry_after=0,
                     drop_rate=0.03, truncate_rate=0.02, corrupt_rate=0.02, on_api=True, on_head=True)
