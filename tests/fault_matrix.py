@@ -106,6 +106,9 @@ def wire_table(n_ids: int, seeds: int, workers: int) -> list[str]:
                                       intact=intact, lost=lost, failed=len(report.failed),
                                       leftovers=leftovers, runs=1, ok=int(report.ok))
                         kinds.update(r.fault for r in log if r.fault)
+                        if not report.ok:
+                            print(f"  ! {name}, {how}, seed {seed}: {report.state}: {report.error} "
+                                  f"{dict(list(report.failed.items())[:3])}", file=sys.stderr, flush=True)
                         shutil.rmtree(dst, ignore_errors=True)
                     hub.faults = None
                     share = totals["faulted"] / totals["requests"] if totals["requests"] else 0
