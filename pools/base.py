@@ -166,6 +166,7 @@ class HfBasedDataPool(DataPool):
         self.client = HubClient(endpoint=endpoint, token=hf_token, policy=retry)
         self._lock = threading.Lock()
         self._shas: dict[tuple[str, str], str] = {}
+        self._sha_locks: dict[tuple[str, str], threading.Lock] = {}
         self._indexes: "OrderedDict[str, ArchiveIndex | None]" = OrderedDict()
         self._index_locks: dict[str, threading.Lock] = {}
 
@@ -195,13 +196,20 @@ class HfBasedDataPool(DataPool):
 
     # -- Hub access
     def _sha(self, repo_id: str, revision: str, cancel=None) -> str:
+        """The commit of ``revision``, resolved once per pool even when many threads ask at once."""
         key = (repo_id, revision)
         with self._lock:
             sha = self._shas.get(key)
-        if sha is None:
-            sha = self.client.resolve(repo_id, revision, cancel)
+            lock = self._sha_locks.setdefault(key, threading.Lock())
+        if sha is not None:
+            return sha
+        with lock:
             with self._lock:
-                self._shas[key] = sha
+                sha = self._shas.get(key)
+            if sha is None:
+                sha = self.client.resolve(repo_id, revision, cancel)
+                with self._lock:
+                    self._shas[key] = sha
         return sha
 
     def resolve_revision(self, cancel=None) -> str:
