@@ -18,6 +18,7 @@ case with its outcome.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import random
@@ -149,8 +150,9 @@ def tests_table() -> list[str]:
     import pytest
 
     plugin = _Outcomes()
-    code = pytest.main([str(HERE / "test_reliability.py"), "-q", "-p", "no:cacheprovider", "-p", "no:logging"],
-                       plugins=[plugin])
+    with contextlib.redirect_stdout(sys.stderr):  # pytest's own output is not part of the table
+        code = pytest.main([str(HERE / "test_reliability.py"), "-q", "-p", "no:cacheprovider", "-p", "no:logging"],
+                           plugins=[plugin])
     rows = ["| case (tests/test_reliability.py) | outcome |", "|---|---|"]
     for nodeid, outcome in plugin.results.items():
         rows.append(f"| `{nodeid}` | {outcome} |")
