@@ -72,7 +72,6 @@ def assert_index_matches_tar(index_file: Path, tar_file: Path) -> dict:
 ])
 def test_archive_path_rule(rid, level, expected):
     assert archive_path(rid, level, "images") == expected
-    assert ds._archive_path(rid, level, "images") == expected
 
 
 def test_archive_path_other_base_dir_and_index_path():

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from pools.layout import archive_path, index_path, resource_id_of  # one rule for the builder and the engine
+
 __all__ = [
     "RepoManifest",
     "archive_path",
@@ -41,37 +43,6 @@ ArchiveChooser = Union[Callable[[int], str], Mapping[int, str]]
 
 # tar member mtime: fixed, so the same input always gives the same tar bytes (and commit sha).
 _MTIME = 1_700_000_000
-
-
-def _archive_path(resource_id: int, base_level: int, base_dir: str = "images") -> str:
-    if base_level < 1:
-        raise ValueError(f"base_level must be >= 1, got {base_level}")
-    digits = str(int(resource_id) % 10**base_level).zfill(base_level)
-    groups = []
-    while digits:
-        groups.insert(0, digits[-3:])
-        digits = digits[:-3]
-    groups[-1] = "0" + groups[-1]
-    rel = "/".join(groups) + ".tar"
-    base_dir = base_dir.strip("/")
-    return f"{base_dir}/{rel}" if base_dir else rel
-
-
-def _index_path(archive: str) -> str:
-    return archive[:-4] + ".json" if archive.endswith(".tar") else archive + ".json"
-
-
-def _resource_id_of(name: str) -> int | None:
-    stem = os.path.splitext(name.rsplit("/", 1)[-1])[0]
-    return int(stem) if stem.isdigit() and stem.isascii() else None
-
-
-try:  # the engine's implementation when it exists, so both sides cannot drift apart
-    from pools.layout import archive_path, index_path, resource_id_of
-except ImportError:  # pragma: no cover - only before pools/layout.py lands
-    archive_path = _archive_path
-    index_path = _index_path
-    resource_id_of = _resource_id_of
 
 
 def repo_dir(root: str | os.PathLike, repo_id: str) -> Path:
