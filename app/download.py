@@ -42,16 +42,6 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     return parser
 
 
-def parse_base_level(text: str) -> int | list[int]:
-    try:
-        levels = [int(part) for part in str(text).split(",")]
-    except ValueError:
-        raise ValueError(f"base level {text!r} is not a number or a list like '3,4'") from None
-    if not levels or any(level < 1 or level > 12 for level in levels):
-        raise ValueError(f"base level {text!r} must be between 1 and 12")
-    return levels[0] if len(levels) == 1 else levels
-
-
 def _fail_usage(message: str) -> int:
     print(f"cheesechaser-tui download: error: {message}", file=sys.stderr)
     return USAGE_ERROR
@@ -104,6 +94,7 @@ class _ProgressLine:
 def run_download(args: argparse.Namespace) -> int:
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+    from app.settings import parse_base_level
     from pools import (Downloader, DownloadReport, IncrementIDDataPool, PoolError, RangeError, RepoNotFoundError,
                        RetryPolicy, RevisionNotFoundError, parse_ids)
 
