@@ -7,6 +7,7 @@ The demo dataset is written once per session; every test gets a fresh huggingfac
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.app import CheesechaserApp, make_app
-from app.hub.demo import DEMO_REPO
+from app.hub.demo import DEMO_REPO, write_demo
 from app.messages import EventPump
 from app.settings import AppSettings
 from app.widgets.range_input import RangeInput
@@ -245,6 +246,15 @@ async def test_cancel_a_running_job(demo_settings):
         await wait_jobs(pilot)
         assert view.state == "cancelled"
         assert app.screen.query_one("#jobs", VirtualTable).rows[0].cells[1] == "cancelled"
+    # what a cancel leaves behind: only complete files that match the index, no partial folder
+    dst = Path("downloads")
+    assert not (dst / ".cheesechaser-partial").exists()
+    kept = sorted(p.name for p in dst.iterdir()) if dst.exists() else []
+    assert len(kept) < 2000, "the cancel must stop the job"
+    demo = write_demo(demo_settings.demo_root)
+    expected = {name: sha for files in demo.files.values() for name, sha in files.items()}
+    for name in kept:
+        assert hashlib.sha256((dst / name).read_bytes()).hexdigest() == expected[name], name
 
 
 # ---- errors a user can cause --------------------------------------------------------------
