@@ -148,12 +148,14 @@ def run_download(args: argparse.Namespace) -> int:
         job.cancel()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.signal(signal.SIGTERM, on_sigint)
     try:
         while not job.done:
             job._done.wait(0.1)
             progress.draw()
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
     report = job.wait()
     downloader.close()
     progress.end()

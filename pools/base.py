@@ -417,9 +417,11 @@ def _metainfo_path(dst_dir: str, metainfo_fmt: str, resource_id) -> str:
     return path
 
 
-def _write_json_atomic(path: str, data: Any) -> None:
+def _write_json_atomic(path: str, data: Any, tmp_dir: str | None = None) -> None:
+    """Write JSON to ``path`` through a temporary file (in ``tmp_dir``, on the same filesystem)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".metainfo-", suffix=".part", dir=os.path.dirname(path))
+    fd, tmp = tempfile.mkstemp(prefix=f"metainfo.{os.getpid()}.", suffix=".part",
+                               dir=tmp_dir or os.path.dirname(path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=4, sort_keys=True, ensure_ascii=False)

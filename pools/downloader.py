@@ -605,6 +605,10 @@ class Downloader:
         os.replace(tmp, os.path.join(job.dst_dir, entry.basename))
         self._file_done(job, res, entry)
 
+    def _tmp_dir(self, job: Job) -> str:
+        os.makedirs(job.partial_dir, exist_ok=True)
+        return job.partial_dir
+
     def _tmp_path(self, job: Job, basename: str) -> str:
         os.makedirs(job.partial_dir, exist_ok=True)
         return os.path.join(job.partial_dir, f"{basename}.{os.getpid()}.{next(_TMP_NAMES)}.part")
@@ -634,7 +638,8 @@ class Downloader:
             return
         if job.save_metainfo and res.info is not None:
             from .base import _metainfo_path, _write_json_atomic
-            _write_json_atomic(_metainfo_path(job.dst_dir, job.metainfo_fmt, res.rid), res.info)
+            _write_json_atomic(_metainfo_path(job.dst_dir, job.metainfo_fmt, res.rid), res.info,
+                               tmp_dir=self._tmp_dir(job))
         with job._lock:
             (job.report.downloaded if status == "downloaded" else job.report.skipped).append(res.rid)
         job._emit(ev.ResourceDone(job.id, res.rid, status, tuple(res.files), res.nbytes))  # type: ignore[arg-type]
@@ -755,6 +760,8 @@ def _verified(path: str, entry: IndexEntry, on_hash: Callable[[], None]) -> bool
 
 def _clean_stale_partials(partial_dir: str) -> None:
     """Remove temporary files left by a process that died (kill -9, power loss)."""
+    if os.path.islink(partial_dir):
+        return  # not ours: never follow a link out of the destination
     try:
         names = os.listdir(partial_dir)
     except OSError:
@@ -762,6 +769,8 @@ def _clean_stale_partials(partial_dir: str) -> None:
     for name in names:
         parts = name.rsplit(".", 3)
         path = os.path.join(partial_dir, name)
+        if not name.endswith(".part") or os.path.islink(path) or not os.path.isfile(path):
+            continue
         if len(parts) == 4 and parts[3] == "part" and parts[1].isdigit():
             pid = int(parts[1])
             if pid == os.getpid():

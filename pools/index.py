@@ -103,6 +103,9 @@ class ArchiveIndex:
             if reason is not None:
                 index.unrecognized.append((name, reason))
                 continue
+            if any(e.basename == safe_basename(name) for e in index.by_id.get(rid, ())):
+                index.unrecognized.append((name, "duplicate file name: another entry is saved under the same name"))
+                continue
             entry = IndexEntry(name=name, offset=info["offset"], size=info["size"],
                                sha256=info.get("sha256").lower() if info.get("sha256") else None,
                                resource_id=rid)

@@ -117,3 +117,14 @@ def test_broken_index_raises_one_line_error(raw):
     with pytest.raises(IndexFormatError) as err:
         ArchiveIndex.from_bytes("images/0001.tar", raw)
     assert "images/0001.tar" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_two_entries_saved_under_one_name_keep_the_first_and_report_the_second():
+    sha = "b" * 64
+    index = ArchiveIndex.from_dict("images/0001.tar", _index({
+        "a/1.png": {"offset": 512, "size": 10, "sha256": sha},
+        "b/1.png": {"offset": 1024, "size": 10, "sha256": sha},
+        "1.json": {"offset": 2048, "size": 10, "sha256": sha},
+    }))
+    assert [e.name for e in index.by_id[1]] == ["a/1.png", "1.json"]
+    assert index.unrecognized == [("b/1.png", "duplicate file name: another entry is saved under the same name")]
