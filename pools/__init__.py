@@ -30,7 +30,7 @@ from .errors import (
 )
 from .index import ArchiveIndex, IndexEntry
 from .layout import archive_path, index_path, resource_id_of
-from .ranges import IdRanges, parse_ids
+from .ranges import IdList, IdRanges, parse_ids
 from .report import DownloadReport
 from .transport import RetryPolicy
 
@@ -38,7 +38,7 @@ __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",
     "InvalidResourceDataError", "FileUnrecognizableError", "ResourceNotFoundError",
     "ArchiveInfo", "Preview", "Downloader", "Job", "DownloadReport", "RetryPolicy",
-    "IdRanges", "parse_ids", "ArchiveIndex", "IndexEntry", "archive_path", "index_path",
+    "IdRanges", "IdList", "parse_ids", "ArchiveIndex", "IndexEntry", "archive_path", "index_path",
     "resource_id_of", "events",
     "PoolError", "RangeError", "AccessDeniedError", "HubUnreachableError", "RepoNotFoundError",
     "RevisionNotFoundError", "IndexFormatError", "DestinationError", "TransferError",

@@ -7,6 +7,7 @@ the downloader asks only for the ids of one archive at a time (:meth:`IdRanges.w
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from typing import Iterable, Iterator
 
@@ -141,3 +142,81 @@ def parse_ids(text: str) -> IdRanges:
             raise RangeError(f"{part!r} is reversed: write {hi}-{lo}")
         ranges.append((lo, hi))
     return IdRanges(ranges)
+
+
+class IdList:
+    """An append-only list of ids stored as arithmetic runs ``(start, step, count)``.
+
+    Ids that a range leaves missing arrive archive by archive, ``modulus`` apart: a million of
+    them take a few thousand runs instead of a million integers. Behaves as a sequence of ints
+    in the order appended.
+    """
+
+    __slots__ = ("_starts", "_steps", "_counts", "_len")
+
+    def __init__(self, ids: Iterable[int] = ()):
+        from array import array
+
+        self._starts = array("q")
+        self._steps = array("q")
+        self._counts = array("q")
+        self._len = 0
+        self.extend(ids)
+
+    def append(self, resource_id: int) -> None:
+        resource_id = int(resource_id)
+        self._len += 1
+        if self._counts:
+            start, step, count = self._starts[-1], self._steps[-1], self._counts[-1]
+            if count == 1 and resource_id > start:
+                self._steps[-1] = resource_id - start
+                self._counts[-1] = 2
+                return
+            if count > 1 and resource_id == start + step * count:
+                self._counts[-1] = count + 1
+                return
+        self._starts.append(resource_id)
+        self._steps.append(0)
+        self._counts.append(1)
+
+    def extend(self, ids: Iterable[int]) -> None:
+        for resource_id in ids:
+            self.append(resource_id)
+
+    @property
+    def runs(self) -> int:
+        return len(self._counts)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __bool__(self) -> bool:
+        return self._len > 0
+
+    def __iter__(self) -> Iterator[int]:
+        for start, step, count in zip(self._starts, self._steps, self._counts):
+            if count == 1:
+                yield start
+            else:
+                yield from range(start, start + step * count, step)
+
+    def __contains__(self, resource_id: object) -> bool:
+        if not isinstance(resource_id, int):
+            return False
+        for start, step, count in zip(self._starts, self._steps, self._counts):
+            if count == 1:
+                if resource_id == start:
+                    return True
+            elif start <= resource_id < start + step * count and (resource_id - start) % step == 0:
+                return True
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (IdList, list, tuple)):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        head = list(itertools.islice(iter(self), 8))
+        more = ", …" if self._len > 8 else ""
+        return f"IdList([{', '.join(map(str, head))}{more}], n={self._len})"

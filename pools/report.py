@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from array import array
 from dataclasses import dataclass, field
 from typing import Any
+
+from .ranges import IdList
 
 
 @dataclass
 class DownloadReport:
     """The outcome of a job. ``missing`` ids are in no archive; ``failed`` maps id -> reason.
 
-    ``missing`` is a compact integer array, so a sparse million-id range stays small.
+    ``missing`` is an :class:`IdList` (arithmetic runs): a range whose ids are mostly absent
+    stays small however long it is.
     """
 
     downloaded: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
-    missing: array = field(default_factory=lambda: array("q"))
+    missing: IdList = field(default_factory=IdList)
     failed: dict[int, str] = field(default_factory=dict)
     unrecognized: list[tuple[str, str, str]] = field(default_factory=list)
     files: int = 0

@@ -128,3 +128,17 @@ def test_two_entries_saved_under_one_name_keep_the_first_and_report_the_second()
     }))
     assert [e.name for e in index.by_id[1]] == ["a/1.png", "1.json"]
     assert index.unrecognized == [("b/1.png", "duplicate file name: another entry is saved under the same name")]
+
+
+def test_id_list_keeps_order_and_compresses_strided_runs():
+    from pools import IdList
+
+    ids = [rid for residue in range(20) for rid in range(residue, 1_000_000, 1000) if rid % 7]
+    kept = IdList(ids)
+    assert list(kept) == ids and len(kept) == len(ids)
+    assert kept.runs < len(ids) // 4, "ids 1000 apart must share runs"
+    assert IdList(range(0, 10**7, 1000)).runs == 1
+    assert 1001 in kept and 7 not in kept and 5_000_000 not in kept
+    mixed = IdList([5, 3, 9, 10, 11, 11])
+    assert list(mixed) == [5, 3, 9, 10, 11, 11] and mixed == [5, 3, 9, 10, 11, 11]
+    assert not IdList() and list(IdList()) == []
