@@ -32,63 +32,21 @@ from pools import (
 from pools.downloader import PARTIAL_DIR
 from pools.transport import RetryPolicy
 
-FAST = RetryPolicy(attempts=3, backoff=0.001, max_backoff=0.002, jitter=0.0)
-WAIT = 30  # seconds a test waits for a job before failing (never reached when things work)
-
-
-def _blob(rid: int, size: int) -> bytes:
-    return random.Random(rid).randbytes(size)
+from helpers import Recorder, assert_only_verified as _assert_clean, binary_resources, blob as _blob
+from helpers import closed_port as _closed_port, sha256_file as _sha, tar_gets as _tar_gets
 
 
 def _resources(ids, size=2000, sidecar=()):
-    res = {}
-    for rid in ids:
-        files = {f"{rid}.bin": _blob(rid, size)}
-        if rid in sidecar:
-            files[f"{rid}.json"] = b'{"id": %d}' % rid
-        res[rid] = files
-    return res
+    return binary_resources(ids, size, sidecar)
 
 
-def _sha(path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+FAST = RetryPolicy(attempts=3, backoff=0.001, max_backoff=0.002, jitter=0.0)
+WAIT = 30  # seconds a test waits for a job before failing (never reached when things work)
 
 
 def _pool(hub, repo, **kw):
     kw.setdefault("retry", FAST)
     return IncrementIDDataPool(repo, endpoint=hub.url, **kw)
-
-
-class Recorder:
-    """An ``on_event`` callback that keeps every event (called from worker threads)."""
-
-    def __init__(self):
-        self.events: list = []
-        self._lock = threading.Lock()
-
-    def __call__(self, event) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def of(self, kind, job_id=None) -> list:
-        with self._lock:
-            return [e for e in self.events if isinstance(e, kind) and (job_id is None or e.job_id == job_id)]
-
-
-def _assert_clean(dst, manifest):
-    """Every file in ``dst`` is complete and verified; no temporary file is left anywhere."""
-    expected = {name: sha for files in manifest.files.values() for name, sha in files.items()}
-    for dirpath, dirnames, filenames in os.walk(dst):
-        assert PARTIAL_DIR not in dirnames, f"{PARTIAL_DIR} left in {dirpath}"
-        for name in filenames:
-            assert not name.endswith(".part"), f"partial file {name} left in {dirpath}"
-            assert name in expected, f"unexpected file {name}"
-            assert _sha(os.path.join(dirpath, name)) == expected[name], f"{name} is not complete"
-
-
-def _tar_gets(hub):
-    return [r for r in hub.request_log if r.method == "GET" and r.path.endswith(".tar")]
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -384,12 +342,6 @@ def test_what_still_fails_after_retries_is_reported_with_why(hub, hub_root, tmp_
 
 
 # --- errors are errors, never "missing" --------------------------------------------------------
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_an_unreachable_hub_fails_the_job(hub, hub_root, tmp_path):
     build_repo(hub_root, "t/gone", _resources([1000, 2000, 1001]))

@@ -48,6 +48,10 @@ from pools import downloader as downloader_module
 from pools.downloader import PARTIAL_DIR
 from pools.transport import RetryPolicy
 
+from helpers import Recorder, assert_only_verified as _assert_only_verified, blob as _blob
+from helpers import closed_port as _closed_port, expected_files as _expected, sha256_file as _sha
+from helpers import tar_gets as _tar_gets
+
 FAST = RetryPolicy(attempts=4, backoff=0.001, max_backoff=0.004, jitter=0.0)
 # enough attempts that a 30 % fault rate never exhausts them (0.3**12 per file)
 PATIENT = RetryPolicy(attempts=12, backoff=0.001, max_backoff=0.004, jitter=0.5)
@@ -56,18 +60,9 @@ WAIT = 30  # seconds a test waits for a job before failing (never reached when t
 
 # --- helpers -----------------------------------------------------------------------------------
 
-def _blob(rid: int, size: int) -> bytes:
-    return random.Random(rid).randbytes(size)
-
-
 def _resources(ids, size=3000):
     """One file per id; sizes vary a little so that offsets are not all aligned."""
     return {rid: {f"{rid}.bin": _blob(rid, size + rid % 257)} for rid in ids}
-
-
-def _sha(path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def _pool(hub, repo, **kw):
@@ -75,43 +70,9 @@ def _pool(hub, repo, **kw):
     return IncrementIDDataPool(repo, endpoint=hub.url, **kw)
 
 
-class Recorder:
-    """An ``on_event`` callback that keeps every event (called from worker threads)."""
-
-    def __init__(self):
-        self.events: list = []
-        self._lock = threading.Lock()
-
-    def __call__(self, event) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def of(self, kind) -> list:
-        with self._lock:
-            return [e for e in self.events if isinstance(e, kind)]
-
-
-def _expected(manifest) -> dict[str, str]:
-    return {name: sha for files in manifest.files.values() for name, sha in files.items()}
-
-
 def _visible(dst) -> list[str]:
     """The files a user sees in ``dst`` (the hidden partial folder aside)."""
     return sorted(n for n in os.listdir(dst) if n != PARTIAL_DIR) if os.path.isdir(dst) else []
-
-
-def _assert_only_verified(dst, manifest, partial_ok: bool = False):
-    """Every visible file in ``dst`` is complete and verified; no temporary file anywhere
-    (``partial_ok``: the hidden partial folder may hold a dead process's ``*.part`` files)."""
-    expected = _expected(manifest)
-    for dirpath, dirnames, filenames in os.walk(dst):
-        if PARTIAL_DIR in dirnames:
-            assert partial_ok, f"{PARTIAL_DIR} left in {dirpath}"
-            dirnames.remove(PARTIAL_DIR)
-        for name in filenames:
-            assert not name.endswith(".part"), f"partial file {name} left in {dirpath}"
-            assert name in expected, f"unexpected file {name}"
-            assert _sha(os.path.join(dirpath, name)) == expected[name], f"{name} is not complete"
 
 
 def _assert_all_there(dst, manifest, ids):
@@ -120,10 +81,6 @@ def _assert_all_there(dst, manifest, ids):
             path = os.path.join(dst, name)
             assert os.path.isfile(path), f"{name} not downloaded"
             assert _sha(path) == sha, f"{name} differs from the manifest"
-
-
-def _tar_gets(hub):
-    return [r for r in hub.request_log if r.method == "GET" and r.path.endswith(".tar")]
 
 
 def _wait_until(condition, timeout: float = WAIT, step: float = 0.005) -> bool:
@@ -135,12 +92,6 @@ def _wait_until(condition, timeout: float = WAIT, step: float = 0.005) -> bool:
             return False
         tick.wait(step)
     return True
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- faults over the wire ----------------------------------------------------------------------
