@@ -63,3 +63,19 @@ def hf_env(hub, monkeypatch):
     monkeypatch.setattr(constants, "ENDPOINT", hub.url)
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
     return hub
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory):
+    """The demo dataset, written once per session, with fixed mtimes.
+
+    The loopback Hub derives the commit sha from paths, sizes and mtimes: fixed mtimes give the
+    same sha in every run, so the short sha on screen is stable in snapshots.
+    """
+    from app.hub.demo import write_demo
+
+    root = tmp_path_factory.getbasetemp() / "tui-demo-hub"
+    write_demo(root)
+    for path in sorted(root.rglob("*"), reverse=True):
+        os.utime(path, ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
+    return root

@@ -40,19 +40,6 @@ def snapshot(snapshot):
     return snapshot
 
 
-@pytest.fixture(scope="session")
-def demo_root(tmp_path_factory):
-    from app.hub.demo import write_demo
-
-    root = tmp_path_factory.getbasetemp() / "tui-demo-hub"
-    write_demo(root)  # ~5 s once; later calls (other modules) find it complete
-    # the loopback Hub derives the commit sha from paths, sizes and mtimes: fixed mtimes give
-    # the same sha in every run, so the short sha on screen is stable in snapshots
-    for path in sorted(root.rglob("*"), reverse=True):
-        os.utime(path, ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
-    return root
-
-
 @pytest.fixture
 def demo_app(demo_root, hf_cache, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
