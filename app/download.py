@@ -92,21 +92,15 @@ class _ProgressLine:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    from app.settings import parse_base_level
+    from app.settings import check_repo_id, parse_base_level
     from pools import (Downloader, DownloadReport, IncrementIDDataPool, PoolError, RangeError, RepoNotFoundError,
                        RetryPolicy, RevisionNotFoundError, parse_ids)
 
-    for label, repo in (("repo id", args.repo), ("index repo id", args.idx_repo)):
-        if repo is None:
-            continue
-        try:
-            validate_repo_id(repo)
-            if "/" not in repo:
-                raise HFValidationError("expected owner/name")
-        except HFValidationError:
-            return _fail_usage(f"{label} {repo!r} is not valid: expected 'owner/name'")
+    try:
+        check_repo_id(args.repo)
+        check_repo_id(args.idx_repo, "index repo id")
+    except ValueError as err:
+        return _fail_usage(str(err))
     try:
         ids = parse_ids(args.ids)
     except RangeError as err:

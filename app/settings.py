@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,6 +46,21 @@ def parse_base_level(text: str | int | list[int]) -> int | list[int]:
             raise ValueError(f"base level must be a number from 1 to 9, got {part!r}")
         levels.append(int(part))
     return levels[0] if len(levels) == 1 else levels
+
+
+def check_repo_id(repo: str | None, label: str = "repo id") -> str | None:
+    """``repo`` if it is a valid dataset repo id (``owner/name``); ValueError with one line if not."""
+    if repo is None:
+        return None
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo)
+        if "/" not in repo:
+            raise HFValidationError("expected owner/name")
+    except HFValidationError:
+        raise ValueError(f"{label} {repo!r} is not valid: expected 'owner/name'") from None
+    return repo
 
 
 def format_base_level(level: int | list[int]) -> str:
@@ -135,8 +151,8 @@ def settings_from_args(args: argparse.Namespace) -> AppSettings:
     if token is None and not demo:
         token = default_token()
     return AppSettings(
-        repo=getattr(args, "repo", None),
-        idx_repo=getattr(args, "idx_repo", None),
+        repo=check_repo_id(getattr(args, "repo", None)),
+        idx_repo=check_repo_id(getattr(args, "idx_repo", None), "index repo id"),
         revision=getattr(args, "revision", None) or "main",
         idx_revision=getattr(args, "idx_revision", None),
         base_dir=getattr(args, "base_dir", None) or "images",
@@ -154,7 +170,7 @@ def run_tui(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
     except ValueError as exc:
-        print(f"cheesechaser-tui: {exc}")
+        print(f"cheesechaser-tui: error: {exc}", file=sys.stderr)
         return 2
     from app.app import make_app  # Textual is imported only when the TUI really starts
 

@@ -468,3 +468,17 @@ def test_settings_and_cli_options_do_not_import_textual():
             "'--token', 'hf_x'])); assert s.base_level == [3, 4] and 'hf_x' not in repr(s); "
             "assert 'textual' not in sys.modules, 'textual imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+
+
+def test_bad_options_exit_2_with_one_line_before_any_screen():
+    import subprocess
+    import sys
+
+    for args, needle in ((["--repo", "nouser"], "repo id 'nouser' is not valid"),
+                         (["--repo", "a/b", "--idx-repo", "x y"], "index repo id 'x y' is not valid"),
+                         (["--base-level", "0"], "base level must be a number from 1 to 9")):
+        out = subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, timeout=60)
+        assert out.returncode == 2, out
+        assert out.stderr.strip().splitlines() == [f"cheesechaser-tui: error: {out.stderr.split('error: ', 1)[1].strip()}"]
+        assert needle in out.stderr and "Traceback" not in out.stderr
