@@ -228,3 +228,26 @@ def test_pools_never_imports_textual():
     code = "import sys, pools, pools.base, pools.downloader; print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_hf_endpoint_token_and_home_work_as_for_huggingface_hub(hub, hub_root, tmp_path):
+    """No endpoint= or hf_token= given: the environment decides, as it does for huggingface_hub."""
+    manifest = build_repo(hub_root, "t/envpriv", _resources([1000, 2000]), private=True,
+                          tokens=["hf_envtoken456"])
+    home, dst = tmp_path / "home", tmp_path / "out"
+    code = ("import sys; from pools import IncrementIDDataPool; "
+            "r = IncrementIDDataPool('t/envpriv').batch_download_to_directory([1000, 2000], sys.argv[1]); "
+            "print(r.state, sorted(r.downloaded), r.error)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(home), HF_HUB_DISABLE_TELEMETRY="1")
+    denied = subprocess.run([sys.executable, "-c", code, str(tmp_path / "denied")], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert denied.stdout.startswith("failed [] access denied"), denied.stdout + denied.stderr
+    env["HF_TOKEN"] = "hf_envtoken456"
+    out = subprocess.run([sys.executable, "-c", code, str(dst)], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.strip() == "done [1000, 2000] None", out.stdout + out.stderr
+    assert "hf_envtoken456" not in out.stdout + out.stderr + denied.stdout + denied.stderr
+    _assert_files(dst, manifest, [1000, 2000])
+    cached = list((home / "hub").glob("datasets--t--envpriv/snapshots/*/images/0000.json"))
+    assert len(cached) == 1, "the index is cached under HF_HOME, as huggingface_hub would"
