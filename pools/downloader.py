@@ -385,12 +385,17 @@ class Downloader:
                 yield path_of(residue), job.ids.with_residue(residue, modulus)
             return
         by_archive: dict[str, list[int]] = {}
+        nowhere: list[int] = []  # ids the pool maps to no archive at all
         for rid in job.ids:
             candidates = pool.archives_for(rid)
             if candidates:
                 by_archive.setdefault(candidates[0], []).append(rid)
             else:
-                job.report.missing.append(rid)
+                nowhere.append(rid)
+        if nowhere:
+            job.report.missing.extend(nowhere)
+            job._emit(ev.ResourcesMissing(job.id, tuple(nowhere)))
+            job._settled(len(nowhere))
         for archive, rids in by_archive.items():
             yield archive, rids
 
