@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,15 +10,18 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from app.presets import DEMO, PRESETS, Preset, find_preset
-from app.settings import AppSettings, default_token, format_base_level, parse_base_level
+from app.settings import AppSettings, check_repo_id, default_token, format_base_level, parse_base_level
 from app.widgets.virtual_table import Column, Row, VirtualTable
 
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
-
-def check_repo_id(text: str, what: str = "repo id") -> str | None:
-    if not _REPO_ID.match(text) or ".." in text:
-        return f"{what} must look like owner/name, got {text!r}" if text else f"{what} is empty"
+def repo_problem(text: str, what: str = "repo id") -> str | None:
+    """What is wrong with a repo id typed in the form, in one line; None when it is fine."""
+    if not text:
+        return f"{what} is empty"
+    try:
+        check_repo_id(text, what)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
@@ -130,7 +131,7 @@ class PickerScreen(Screen):
         """The settings the form describes, or None with the problem shown under the form."""
         value = lambda wid: self.query_one(f"#{wid}", Input).value.strip()  # noqa: E731
         repo, idx_repo = value("repo"), value("idx-repo")
-        problem = check_repo_id(repo) or (check_repo_id(idx_repo, "index repo") if idx_repo else None)
+        problem = repo_problem(repo) or (repo_problem(idx_repo, "index repo id") if idx_repo else None)
         if problem:
             self._show_error(problem)
             return None
