@@ -7,6 +7,7 @@ events and the engine's errors. Nothing here imports Textual.
 from . import events
 from .base import (
     ArchiveInfo,
+    ArchiveTemplateDataPool,
     DataLocation,
     DataPool,
     FileUnrecognizableError,
@@ -37,7 +38,7 @@ from .transport import RetryPolicy
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",
     "InvalidResourceDataError", "FileUnrecognizableError", "ResourceNotFoundError",
-    "ArchiveInfo", "Preview", "Downloader", "Job", "DownloadReport", "RetryPolicy",
+    "ArchiveInfo", "ArchiveTemplateDataPool", "Preview", "Downloader", "Job", "DownloadReport", "RetryPolicy",
     "IdRanges", "IdList", "parse_ids", "ArchiveIndex", "IndexEntry", "archive_path", "index_path",
     "resource_id_of", "events",
     "PoolError", "RangeError", "AccessDeniedError", "HubUnreachableError", "RepoNotFoundError",

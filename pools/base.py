@@ -35,7 +35,7 @@ from .transport import NOT_FOUND, HubClient, RetryPolicy, TransientError, with_r
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",
     "InvalidResourceDataError", "FileUnrecognizableError", "ResourceNotFoundError",
-    "ArchiveInfo", "Preview",
+    "ArchiveInfo", "Preview", "ArchiveTemplateDataPool",
 ]
 
 
@@ -447,3 +447,41 @@ def _unlink_quiet(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+class ArchiveTemplateDataPool(HfBasedDataPool):
+    """A pool whose archives are named from ``id % modulus`` by templates, tried in order.
+
+    danbooru2023 keeps ids in ``original/data-0XYZ.tar`` and then ``recent/data-1XYZ.tar``
+    (XYZ = id % 1000): ``archive_templates=("original/data-0{residue:03d}.tar",
+    "recent/data-1{residue:03d}.tar")``. An extension; the reference has no such class.
+    """
+
+    def __init__(self, data_repo_id: str, data_revision: str = 'main',
+                 idx_repo_id: Optional[str] = None, idx_revision: str = 'main',
+                 archive_templates: Iterable[str] = ("original/data-0{residue:03d}.tar",),
+                 modulus: int = 1000, hf_token: Optional[str] = None, *,
+                 endpoint: Optional[str] = None, retry: Optional[RetryPolicy] = None):
+        HfBasedDataPool.__init__(self, data_repo_id=data_repo_id, data_revision=data_revision,
+                                 idx_repo_id=idx_repo_id, idx_revision=idx_revision, hf_token=hf_token,
+                                 endpoint=endpoint, retry=retry)
+        templates = tuple(archive_templates)
+        if not templates or modulus < 1:
+            raise ValueError("give at least one archive template and a positive modulus")
+        for template in templates:
+            try:
+                path = template.format(residue=0)
+            except (KeyError, IndexError, ValueError):
+                raise ValueError(f"archive template {template!r} must use only {{residue}}") from None
+            if not path.endswith(".tar") or safe_basename(path) is None or path.startswith("/"):
+                raise ValueError(f"archive template {template!r} must name a .tar inside the repo")
+        self.archive_templates = templates
+        self.modulus = modulus
+
+    def _request_possible_archives(self, resource_id) -> List[str]:
+        residue = int(resource_id) % self.modulus
+        return [template.format(residue=residue) for template in self.archive_templates]
+
+    def archive_layers(self):
+        return [(self.modulus, (lambda residue, t=template: t.format(residue=residue)))
+                for template in self.archive_templates]

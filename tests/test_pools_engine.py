@@ -251,3 +251,24 @@ def test_hf_endpoint_token_and_home_work_as_for_huggingface_hub(hub, hub_root, t
     _assert_files(dst, manifest, [1000, 2000])
     cached = list((home / "hub").glob("datasets--t--envpriv/snapshots/*/images/0000.json"))
     assert len(cached) == 1, "the index is cached under HF_HOME, as huggingface_hub would"
+
+
+def test_template_layout_like_danbooru2023(hub, hub_root, tmp_path):
+    """``original/data-0XYZ.tar`` then ``recent/data-1XYZ.tar``, indexes in their own repo, ./ names."""
+    from pools import ArchiveTemplateDataPool
+
+    old, new = [1000, 2001, 3002], [7000001, 7000002]
+    chooser = {rid: f"original/data-0{rid % 1000:03d}.tar" for rid in old}
+    chooser |= {rid: f"recent/data-1{rid % 1000:03d}.tar" for rid in new}
+    manifest = build_repo(hub_root, "t/d2023", _resources(old + new), archives=chooser,
+                          idx_repo_id="t/d2023_index", name_prefix="./")
+    pool = ArchiveTemplateDataPool(
+        "t/d2023", idx_repo_id="t/d2023_index", endpoint=hub.url, retry=FAST,
+        archive_templates=("original/data-0{residue:03d}.tar", "recent/data-1{residue:03d}.tar"))
+    assert pool.archives_for(7000001) == ["original/data-0001.tar", "recent/data-1001.tar"]
+    dst = tmp_path / "out"
+    report = pool.batch_download_to_directory(old + new + [4004], str(dst))
+    assert sorted(report.downloaded) == sorted(old + new) and list(report.missing) == [4004]
+    _assert_files(dst, manifest, old + new)
+    with pytest.raises(ValueError):
+        ArchiveTemplateDataPool("t/x", archive_templates=("../{residue}.tar",))
