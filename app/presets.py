@@ -2,7 +2,7 @@
 
 ``layout`` says how an id maps to an archive: ``"increment-id"`` (``id % 10**L`` picks
 ``images/0XYZ.tar``) or ``"data-XYZ"`` (archives named ``data-0XYZ.tar``/``data-1XYZ.tar`` with the
-indexes in a separate repo), which can be browsed but not addressed by id range.
+indexes in a separate repo; ``templates`` name them from ``id % 1000``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class Preset:
     layout: str = "increment-id"
     access: str = "public"  # "public" | "gated" | "private"
     notes: str = ""
+    templates: tuple[str, ...] = ()  # data-XYZ layouts: archive paths from {residue} = id % 1000
 
     @property
     def gated(self) -> bool:
@@ -31,12 +32,14 @@ class Preset:
     def layout_label(self) -> str:
         if self.layout == "increment-id" and self.base_level is not None:
             return f"id % 10^{format_base_level(self.base_level).replace(',', ' then ')}"
+        if self.templates:
+            return "data-XYZ.tar"
         return self.layout
 
     @property
     def can_queue(self) -> bool:
         """Whether id ranges can be queued (the id -> archive rule is known)."""
-        return self.layout == "increment-id" and self.base_level is not None
+        return (self.layout == "increment-id" and self.base_level is not None) or bool(self.templates)
 
 
 DEMO = Preset("demo", "demo/booru-mini", 2, notes="embedded demo dataset on a loopback Hub")
@@ -50,12 +53,15 @@ PRESETS: tuple[Preset, ...] = (
     Preset("danbooru2024-webp-4Mpixel", "deepghs/danbooru2024-webp-4Mpixel", 3, access="gated"),
     Preset("danbooru2023", "nyanko7/danbooru2023", None, idx_repo="deepghs/danbooru2023_index",
            base_dir="original", layout="data-XYZ",
-           notes="original/data-0XYZ.tar, recent/data-1XYZ.tar; index names like ./1000.png"),
+           notes="original/data-0XYZ.tar, recent/data-1XYZ.tar; index names like ./1000.png",
+           templates=("original/data-0{residue:03d}.tar", "recent/data-1{residue:03d}.tar")),
     Preset("danbooru2023-webp-4Mpixel", "KBlueLeaf/danbooru2023-webp-4Mpixel", None,
            idx_repo="deepghs/danbooru2023-webp-4Mpixel_index", layout="data-XYZ",
-           notes="images/data-0XYZ.tar, images/data-1XYZ.tar"),
+           notes="images/data-0XYZ.tar, images/data-1XYZ.tar",
+           templates=("images/data-0{residue:03d}.tar", "images/data-1{residue:03d}.tar")),
     Preset("e621-2024", "boxingscorpionbagel/e621-2024", None, idx_repo="deepghs/e621-2024_index",
-           base_dir="original", layout="data-XYZ", notes="original/data-0XYZ.tar"),
+           base_dir="original", layout="data-XYZ", notes="original/data-0XYZ.tar",
+           templates=("original/data-0{residue:03d}.tar",)),
     Preset("e621_newest", "deepghs/e621_newest", 3),
     Preset("gelbooru", "deepghs/gelbooru_full", [3, 4]),
     Preset("gelbooru-webp-4Mpixel", "deepghs/gelbooru-webp-4Mpixel", 3),

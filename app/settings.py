@@ -90,18 +90,25 @@ class AppSettings:
     retry: Any = field(default=None, repr=False, compare=False)
     """A ``pools.RetryPolicy`` for the pool and the downloader (None: the engine's default)."""
     layout: str = "increment-id"
-    """``"increment-id"`` (ids map to archives) or another preset layout, browsed only."""
+    """``"increment-id"`` (``id % 10**L``) or ``"data-XYZ"`` (``archive_templates`` name the archives)."""
+    archive_templates: tuple[str, ...] = ()
+    """For ``data-XYZ`` layouts: archive paths from ``{residue}`` = id % 1000, tried in order."""
 
     @property
     def can_queue(self) -> bool:
-        return self.layout == "increment-id"
+        return self.layout == "increment-id" or bool(self.archive_templates)
 
     def make_pool(self):
         """The engine pool for this repo (no network yet). Raises ValueError for a bad level."""
-        from pools import IncrementIDDataPool
+        from pools import ArchiveTemplateDataPool, IncrementIDDataPool
 
         if not self.repo:
             raise ValueError("no repo id")
+        if self.archive_templates:
+            return ArchiveTemplateDataPool(
+                self.repo, data_revision=self.revision or "main", idx_repo_id=self.idx_repo or None,
+                idx_revision=self.idx_revision or "main", archive_templates=self.archive_templates,
+                hf_token=self.token or None, endpoint=self.endpoint or None, retry=self.retry)
         return IncrementIDDataPool(
             self.repo,
             data_revision=self.revision or "main",

@@ -299,7 +299,9 @@ class BrowseScreen(Screen):
         parts = [where]
         if s.idx_repo:
             parts.append(f"indexes from {s.idx_repo}")
-        if s.can_queue:
+        if s.archive_templates:
+            parts.append("archives " + " then ".join(t.replace("{residue:03d}", "XYZ") for t in s.archive_templates))
+        elif s.can_queue:
             parts.append(f"level {format_base_level(s.base_level)}")
         else:
             parts.append("browse only")

@@ -154,7 +154,7 @@ class PickerScreen(Screen):
             repo=repo, idx_repo=idx_repo or None, revision=value("revision") or "main",
             idx_revision=None, base_dir=value("base-dir"), base_level=level,
             token=self.query_one("#token", Input).value.strip() or None,
-            layout=layout, demo=False,
+            layout=layout, archive_templates=preset.templates if preset is not None else (), demo=False,
         )
 
     def action_open_form(self) -> None:
