@@ -27,6 +27,10 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--base-level", default="3", metavar="L[,L...]",
                         help="archive level(s): id %% 10**L picks the archive; a list is tried in order (default 3)")
     parser.add_argument("--base-dir", default="images", metavar="D", help="folder of the archives (default images)")
+    parser.add_argument("--archive-template", action="append", default=None, metavar="T",
+                        help="for data-XYZ layouts instead of a base level: an archive path with "
+                             "{residue} = id %% 1000, e.g. 'original/data-0{residue:03d}.tar'; "
+                             "repeat to try several in order")
     parser.add_argument("--idx-repo", default=None, metavar="R", help="repo holding the indexes, if separate")
     parser.add_argument("--revision", default="main", metavar="REV", help="data revision (default main)")
     parser.add_argument("--idx-revision", default="main", metavar="REV", help="index revision (default main)")
@@ -93,7 +97,7 @@ class _ProgressLine:
 
 def run_download(args: argparse.Namespace) -> int:
     from app.settings import check_repo_id, parse_base_level
-    from pools import (Downloader, DownloadReport, IncrementIDDataPool, PoolError, RangeError, RepoNotFoundError,
+    from pools import (ArchiveTemplateDataPool, Downloader, DownloadReport, IncrementIDDataPool, PoolError, RangeError, RepoNotFoundError,
                        RetryPolicy, RevisionNotFoundError, parse_ids)
 
     try:
@@ -114,10 +118,19 @@ def run_download(args: argparse.Namespace) -> int:
     if args.retries < 1:
         return _fail_usage("--retries must be at least 1")
 
-    pool = IncrementIDDataPool(args.repo, data_revision=args.revision, idx_repo_id=args.idx_repo,
-                               idx_revision=args.idx_revision, base_level=base_level,
-                               base_dir=args.base_dir, hf_token=args.token, endpoint=args.endpoint,
-                               retry=RetryPolicy(attempts=args.retries))
+    retry = RetryPolicy(attempts=args.retries)
+    if args.archive_template:
+        try:
+            pool = ArchiveTemplateDataPool(args.repo, data_revision=args.revision, idx_repo_id=args.idx_repo,
+                                           idx_revision=args.idx_revision, archive_templates=args.archive_template,
+                                           hf_token=args.token, endpoint=args.endpoint, retry=retry)
+        except ValueError as err:
+            return _fail_usage(str(err))
+    else:
+        pool = IncrementIDDataPool(args.repo, data_revision=args.revision, idx_repo_id=args.idx_repo,
+                                   idx_revision=args.idx_revision, base_level=base_level,
+                                   base_dir=args.base_dir, hf_token=args.token, endpoint=args.endpoint,
+                                   retry=retry)
     # The revisions first: a repo or revision that does not exist is a usage error (one line,
     # exit 2); access denied or an unreachable Hub is a failed run, with its summary and report.
     try:

@@ -220,3 +220,15 @@ def test_a_token_never_appears_in_output(hub, hub_root, tmp_path):
             assert SECRET not in text and wrong not in text
         _no_traceback(out.stderr)
     assert SECRET not in report_path.read_text()
+
+
+def test_archive_templates_for_data_xyz_layouts(hub, hub_root, tmp_path):
+    chooser = {1000: "original/data-0000.tar", 7000001: "recent/data-1001.tar"}
+    build_repo(hub_root, "t/xyz", _resources(list(chooser)), archives=chooser, idx_repo_id="t/xyz_index")
+    out = _run(["t/xyz", "1000, 7000001, 5", "--idx-repo", "t/xyz_index", "-o", str(tmp_path / "o"),
+                "--archive-template", "original/data-0{residue:03d}.tar",
+                "--archive-template", "recent/data-1{residue:03d}.tar"], tmp_path, hub)
+    assert out.returncode == 0, out.stderr
+    assert sorted(os.listdir(tmp_path / "o")) == ["1000.bin", "7000001.bin"]
+    bad = _run(["t/xyz", "1", "-o", str(tmp_path / "p"), "--archive-template", "/etc/{residue}.tar"], tmp_path, hub)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
