@@ -353,10 +353,12 @@ class Downloader:
             report.error = job.error
             report.elapsed = (time.monotonic() - job._started) if job._started else 0.0
             report.nbytes = job._bytes_done
-        _remove_empty_dir(job.partial_dir)
-        job._maybe_progress(force=True)
-        self._emit(ev.JobState(job.id, state, job.error))
-        job._done.set()
+        try:
+            _remove_empty_dir(job.partial_dir)
+            job._maybe_progress(force=True)
+            self._emit(ev.JobState(job.id, state, job.error))
+        finally:
+            job._done.set()  # whatever happened above, nobody waits for this job forever
 
     def _emit(self, event) -> None:
         for listener in list(self._listeners):
@@ -393,7 +395,8 @@ class Downloader:
             else:
                 nowhere.append(rid)
         if nowhere:
-            job.report.missing.extend(nowhere)
+            with job._lock:
+                job.report.missing.extend(nowhere)
             job._emit(ev.ResourcesMissing(job.id, tuple(nowhere)))
             job._settled(len(nowhere))
         for archive, rids in by_archive.items():
@@ -484,7 +487,8 @@ class Downloader:
             archive, entries = found
             self._prepare(wid, job, rid, archive, entries, wanted)
         if missing:
-            job.report.missing.extend(missing)
+            with job._lock:  # IdList appends read then write its last run: one writer at a time
+                job.report.missing.extend(missing)
             job._emit(ev.ResourcesMissing(job.id, tuple(missing)))
             job._settled(len(missing))
         for archive, items in wanted.items():

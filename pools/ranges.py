@@ -13,6 +13,7 @@ from typing import Iterable, Iterator
 
 from .errors import RangeError
 
+MAX_ID = 2**62  # a count of ids must fit len(); real datasets stop near 10**8
 _PART = re.compile(r"^([0-9]+)(?:\s*-\s*([0-9]+))?$")
 
 
@@ -28,6 +29,8 @@ class IdRanges:
                 raise RangeError(f"range {lo}-{hi} is reversed")
             if lo < 0:
                 raise RangeError(f"ids are never negative: {lo}")
+            if hi > MAX_ID:
+                raise RangeError(f"id {hi} is too large: ids go up to {MAX_ID}")
             if merged and lo <= merged[-1][1] + 1:
                 if hi > merged[-1][1]:
                     merged[-1] = (merged[-1][0], hi)

@@ -216,8 +216,9 @@ class HubClient:
             hf_raise_for_status(response)
             info = response.json()
             sha = info.get("sha") if isinstance(info, dict) else None
-            if not isinstance(sha, str) or not sha:
-                raise HubUnreachableError(f"the Hub gave no commit for {repo_id}@{revision}")
+            if not isinstance(sha, str) or not _HEX40.fullmatch(sha):
+                # the sha names a cache folder: anything but 40 hex digits could lead outside it
+                raise HubUnreachableError(f"the Hub gave no valid commit for {repo_id}@{revision}")
             return sha
         return with_retries(call, f"{repo_id}@{revision}", self.policy, cancel)
 
@@ -341,8 +342,11 @@ def _matches_etag(response, data: bytes) -> bool:
 
 def _cache_write(repo_id: str, rel: str, data: bytes) -> str:
     """Write ``data`` atomically at ``rel`` inside the cache folder of dataset ``repo_id``."""
-    folder = os.path.join(constants.HF_HUB_CACHE, repo_folder_name(repo_id=repo_id, repo_type=REPO_TYPE))
+    folder = os.path.realpath(os.path.join(constants.HF_HUB_CACHE,
+                                           repo_folder_name(repo_id=repo_id, repo_type=REPO_TYPE)))
     path = os.path.join(folder, *rel.split("/"))
+    if os.path.commonpath([os.path.realpath(path), folder]) != folder:
+        raise HubUnreachableError(f"refusing to cache {rel!r}: it leads outside the cache folder")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=os.path.dirname(path))
     try:

@@ -272,3 +272,33 @@ def test_template_layout_like_danbooru2023(hub, hub_root, tmp_path):
     _assert_files(dst, manifest, old + new)
     with pytest.raises(ValueError):
         ArchiveTemplateDataPool("t/x", archive_templates=("../{residue}.tar",))
+
+
+def test_a_hub_that_sends_a_crafted_commit_cannot_write_outside_the_cache(tmp_path, hf_cache):
+    """The commit sha names a cache folder: a hostile or broken endpoint must not steer it."""
+    import http.server
+    import threading
+
+    from pools import HubUnreachableError
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"sha": "../../../../../../" + str(tmp_path / "escaped")}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        pool = IncrementIDDataPool("t/evil", endpoint=f"http://127.0.0.1:{server.server_port}", retry=FAST)
+        with pytest.raises(HubUnreachableError, match="no valid commit"):
+            pool.get_index("images/0000.tar")
+    finally:
+        server.shutdown()
+    assert not (tmp_path / "escaped").exists()

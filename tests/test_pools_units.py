@@ -142,3 +142,11 @@ def test_id_list_keeps_order_and_compresses_strided_runs():
     mixed = IdList([5, 3, 9, 10, 11, 11])
     assert list(mixed) == [5, 3, 9, 10, 11, 11] and mixed == [5, 3, 9, 10, 11, 11]
     assert not IdList() and list(IdList()) == []
+
+
+def test_ids_past_the_limit_are_a_range_error_not_a_crash():
+    from pools.ranges import MAX_ID
+
+    assert len(parse_ids(f"0-{MAX_ID}")) == MAX_ID + 1
+    with pytest.raises(RangeError, match="too large"):
+        parse_ids("0-9999999999999999999")
