@@ -77,6 +77,7 @@ class Job:
         self._samples: deque[tuple[float, int]] = deque()
         self._last_progress = 0.0
         self._seen_unrecognized: set[str] = set()
+        self.in_flight: set = set()  # open HTTP responses, closed by cancel() to stop them at once
         self._give_ups = 0  # ranged GETs in a row that gave up on a transient error, no success between
 
     def __repr__(self):
@@ -87,6 +88,11 @@ class Job:
         """Stop promptly: running transfers are dropped and their temporary files removed."""
         if not self._done.is_set():
             self.cancel_event.set()
+            for response in list(self.in_flight):
+                try:
+                    response.close()  # the worker's read fails now, not at the read timeout
+                except Exception:  # noqa: BLE001 - already closed or closing
+                    pass
             self.downloader._wake()
 
     def wait(self, timeout: float | None = None) -> DownloadReport:
@@ -557,7 +563,7 @@ class Downloader:
             error, retry_after = "", None
             try:
                 pool.client.stream_range(pool.data_repo_id, archive, sha, writer.start, writer.end - 1,
-                                         writer.feed, job.cancel_event)
+                                         writer.feed, job.cancel_event, in_flight=job.in_flight)
             except TransientError as err:
                 error, retry_after = str(err), err.retry_after
             except EntryNotFoundError:
@@ -611,7 +617,10 @@ class Downloader:
         tmp = self._tmp_path(job, entry.basename)
         with _create(tmp) as f:
             f.write(data)
-        os.replace(tmp, os.path.join(job.dst_dir, entry.basename))
+        why = _place(tmp, os.path.join(job.dst_dir, entry.basename))
+        if why is not None:
+            self._file_failed(job, res, why)
+            return
         self._file_done(job, res, entry)
 
     def _tmp_dir(self, job: Job) -> str:
@@ -722,9 +731,12 @@ class _RunWriter:
             os.unlink(tmp)
             self.mismatched.append((entry, res))
             return
-        os.replace(tmp, os.path.join(self.job.dst_dir, entry.basename))
+        why = _place(tmp, os.path.join(self.job.dst_dir, entry.basename))
+        self.completed.add(id(entry))  # settled either way: a name that cannot be taken is not retried
+        if why is not None:
+            self.dl._file_failed(self.job, res, why)
+            return
         self._kept += entry.size
-        self.completed.add(id(entry))
         self.dl._file_done(self.job, res, entry)
 
     def abort(self) -> None:
@@ -795,6 +807,22 @@ def _clean_stale_partials(partial_dir: str) -> None:
         except OSError:
             pass
     _remove_empty_dir(partial_dir)
+
+
+def _place(tmp: str, final: str) -> str | None:
+    """Rename a verified temporary file into place: None, or why this one name cannot be taken
+    (a folder or a non-empty directory stands there). The temporary file never stays behind."""
+    try:
+        os.replace(tmp, final)
+        return None
+    except OSError as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if err.errno in (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST):
+            return f"cannot save {os.path.basename(final)}: {err.strerror}"
+        raise
 
 
 def _create(path: str):

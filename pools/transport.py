@@ -9,6 +9,7 @@ and "the Hub could not be reached".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -266,7 +267,7 @@ class HubClient:
 
     def stream_range(self, repo_id: str, path: str, sha: str, start: int, end: int,
                      on_chunk: Callable[[bytes], None], cancel: threading.Event | None = None,
-                     chunk_size: int = 1 << 16) -> None:
+                     chunk_size: int = 1 << 16, in_flight: set | None = None) -> None:
         """GET bytes ``start..end`` (inclusive) of a repo file, feeding them to ``on_chunk``.
 
         One attempt; raises TransientError for anything worth retrying (the caller decides how,
@@ -278,7 +279,10 @@ class HubClient:
         want = end - start + 1
         what = f"{repo_id}/{path}"
         try:
-            with get_session().stream("GET", url, headers=headers, timeout=self.policy.timeout) as response:
+            with get_session().stream("GET", url, headers=headers, timeout=self.policy.timeout) as response, \
+                    _tracked(response, in_flight):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
                 if response.status_code == 404:
                     hf_raise_for_status(response)
                 if response.status_code == 416:  # the index points past the archive's end
@@ -316,6 +320,8 @@ class HubClient:
         except (Cancelled, TransientError, TransferError):
             raise
         except Exception as err:  # noqa: BLE001
+            if cancel is not None and cancel.is_set():
+                raise Cancelled() from None  # the cancel closed the response under our feet
             mapped = translate(err, what)
             if mapped is err:
                 raise
@@ -323,6 +329,19 @@ class HubClient:
 
 
 NOT_FOUND = object()
+
+
+@contextlib.contextmanager
+def _tracked(response, in_flight: set | None):
+    """Keep ``response`` in ``in_flight`` while it is read, so a cancel can close it."""
+    if in_flight is None:
+        yield
+        return
+    in_flight.add(response)
+    try:
+        yield
+    finally:
+        in_flight.discard(response)
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 

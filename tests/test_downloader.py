@@ -462,3 +462,16 @@ def test_a_range_of_millions_plans_lazily_in_bounded_memory(hub_root, tmp_path):
     # alone would take ~180 MB, and a task per id far more
     assert int(grew) < 90_000_000, f"grew {int(grew) / 1e6:.0f} MB"
     assert sorted(os.listdir(tmp_path / "o")) == ["1000003.bin", "11.bin", "12.bin", "4999999.bin"]
+
+
+def test_a_name_taken_by_a_folder_fails_that_file_only_and_leaves_no_temporary(hub, hub_root, tmp_path):
+    manifest = build_repo(hub_root, "t/taken", _resources([1000, 2000]))
+    dst = tmp_path / "o"
+    (dst / "1000.bin").mkdir(parents=True)
+    (dst / "1000.bin" / "keep.txt").write_text("mine")
+    report = _pool(hub, "t/taken").batch_download_to_directory([1000, 2000], str(dst))
+    assert report.downloaded == [2000] and report.state == "done"
+    assert "cannot save 1000.bin" in report.failed[1000]
+    assert (dst / "1000.bin" / "keep.txt").read_text() == "mine"
+    assert not (dst / PARTIAL_DIR).exists()
+    assert _sha(dst / "2000.bin") == manifest.files[2000]["2000.bin"]
