@@ -117,6 +117,12 @@ def run_download(args: argparse.Namespace) -> int:
         return _fail_usage("--workers must be at least 1")
     if args.retries < 1:
         return _fail_usage("--retries must be at least 1")
+    if args.endpoint is not None and not args.endpoint.startswith(("http://", "https://")):
+        return _fail_usage(f"--endpoint {args.endpoint!r} must be an http:// or https:// URL")
+    if args.report:
+        folder = os.path.dirname(os.path.abspath(args.report))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK) or os.path.isdir(args.report):
+            return _fail_usage(f"cannot write the report to {args.report}: no such writable folder")
 
     retry = RetryPolicy(attempts=args.retries)
     if args.archive_template:
@@ -140,6 +146,8 @@ def run_download(args: argparse.Namespace) -> int:
         return _fail_usage(str(err))
     except PoolError as err:
         return _summarise(args, DownloadReport(state="failed", error=str(err)), interrupted=False)
+    except Exception as err:  # noqa: BLE001 - e.g. a URL the HTTP client refuses: one line, no traceback
+        return _fail_usage(f"cannot reach the Hub at {pool.client.endpoint}: {err.__class__.__name__}: {err}")
     downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap)
     try:
         job = downloader.submit(pool, ids, args.output, save_metainfo=not args.no_metainfo)
@@ -151,6 +159,8 @@ def run_download(args: argparse.Namespace) -> int:
     interrupted = threading.Event()
 
     def on_sigint(signum, frame):
+        if interrupted.is_set():  # a second Ctrl-C: stop now; the next run cleans up and resumes
+            raise KeyboardInterrupt
         interrupted.set()
         job.cancel()
 

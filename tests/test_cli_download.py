@@ -116,6 +116,7 @@ def test_usage_errors_exit_2_with_one_line_in_a_subprocess(hub, tmp_path, args, 
     (["t/cli", "1", "--base-level", "3,y"], "base level must be a number from 1 to 9, got 'y'"),
     (["t/cli", "1", "--workers", "0"], "--workers must be at least 1"),
     (["t/cli", "1", "--retries", "0"], "--retries must be at least 1"),
+    (["t/cli", "1", "--report", "/nonexistent-folder/r.json"], "cannot write the report to /nonexistent-folder/r.json"),
 ])
 def test_usage_errors_exit_2_with_one_line(hub, tmp_path, capsys, args, message):
     code = main(["download", *args, "-o", str(tmp_path / "o"), "--endpoint", hub.url])
@@ -232,3 +233,10 @@ def test_archive_templates_for_data_xyz_layouts(hub, hub_root, tmp_path):
     assert sorted(os.listdir(tmp_path / "o")) == ["1000.bin", "7000001.bin"]
     bad = _run(["t/xyz", "1", "-o", str(tmp_path / "p"), "--archive-template", "/etc/{residue}.tar"], tmp_path, hub)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_an_endpoint_that_is_not_a_url_is_a_usage_error(tmp_path, capsys):
+    code = main(["download", "t/cli", "1", "-o", str(tmp_path / "o"), "--endpoint", "localhost:1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines() == [
+        "cheesechaser-tui download: error: --endpoint 'localhost:1' must be an http:// or https:// URL"]
