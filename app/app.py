@@ -203,6 +203,7 @@ class CheesechaserApp(App[int]):
 
     def retry_failed(self, job_id: int | None = None) -> list[JobView]:
         """Queue the failed ids again (of one job, or of all), one new job per original job."""
+        reasons = dict(self.model.failed)
         taken = self.model.take_failed(job_id)
         if not taken:
             self.notify("No failed ids to retry.", timeout=2)
@@ -214,6 +215,10 @@ class CheesechaserApp(App[int]):
                                   name=f"retry of #{jid}: {IdRanges.of(rids)}"[:80])
             if view is not None:
                 views.append(view)
+            else:  # the retry was refused (say, the folder went away): the ids stay in the pane
+                for rid in rids:
+                    self.model.failed[(jid, rid)] = reasons[(jid, rid)]
+                self.model.version += 1
         self.post_message(DownloadsChanged())
         return views
 
@@ -332,6 +337,10 @@ class CheesechaserApp(App[int]):
         downloader, self._downloader = self._downloader, None
         if downloader is not None:
             downloader.cancel_all()
+            # a cancel closes the responses being read, so workers drop their temporary files
+            # at once; a request still waiting for its first byte gets a bounded wait, no more
+            for job in downloader.jobs:
+                job._done.wait(2.0)
             downloader.close(wait=False)
         server, self._demo_server = self._demo_server, None
         if server is not None:
