@@ -191,6 +191,9 @@ def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
           f"{len(report.unrecognized)} unrecognized files skipped; "
           f"{humanize.naturalsize(report.nbytes, binary=True)} in {report.elapsed:.1f}s "
           f"-> {os.path.abspath(args.output)}", file=out)
+    if report.not_reached:
+        print(f"{report.not_reached} ids not reached before the job stopped; run the same command "
+              f"again to resume", file=out)
     if report.missing:
         print(f"missing (in no archive): {_short_ids(report.missing)}", file=out)
     for rid, reason in sorted(report.failed.items())[:20]:

@@ -359,6 +359,7 @@ class Downloader:
             report.error = job.error
             report.elapsed = (time.monotonic() - job._started) if job._started else 0.0
             report.nbytes = job._bytes_done
+            report.not_reached = max(0, len(job.ids) - job._ids_done)
         try:
             _remove_empty_dir(job.partial_dir)
             job._maybe_progress(force=True)

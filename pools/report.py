@@ -26,6 +26,8 @@ class DownloadReport:
     elapsed: float = 0.0
     state: str = "done"
     error: str | None = None
+    not_reached: int = 0
+    """Ids the job never settled because it was cancelled or stopped by an error (rerun them)."""
 
     @property
     def ok(self) -> bool:
@@ -44,4 +46,5 @@ class DownloadReport:
             "files": self.files,
             "bytes": self.nbytes,
             "elapsed": round(self.elapsed, 3),
+            "not_reached": self.not_reached,
         }

@@ -188,6 +188,8 @@ def test_cancel_a_job_mid_transfer_leaves_no_partial_file(hub, hub_root, tmp_pat
         report = job.wait(WAIT)
     assert job.state == "cancelled" and report.state == "cancelled" and not report.ok
     assert report.downloaded == [], "cancel must stop the job, not let it finish"
+    settled = len(report.downloaded) + len(report.skipped) + len(report.missing) + len(report.failed)
+    assert report.not_reached == len(ids) - settled > 0, "the report says how many ids were not reached"
     assert rec.of(ev.JobState, job.id)[-1].state == "cancelled"
     _assert_clean(dst, manifest)
 
