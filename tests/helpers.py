@@ -77,3 +77,13 @@ class Recorder:
     def of(self, kind, job_id=None) -> list:
         with self._lock:
             return [e for e in self.events if isinstance(e, kind) and (job_id is None or e.job_id == job_id)]
+
+
+async def settle(pilot, condition, what: str, rounds: int = 300) -> None:
+    """Let workers finish and messages be handled until ``condition()`` holds (never a sleep)."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    raise AssertionError(f"gave up waiting for {what}")

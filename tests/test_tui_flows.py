@@ -23,6 +23,8 @@ from app.widgets.virtual_table import Column, Row, VirtualTable
 from pools import RetryPolicy, parse_ids
 from pools import events as ev
 
+from helpers import settle
+
 SIZE = (100, 30)
 FAST = RetryPolicy(attempts=2, backoff=0.0, max_backoff=0.0, jitter=0.0, connect_timeout=2.0,
                    read_timeout=10.0)
@@ -33,16 +35,6 @@ def demo_settings(demo_root, hf_cache, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return AppSettings(demo=True, demo_root=demo_root, dst_dir="downloads", workers=4,
                        clock=lambda: 0.0, retry=FAST, endpoint_label="loopback hub")
-
-
-async def settle(pilot, condition, what: str, rounds: int = 300) -> None:
-    """Let workers finish and messages be handled until ``condition()`` holds."""
-    for _ in range(rounds):
-        if condition():
-            return
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 async def open_demo(pilot):

@@ -20,6 +20,8 @@ from app.app import make_app
 from app.settings import AppSettings
 from pools import RetryPolicy
 
+from helpers import settle
+
 SIZE = (100, 30)
 FAST = RetryPolicy(attempts=2, backoff=0.0, max_backoff=0.0, jitter=0.0, connect_timeout=2.0,
                    read_timeout=10.0)
@@ -45,15 +47,6 @@ def demo_app(demo_root, hf_cache, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return make_app(AppSettings(demo=True, demo_root=demo_root, dst_dir="downloads", workers=4,
                                 clock=lambda: 0.0, retry=FAST, endpoint_label="loopback hub"))
-
-
-async def settle(pilot, condition, what: str, rounds: int = 300) -> None:
-    for _ in range(rounds):
-        if condition():
-            return
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 async def still(pilot) -> None:

@@ -114,7 +114,9 @@ class VirtualTable(ScrollView, can_focus=True):
 
     cursor = reactive(0, always_update=True, repaint=False)
 
-    class Highlighted(Message):
+    class _RowMessage(Message):
+        """A message about the row with ``key`` (None: no row) of ``table``."""
+
         def __init__(self, table: VirtualTable, key: Hashable | None) -> None:
             super().__init__()
             self.table = table
@@ -124,15 +126,11 @@ class VirtualTable(ScrollView, can_focus=True):
         def control(self) -> VirtualTable:
             return self.table
 
-    class Selected(Message):
-        def __init__(self, table: VirtualTable, key: Hashable) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
+    class Highlighted(_RowMessage):
+        """The cursor moved to a row."""
 
-        @property
-        def control(self) -> VirtualTable:
-            return self.table
+    class Selected(_RowMessage):
+        """Enter (or a click) on a row."""
 
     class Scrolled(Message):
         """The rows on screen changed (scrolling); lets an owner load what became visible."""
