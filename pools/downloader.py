@@ -78,6 +78,10 @@ class Job:
         self._last_progress = 0.0
         self._seen_unrecognized: set[str] = set()
         self.in_flight: set = set()  # open HTTP responses, closed by cancel() to stop them at once
+        self._busy = 0  # tasks of this job running on a worker
+        self._streaming = 0  # of which inside a ranged GET
+        self._writing = 0  # temporary files open in the destination
+        self._finished = False
         self._give_ups = 0  # ranged GETs in a row that gave up on a transient error, no success between
 
     def __repr__(self):
@@ -87,13 +91,24 @@ class Job:
     def cancel(self) -> None:
         """Stop promptly: running transfers are dropped and their temporary files removed."""
         if not self._done.is_set():
-            self.cancel_event.set()
+            with self._lock:
+                self.cancel_event.set()
             for response in list(self.in_flight):
                 try:
                     response.close()  # the worker's read fails now, not at the read timeout
                 except Exception:  # noqa: BLE001 - already closed or closing
                     pass
             self.downloader._wake()
+            self._end_if_only_waiting()
+
+    def _end_if_only_waiting(self) -> None:
+        """After a cancel: when every running task only waits on a request and no temporary file
+        is open, nothing is left to clean, so the job ends now, not when the server answers."""
+        with self._lock:
+            idle = (self.cancel_event.is_set() and not self._finished and self._writing == 0
+                    and self._busy == self._streaming)
+        if idle:
+            self.downloader._finish(self)
 
     def wait(self, timeout: float | None = None) -> DownloadReport:
         if not self._done.wait(timeout):
@@ -246,7 +261,7 @@ class Downloader:
         if wait:
             for thread in list(self._threads.values()):
                 if thread is not threading.current_thread():
-                    thread.join(timeout=30)
+                    thread.join(timeout=2)  # a worker still waiting on a cancelled request is a daemon
 
     # -- submitting
     def submit(self, pool, ids, dst_dir: str, *, save_metainfo: bool = True,
@@ -312,6 +327,8 @@ class Downloader:
                         _, _, job, task = heapq.heappop(self._heap)
                         break
                     self._cond.wait()
+            with job._lock:
+                job._busy += 1
             try:
                 if not job.cancel_event.is_set():
                     if job.state == "queued":
@@ -326,8 +343,12 @@ class Downloader:
             except Exception as err:  # noqa: BLE001 - a bug must not kill the worker silently
                 job._fail(f"internal error: {err.__class__.__name__}: {err}")
             finally:
+                with job._lock:
+                    job._busy -= 1
                 self._worker(wid, "idle")
                 self._task_done(job)
+                if job.cancel_event.is_set():
+                    job._end_if_only_waiting()
 
     def _start(self, job: Job) -> None:
         with job._lock:
@@ -348,6 +369,9 @@ class Downloader:
     def _finish(self, job: Job) -> None:
         report = job.report
         with job._lock:
+            if job._finished:
+                return
+            job._finished = True
             if job.error is not None:
                 state = "failed"
             elif job.cancel_event.is_set():
@@ -562,6 +586,10 @@ class Downloader:
             first = pending[0][0]
             self._worker(wid, "download", job, archive, first.basename, 0, first.size)
             error, retry_after = "", None
+            with job._lock:
+                if job.cancel_event.is_set():
+                    raise Cancelled()
+                job._streaming += 1
             try:
                 pool.client.stream_range(pool.data_repo_id, archive, sha, writer.start, writer.end - 1,
                                          writer.feed, job.cancel_event, in_flight=job.in_flight)
@@ -581,6 +609,8 @@ class Downloader:
                 return
             finally:
                 writer.abort()
+                with job._lock:
+                    job._streaming -= 1
             pending = [(e, r) for e, r in pending if id(e) not in writer.completed]
             if writer.completed:
                 job._give_ups = 0
@@ -692,8 +722,17 @@ class _RunWriter:
         self._kept = 0  # of which belong to files verified and renamed into place
 
     def _open(self, entry: IndexEntry) -> None:
+        with self.job._lock:  # decided together with cancel(): no file opens once a job may end
+            if self.job.cancel_event.is_set():
+                raise Cancelled()
+            self.job._writing += 1
         self._tmp = self.dl._tmp_path(self.job, entry.basename)
-        self._file = _create(self._tmp)
+        try:
+            self._file = _create(self._tmp)
+        except BaseException:
+            self._tmp = None
+            self._closed_file()
+            raise
         self._hash = hashlib.sha256()
         self._written = 0
 
@@ -723,22 +762,39 @@ class _RunWriter:
                 self._finish_entry(entry, res)
                 self.i += 1
 
+    def _closed_file(self) -> None:
+        with self.job._lock:
+            self.job._writing -= 1
+
     def _finish_entry(self, entry: IndexEntry, res: _Resource) -> None:
-        self._file.close()
-        self._file = None
+        """The file's last byte arrived: verify it, rename it into place or drop it."""
         tmp, self._tmp = self._tmp, None
-        digest = self._hash.hexdigest()
-        if entry.sha256 and digest != entry.sha256:
-            os.unlink(tmp)
-            self.mismatched.append((entry, res))
-            return
-        why = _place(tmp, os.path.join(self.job.dst_dir, entry.basename))
-        self.completed.add(id(entry))  # settled either way: a name that cannot be taken is not retried
-        if why is not None:
-            self.dl._file_failed(self.job, res, why)
-            return
-        self._kept += entry.size
-        self.dl._file_done(self.job, res, entry)
+        placed = False
+        try:
+            self._file.close()
+            self._file = None
+            if entry.sha256 and self._hash.hexdigest() != entry.sha256:
+                os.unlink(tmp)
+                self.mismatched.append((entry, res))
+                return
+            why = _place(tmp, os.path.join(self.job.dst_dir, entry.basename))
+            self.completed.add(id(entry))  # settled either way: a name that cannot be taken is not retried
+            if why is not None:
+                self.dl._file_failed(self.job, res, why)
+                return
+            placed = True
+            self._kept += entry.size
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        finally:
+            self._file = None
+            self._closed_file()  # only now: a cancel may end the job once no temporary file is left
+        if placed:
+            self.dl._file_done(self.job, res, entry)
 
     def abort(self) -> None:
         # bytes of files that were not kept come off the progress, so a retry does not count them
@@ -752,6 +808,7 @@ class _RunWriter:
             except OSError:
                 pass
             self._file = None
+            self._closed_file()
         if self._tmp is not None:
             try:
                 os.unlink(self._tmp)

@@ -477,3 +477,26 @@ def test_a_name_taken_by_a_folder_fails_that_file_only_and_leaves_no_temporary(h
     assert (dst / "1000.bin" / "keep.txt").read_text() == "mine"
     assert not (dst / PARTIAL_DIR).exists()
     assert _sha(dst / "2000.bin") == manifest.files[2000]["2000.bin"]
+
+
+def test_cancel_does_not_wait_for_a_server_that_has_not_answered(hub, hub_root, tmp_path):
+    """Requests still waiting for their first byte hold no file: the job ends at once."""
+    manifest = build_repo(hub_root, "t/stall", _resources(range(1000, 1006)))
+    hub.faults = FaultConfig(latency_ms=60_000, paths="*.tar")  # the archive never answers in time
+    asked = threading.Event()
+
+    def on_event(event):
+        if isinstance(event, ev.WorkerState) and event.state == "download":
+            asked.set()
+
+    dst = tmp_path / "o"
+    dl = Downloader(max_workers=2, on_event=on_event, merge_gap=0)
+    job = dl.submit(_pool(hub, "t/stall"), list(range(1000, 1006)), str(dst))
+    assert asked.wait(WAIT)
+    job.cancel()
+    report = job.wait(10)  # well under the server's 60 s: the cancel did not wait for it
+    assert report.state == "cancelled" and report.downloaded == []
+    assert report.not_reached == 6
+    _assert_clean(dst, manifest)
+    dl.close(wait=False)
+    hub.faults = None
