@@ -24,7 +24,6 @@ from .errors import (
     IndexFormatError,
     InvalidResourceDataError,
     ResourceNotFoundError,
-    TransferError,
 )
 from .index import ArchiveIndex, IndexEntry
 from .layout import archive_path, index_path, resource_id_of, safe_basename

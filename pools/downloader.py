@@ -26,14 +26,12 @@ import itertools
 import os
 import threading
 import time
-from array import array
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
 from . import events as ev
-from .errors import DestinationError, IndexFormatError, PoolError, RangeError, TransferError
+from .errors import DestinationError, IndexFormatError, PoolError, TransferError
 from .index import IndexEntry
-from .layout import safe_basename
 from .ranges import IdRanges, parse_ids
 from .report import DownloadReport
 from huggingface_hub.errors import EntryNotFoundError

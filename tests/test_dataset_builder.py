@@ -14,7 +14,6 @@ import pytest
 from hfutils.index import tar_get_index_info
 from PIL import Image
 
-from app.hub import dataset as ds
 from app.hub.dataset import (
     archive_path, build_repo, corrupt_member, index_path, repo_dir, rewrite_index, tar_index_info,
 )

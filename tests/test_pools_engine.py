@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from app.hub.dataset import build_repo, corrupt_member, rewrite_index
+from app.hub.dataset import build_repo, corrupt_member
 from app.hub.images import tiny_image
 from pools import (
     AccessDeniedError,

@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import builtins
 import errno
-import hashlib
 import json
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading

@@ -9,7 +9,6 @@ Update with ``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
