@@ -25,6 +25,7 @@ from .errors import (
     InvalidResourceDataError,
     ResourceNotFoundError,
 )
+from .files import unlink_quiet, write_atomic
 from .index import ArchiveIndex, IndexEntry
 from .layout import archive_path, index_path, resource_id_of, safe_basename
 from .ranges import IdRanges
@@ -418,16 +419,8 @@ def _metainfo_path(dst_dir: str, metainfo_fmt: str, resource_id) -> str:
 
 def _write_json_atomic(path: str, data: Any, tmp_dir: str | None = None) -> None:
     """Write JSON to ``path`` through a temporary file (in ``tmp_dir``, on the same filesystem)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"metainfo.{os.getpid()}.", suffix=".part",
-                               dir=tmp_dir or os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=4, sort_keys=True, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quiet(tmp)
-        raise
+    body = json.dumps(data, indent=4, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    write_atomic(path, body, tmp_dir=tmp_dir, prefix=f"metainfo.{os.getpid()}.", suffix=".part")
 
 
 def _atomic_copy(src: str, dst: str) -> None:
@@ -437,15 +430,8 @@ def _atomic_copy(src: str, dst: str) -> None:
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
     except BaseException:
-        _unlink_quiet(tmp)
+        unlink_quiet(tmp)
         raise
-
-
-def _unlink_quiet(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 class ArchiveTemplateDataPool(HfBasedDataPool):

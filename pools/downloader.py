@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from . import events as ev
 from .errors import DestinationError, IndexFormatError, PoolError, TransferError
+from .files import remove_empty_dir, unlink_quiet
 from .index import IndexEntry
 from .ranges import IdRanges, parse_ids
 from .report import DownloadReport
@@ -383,7 +384,7 @@ class Downloader:
             report.nbytes = job._bytes_done
             report.not_reached = max(0, len(job.ids) - job._ids_done)
         try:
-            _remove_empty_dir(job.partial_dir)
+            remove_empty_dir(job.partial_dir)
             job._maybe_progress(force=True)
             self._emit(ev.JobState(job.id, state, job.error))
         finally:
@@ -772,7 +773,7 @@ class _RunWriter:
             self._file.close()
             self._file = None
             if entry.sha256 and self._hash.hexdigest() != entry.sha256:
-                os.unlink(tmp)
+                unlink_quiet(tmp)
                 self.mismatched.append((entry, res))
                 return
             why = _place(tmp, os.path.join(self.job.dst_dir, entry.basename))
@@ -783,10 +784,7 @@ class _RunWriter:
             placed = True
             self._kept += entry.size
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            unlink_quiet(tmp)
             raise
         finally:
             self._file = None
@@ -808,10 +806,7 @@ class _RunWriter:
             self._file = None
             self._closed_file()
         if self._tmp is not None:
-            try:
-                os.unlink(self._tmp)
-            except OSError:
-                pass
+            unlink_quiet(self._tmp)
             self._tmp = None
 
 
@@ -858,11 +853,8 @@ def _clean_stale_partials(partial_dir: str) -> None:
                     continue
             elif _pid_alive(pid):
                 continue
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-    _remove_empty_dir(partial_dir)
+        unlink_quiet(path)
+    remove_empty_dir(partial_dir)
 
 
 def _place(tmp: str, final: str) -> str | None:
@@ -872,10 +864,7 @@ def _place(tmp: str, final: str) -> str | None:
         os.replace(tmp, final)
         return None
     except OSError as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        unlink_quiet(tmp)
         if err.errno in (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST):
             return f"cannot save {os.path.basename(final)}: {err.strerror}"
         raise
@@ -899,13 +888,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _remove_empty_dir(path: str) -> None:
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
 
 
 def _os_message(err: OSError, dst_dir: str) -> str:

@@ -15,7 +15,6 @@ import json
 import os
 import random
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -43,6 +42,7 @@ from .errors import (
     RevisionNotFoundError,
     TransferError,
 )
+from .files import write_atomic
 
 try:  # huggingface_hub >= 2 ships its HTTP client as `httpx2`
     import httpx2 as httpx
@@ -366,16 +366,4 @@ def _cache_write(repo_id: str, rel: str, data: bytes) -> str:
     path = os.path.join(folder, *rel.split("/"))
     if os.path.commonpath([os.path.realpath(path), folder]) != folder:
         raise HubUnreachableError(f"refusing to cache {rel!r}: it leads outside the cache folder")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return write_atomic(path, data)
