@@ -30,7 +30,7 @@ from .index import ArchiveIndex, IndexEntry
 from .layout import archive_path, index_path, resource_id_of, safe_basename
 from .ranges import IdRanges
 from .report import DownloadReport
-from .transport import NOT_FOUND, HubClient, RetryPolicy, TransientError, with_retries
+from .transport import HubClient, RetryPolicy, TransientError, with_retries
 
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",
@@ -244,12 +244,8 @@ class HfBasedDataPool(DataPool):
                 if archive in self._indexes:
                     return self._indexes[archive]
             sha = self.resolve_index_revision(cancel)
-            ipath = self.index_path_of(archive)
-            cached = self.client.cached_path(self.idx_repo_id, ipath, sha)
-            if cached is NOT_FOUND:
-                local = None
-            else:
-                local = cached or self.client.download(self.idx_repo_id, ipath, sha, cancel)
+            # from the cache when there (no request), else one GET that fills the cache
+            local = self.client.download(self.idx_repo_id, self.index_path_of(archive), sha, cancel)
             index = None
             if local is not None:
                 with open(local, "rb") as f:

@@ -300,7 +300,7 @@ class Downloader:
         self._jobs.append(job)
         groups = self._groups(job)
         self._emit(ev.JobState(job.id, "queued"))
-        self._push(_FEED, job, lambda wid: self._feed(wid, job, groups))
+        self._push(_FEED, job, lambda wid: self._first_feed(wid, job, groups))
         return job
 
     # -- the queue
@@ -432,12 +432,15 @@ class Downloader:
         for archive, rids in by_archive.items():
             yield archive, rids
 
-    def _feed(self, wid: int, job: Job, groups: Iterator[tuple[str, Iterable[int]]]) -> None:
+    def _first_feed(self, wid: int, job: Job, groups: Iterator[tuple[str, Iterable[int]]]) -> None:
         # Resolve the revisions before the next group can start on another worker: otherwise
         # every worker's first index lookup resolves them again, all at once.
         for resolve in ("resolve_revision", "resolve_index_revision"):
             if hasattr(job.pool, resolve):
                 getattr(job.pool, resolve)(job.cancel_event)
+        self._feed(wid, job, groups)
+
+    def _feed(self, wid: int, job: Job, groups: Iterator[tuple[str, Iterable[int]]]) -> None:
         group = next(groups, None)
         if group is None:
             return
