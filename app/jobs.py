@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from pools import IdRanges
 from pools import events as ev
 
 MISSING_KEEP = 200_000  # ids kept per job for the Missing pane; the count is always exact
@@ -257,20 +258,8 @@ class DownloadsModel:
 
     def missing_runs(self) -> list[tuple[int, int, int]]:
         """``(job_id, lo, hi)`` runs of consecutive missing ids, job by job."""
-        runs: list[tuple[int, int, int]] = []
-        for jid in sorted(self.missing):
-            ids = sorted(set(self.missing[jid]))
-            start = prev = None
-            for i in ids:
-                if prev is not None and i == prev + 1:
-                    prev = i
-                    continue
-                if start is not None:
-                    runs.append((jid, start, prev))
-                start = prev = i
-            if start is not None:
-                runs.append((jid, start, prev))
-        return runs
+        return [(jid, lo, hi) for jid in sorted(self.missing)
+                for lo, hi in IdRanges.of(self.missing[jid]).ranges]
 
     @property
     def missing_total(self) -> int:
