@@ -1,0 +1,29 @@
+"""The one helper every remote string goes through before it is shown."""
+
+import pytest
+
+from pools.text import is_unsafe_text, shown
+
+
+@pytest.mark.parametrize("raw, seen", [
+    ("images/0001.tar", "images/0001.tar"),
+    ("a\x1b[2Jb", "a\\x1b[2Jb"),
+    ("t\x1b]0;title\x07", "t\\x1b]0;title\\x07"),
+    ("c1\x9bx", "c1\\x9bx"),
+    ("del\x7f", "del\\x7f"),
+    ("rtl\u202eabc", "rtl\\u202eabc"),
+    ("iso\u2066x\u2069", "iso\\u2066x\\u2069"),
+    ("zw\u200bx", "zw\\u200bx"),
+    ("new\nline", "new\\x0aline"),
+    ("猫.png", "猫.png"),
+])
+def test_shown_escapes_what_a_terminal_would_act_on(raw, seen):
+    assert shown(raw) == seen
+    assert is_unsafe_text(raw) == (raw != seen)
+
+
+def test_shown_is_bounded():
+    out = shown("x" * 10_000, limit=50)
+    assert len(out) == 50 and out.endswith("…")
+    assert shown(b"\xff\x1b") == "\ufffd\\x1b"
+    assert shown(12345) == "12345"
