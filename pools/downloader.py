@@ -37,7 +37,8 @@ from .ranges import IdRanges, parse_ids
 from .report import DownloadReport
 from huggingface_hub.errors import EntryNotFoundError
 
-from .transport import Cancelled, RetryPolicy, TransientError
+from .budget import format_wait
+from .transport import Cancelled, RateLimited, RetryPolicy, TransientError, wait_visibly
 
 PARTIAL_DIR = ".cheesechaser-partial"
 # Temporary names are unique in the process (all downloaders, all jobs), and a temporary file of
@@ -82,6 +83,7 @@ class Job:
         self._writing = 0  # temporary files open in the destination
         self._finished = False
         self._give_ups = 0  # ranged GETs in a row that gave up on a transient error, no success between
+        self._resolves = 0  # /resolve/ requests spent for this job (the Hub's quota counts them)
 
     def __repr__(self):
         return f"Job({self.id}, {self.name!r}, state={self.state})"
@@ -136,6 +138,10 @@ class Job:
                                   self._bytes_done, self._bytes_planned, elapsed, rate)
 
     # -- bookkeeping, called by workers
+    def _count_resolve(self) -> None:
+        with self._lock:
+            self._resolves += 1
+
     def _emit(self, event) -> None:
         self.downloader._emit(event)
 
@@ -383,6 +389,7 @@ class Downloader:
             report.elapsed = (time.monotonic() - job._started) if job._started else 0.0
             report.nbytes = job._bytes_done
             report.not_reached = max(0, len(job.ids) - job._ids_done)
+            report.resolves = job._resolves
         try:
             remove_empty_dir(job.partial_dir)
             job._maybe_progress(force=True)
@@ -592,9 +599,14 @@ class Downloader:
                 if job.cancel_event.is_set():
                     raise Cancelled()
                 job._streaming += 1
+            limited = None
             try:
                 pool.client.stream_range(pool.data_repo_id, archive, sha, writer.start, writer.end - 1,
-                                         writer.feed, job.cancel_event, in_flight=job.in_flight)
+                                         writer.feed, job.cancel_event, in_flight=job.in_flight,
+                                         on_wait=self._on_wait(wid, job, archive),
+                                         on_resolve=job._count_resolve)
+            except RateLimited as err:  # waited out below; never counted as a failed attempt
+                limited = err
             except TransientError as err:
                 error, retry_after = str(err), err.retry_after
             except EntryNotFoundError:
@@ -618,6 +630,11 @@ class Downloader:
                 job._give_ups = 0
             if not pending:
                 return
+            if limited is not None:
+                wait = policy.delay(0, limited.retry_after if limited.retry_after is not None else 1.0)
+                wait_visibly(wait, job.cancel_event, self._on_wait(wid, job, archive),
+                             lambda left: f"rate-limited: resumes in {format_wait(left)}")
+                continue
             transient = bool(error)
             if writer.mismatched and not error:
                 names = ", ".join(sorted(e.basename for e, _ in writer.mismatched))
@@ -631,6 +648,12 @@ class Downloader:
                 return
             if job.cancel_event.wait(policy.delay(attempt - 1, retry_after)):
                 raise Cancelled()
+
+    def _on_wait(self, wid: int, job: Job, archive: str) -> Callable[[float, str], None]:
+        """What the transport calls while this worker waits: a visible ``rate-limited``/``retrying`` state."""
+        def on_wait(seconds: float, reason: str) -> None:
+            self._emit(ev.WorkerState(wid, ev.wait_state(reason), job.id, archive, wait=seconds, reason=reason))
+        return on_wait
 
     def _gave_up(self, job: Job, error: str, attempts: int) -> None:
         """After as many give-ups in a row as there are workers (at least 3), the Hub is down:
