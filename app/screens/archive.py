@@ -18,6 +18,7 @@ from app.settings import AppSettings
 from app.widgets.image_preview import MAX_PREVIEW_BYTES, ImagePreview, decode_preview, preview_kind
 from app.widgets.virtual_table import Column, Row, VirtualTable
 from pools import ArchiveInfo, IdRanges, IndexEntry
+from pools.text import shown, shown_lines
 
 FILE_COLUMNS = [
     Column("id", "Id", 8, "right"),
@@ -74,11 +75,11 @@ class ArchiveScreen(Screen):
         self.marked: set[int] = set()
         self._preview_cancel = threading.Event()
         self._preview_key = None
-        self.title = archive
+        self.title = shown(archive, 120)
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"{self.archive} · loading index…", id="archive-info", markup=False)
+        yield Static(f"{shown(self.archive)} · loading index…", id="archive-info", markup=False)
         with Horizontal(id="archive-body"):
             with TabbedContent(id="archive-tabs"):
                 with TabPane("Files", id="tab-files"):
@@ -138,18 +139,18 @@ class ArchiveScreen(Screen):
         tabs.get_tab("tab-files").label = f"Files ({len(message.rows):,})"
         tabs.get_tab("tab-unrecognized").label = f"Unrecognized ({len(message.unrecognized):,})"
         span = f" ({index.id_min:,}…{index.id_max:,})" if index.id_min is not None else ""
-        self.query_one("#archive-info", Static).update(
+        self.query_one("#archive-info", Static).update(shown_lines(
             f"{self.archive} · {fmt_bytes(index.filesize or self.info.size)} · "
             f"{plural(index.n_files, 'file')} · {plural(index.n_ids, 'id')}{span} · "
             f"{len(index.unrecognized)} unrecognized\n"
-            f"hash {index.hash or '–'}\nLFS  {index.hash_lfs or self.info.lfs_sha256 or '–'}")
+            f"hash {index.hash or '–'}\nLFS  {index.hash_lfs or self.info.lfs_sha256 or '–'}"))
         self._preview_current()
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:
         self.query_one("#files", VirtualTable).empty_text = f"✗ {message.error}"
         self.query_one("#files", VirtualTable).refresh()
-        self.query_one("#archive-info", Static).update(f"{self.archive} · ✗ {message.error}")
+        self.query_one("#archive-info", Static).update(f"{shown(self.archive)} · ✗ {message.error}")
         self.notify(message.error, title="Index not loaded", severity="error")
 
     # ---- preview --------------------------------------------------------------------------
@@ -172,7 +173,7 @@ class ArchiveScreen(Screen):
         self._preview_cancel.set()
         self._preview_cancel = threading.Event()
         title = self.query_one("#preview-title", Static)
-        title.update(f"{entry.basename or entry.name} · {fmt_bytes(entry.size)}")
+        title.update(f"{shown(entry.basename or entry.name, 200)} · {fmt_bytes(entry.size)}")
         if preview_kind(entry.name) is None:
             preview.show_message("No preview for this kind of file.")
             return

@@ -21,7 +21,10 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from pools.text import shown
+
 GAP = 1  # blank cells left of every column
+CELL_LIMIT = 1000  # characters of a cell escaped for display (a cell is never wider than this)
 
 
 @dataclass
@@ -450,7 +453,8 @@ class VirtualTable(ScrollView, can_focus=True):
         cursor_style = self.get_component_rich_style("virtual-table--cursor")
         segments = []
         for i, (col, width) in enumerate(zip(self.columns, self._widths)):
-            cell = row.cells[i] if i < len(row.cells) else ""
+            # cells hold remote names and reasons: escaped here, whoever built the row
+            cell = shown(row.cells[i], CELL_LIMIT) if i < len(row.cells) else ""
             cell_style = style
             extra = row.cell_styles.get(i)
             if extra:
@@ -477,7 +481,7 @@ class VirtualTable(ScrollView, can_focus=True):
                 strip = self._row_strip(self._view[index], index, base)
             elif index == 0 and self.empty_text:
                 empty = base + self.get_component_rich_style("virtual-table--empty")
-                strip = Strip([Segment(" " * GAP + self.empty_text, empty)])
+                strip = Strip([Segment(" " * GAP + shown(self.empty_text, CELL_LIMIT), empty)])
             else:
                 return Strip.blank(width, base)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
