@@ -284,6 +284,12 @@ class CheesechaserApp(App[int]):
             return not isinstance(self.screen, WatchScreen)  # hidden where it would do nothing
         return True
 
+    def action_command_palette(self) -> None:
+        from app.screens.palette import SafeCommandPalette
+
+        if self.use_command_palette and not SafeCommandPalette.is_open(self):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
+
     def action_help(self) -> None:
         from app.screens.help import HelpScreen
 
