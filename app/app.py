@@ -188,9 +188,13 @@ class CheesechaserApp(App[int]):
 
     def cancel_job(self, job_id: int) -> None:
         view = self.model.jobs.get(job_id)
-        if view is not None and view.active:
+        if view is None:
+            return
+        if view.active:
             view.job.cancel()
             self.notify(f"Cancelling job #{job_id}…", timeout=2)
+        else:
+            self.notify(f"Job #{job_id} is {view.state}: nothing to cancel.", timeout=3)
 
     def cancel_all(self) -> None:
         active = [j for j in self.model.jobs.values() if j.active]
