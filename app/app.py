@@ -164,6 +164,16 @@ class CheesechaserApp(App[int]):
                 return set(screen.archives)
         return None
 
+    def archive_info(self, pool, archive: str):
+        """What the tree listing said about ``archive`` (a bare record before the listing)."""
+        from app.screens.browse import BrowseScreen
+        from pools import ArchiveInfo
+
+        for screen in self.screen_stack:
+            if isinstance(screen, BrowseScreen) and screen.pool is pool and archive in screen.archives:
+                return screen.archives[archive]
+        return ArchiveInfo(archive, None)
+
     @property
     def downloader_workers(self) -> int:
         return self._downloader.workers if self._downloader is not None else self.settings.workers
