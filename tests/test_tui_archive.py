@@ -124,3 +124,52 @@ async def test_hashes_fold_into_the_info_line_and_i_shows_them(demo):
         assert screen.index.hash in full and screen.index.hash_lfs in full
         await pilot.press("i")
         assert str(info.render()) == folded
+
+
+async def test_g_from_the_archives_opens_the_id_s_archive_and_highlights_its_files(demo):
+    from app.screens.archive import ArchiveScreen
+    from app.screens.goto import GoToIdScreen
+
+    app = make_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_demo(pilot)
+        await pilot.press("g")
+        assert isinstance(app.screen, GoToIdScreen)
+        await pilot.press(*"x1", "enter")  # refused in the dialog, one line
+        assert isinstance(app.screen, GoToIdScreen)
+        assert "not an id" in str(app.screen.query_one("#goto-error").render())
+        app.screen.query_one("#goto-id").value = ""
+        await pilot.press(*"510", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, ArchiveScreen) and app.screen.index,
+                     "the archive of id 510")
+        screen = app.screen
+        assert screen.archive == "images/010.tar" and screen.highlighted_id == 510
+        files = screen.query_one("#files", VirtualTable)
+        assert screen.entries[files.cursor_key].resource_id == 510
+        of_510 = [r for r in files.rows if screen.entries[r.key].resource_id == 510]
+        assert len(of_510) == 2 and all(r.style == "accent" for r in of_510)  # 510.jpg and .json
+        # inside an archive, `g` to an id of another archive replaces this one
+        await pilot.press("g", *"17", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, ArchiveScreen) and app.screen.index
+                     and app.screen.archive == "images/017.tar", "the archive of id 17")
+        assert app.screen.highlighted_id == 17
+        await pilot.press("escape")  # back to the archives, not to 010
+        assert type(app.screen).__name__ == "BrowseScreen"
+
+
+async def test_g_g_goes_to_the_first_row_and_an_absent_id_says_missing(demo):
+    app = make_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        browse = await open_demo(pilot)
+        archives = browse.query_one("#archives", VirtualTable)
+        await pilot.press("G")
+        assert archives.cursor == archives.row_count - 1
+        await pilot.press("g", "g")  # vim's gg
+        assert app.screen is browse and archives.cursor == 0
+        await pilot.press("k", "j", "j")
+        assert archives.cursor == 2
+        # 4,999 maps to images/999.tar at level 3, which the demo (48 archives) lacks
+        app.clear_notifications()
+        await pilot.press("g", *"4999", "enter")
+        assert app.screen is browse
+        assert any("would be missing" in n.message for n in app._notifications)
