@@ -37,7 +37,7 @@ class CheesechaserApp(App[int]):
         Binding("f1", "help", "Help", id="help"),
         Binding("question_mark", "help", "Help", show=False, id="help-alt"),
         Binding("ctrl+d", "downloads", "Downloads", id="downloads"),
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="quit"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
     ]
 
     def __init__(self, settings: AppSettings) -> None:

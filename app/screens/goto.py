@@ -9,6 +9,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
+from app.screens.keys import QUIT
+
 FIRST_ROW = "first-row"
 """What the dialog returns for a second `g` in an empty box: vim's `gg`, the table's first row."""
 
@@ -30,6 +32,7 @@ class GoToIdScreen(ModalScreen[int | str | None]):
     """A one-line dialog: an id and enter; dismisses with the id, FIRST_ROW, or None."""
 
     BINDINGS = [
+        QUIT,
         Binding("escape", "close", "Cancel", id="cancel"),
         Binding("enter", "go", "Go", id="go", show=True),
     ]
