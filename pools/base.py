@@ -8,7 +8,6 @@ pools, ``resolve_revision()``, ``get_index()``, ``list_archives()``, ``archives_
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -25,12 +24,14 @@ from .errors import (
     InvalidResourceDataError,
     ResourceNotFoundError,
 )
-from .files import unlink_quiet, write_atomic
+from .downloader import Downloader
+from .files import unlink_quiet
 from .index import ArchiveIndex, IndexEntry
 from .layout import archive_path, index_path, resource_id_of, safe_basename
 from .ranges import IdRanges
 from .report import DownloadReport
 from .transport import HubClient, RetryPolicy, TransientError, with_retries
+from .write import metainfo_path, write_json_atomic
 
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",
@@ -125,7 +126,7 @@ class DataPool:
                             _atomic_copy(os.path.join(root, name), os.path.join(dst_dir, name))
                             names.append(name)
                     if save_metainfo and info is not None:
-                        _write_json_atomic(_metainfo_path(dst_dir, metainfo_fmt, resource_id), info)
+                        write_json_atomic(metainfo_path(dst_dir, metainfo_fmt, resource_id), info)
                 with lock:
                     report.downloaded.append(resource_id)
                     report.files += len(names)
@@ -227,7 +228,7 @@ class HfBasedDataPool(DataPool):
                 return None
         return id_of
 
-    def get_index(self, archive: str, cancel=None) -> ArchiveIndex | None:
+    def get_index(self, archive: str, cancel=None, *, on_wait=None, on_resolve=None) -> ArchiveIndex | None:
         """The parsed index of ``archive``, or None when the archive has no index.
 
         Each index is fetched once per pool even when many workers ask at the same time; it is
@@ -244,12 +245,12 @@ class HfBasedDataPool(DataPool):
                 if archive in self._indexes:
                     return self._indexes[archive]
             sha = self.resolve_index_revision(cancel)
-            # from the cache when there (no request), else one GET that fills the cache
-            local = self.client.download(self.idx_repo_id, self.index_path_of(archive), sha, cancel)
-            index = None
-            if local is not None:
-                with open(local, "rb") as f:
-                    index = ArchiveIndex.from_bytes(archive, f.read(), self._id_of_name(archive))
+            # from the cache when there (no request), else one GET (size-capped) whose bytes are
+            # cached only once they parsed; ``on_wait``/``on_resolve``: see HubClient.fetch_index
+            id_of = self._id_of_name(archive)
+            index = self.client.fetch_index(
+                self.idx_repo_id, self.index_path_of(archive), sha,
+                lambda raw: ArchiveIndex.from_bytes(archive, raw, id_of), cancel, on_wait, on_resolve=on_resolve)
             with self._lock:
                 self._indexes[archive] = index
                 while len(self._indexes) > self.index_cache_size:
@@ -268,12 +269,8 @@ class HfBasedDataPool(DataPool):
         """The ``.tar`` archives of the data repo (under ``path``), from the paginated tree listing."""
         sha = self.resolve_revision()
 
-        def listing():
-            return list(self.client.api().list_repo_tree(
-                self.data_repo_id, path_in_repo=path, recursive=True, repo_type="dataset", revision=sha))
-
-        entries = with_retries(listing, f"{self.data_repo_id} tree", self.client.policy)
-        for entry in entries:
+        # pages followed on the endpoint's own origin only: the token never goes elsewhere
+        for entry in self.client.list_tree(self.data_repo_id, sha, path):
             p = getattr(entry, "path", "")
             if p.endswith(".tar") and getattr(entry, "size", None) is not None:
                 lfs = getattr(entry, "lfs", None)
@@ -356,8 +353,6 @@ class HfBasedDataPool(DataPool):
         against the index's sha256 and written atomically; files already present and verified
         are not fetched again. Returns the :class:`DownloadReport`.
         """
-        from .downloader import Downloader
-
         items = list(_normalize_items(resource_ids))
         infos = {int(rid): info for rid, info in items}
         if max_downloads is not None:
@@ -402,21 +397,6 @@ class IncrementIDDataPool(HfBasedDataPool):
 
     def list_archives(self, path: str | None = None) -> Iterator[ArchiveInfo]:
         return HfBasedDataPool.list_archives(self, self.base_dir.strip("/") or None if path is None else path)
-
-
-def _metainfo_path(dst_dir: str, metainfo_fmt: str, resource_id) -> str:
-    name = metainfo_fmt.format(resource_id=resource_id)
-    path = os.path.abspath(os.path.join(dst_dir, name))
-    root = os.path.abspath(dst_dir)
-    if os.path.commonpath([path, root]) != root or path == root:
-        raise ValueError(f"metainfo name {name!r} leaves the destination folder")
-    return path
-
-
-def _write_json_atomic(path: str, data: Any, tmp_dir: str | None = None) -> None:
-    """Write JSON to ``path`` through a temporary file (in ``tmp_dir``, on the same filesystem)."""
-    body = json.dumps(data, indent=4, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    write_atomic(path, body, tmp_dir=tmp_dir, prefix=f"metainfo.{os.getpid()}.", suffix=".part")
 
 
 def _atomic_copy(src: str, dst: str) -> None:
