@@ -30,6 +30,7 @@ class FetchStage:
         pool = job.pool
         policy = self.retry or pool.client.policy
         sha = pool.resolve_revision(job.cancel_event)
+        expect = self._archive_facts(job, archive)
         pending = [(e, r) for e, r in run if e.size > 0]
         for entry, res in run:
             if entry.size == 0:
@@ -51,7 +52,7 @@ class FetchStage:
                 pool.client.stream_range(pool.data_repo_id, archive, sha, writer.start, writer.end - 1,
                                          writer.feed, job.cancel_event, in_flight=job.in_flight,
                                          on_wait=self._on_wait(wid, job, archive),
-                                         on_resolve=job._count_resolve)
+                                         on_resolve=job._count_resolve, **expect)
             except RateLimited as err:  # waited out below; never counted as a failed attempt
                 limited = err
             except TransientError as err:
@@ -95,6 +96,19 @@ class FetchStage:
                 return
             wait_visibly(policy.delay(attempt - 1, retry_after), job.cancel_event, self._on_wait(wid, job, archive),
                          lambda left: f"retrying (attempt {attempt + 1} of {policy.attempts}): {error}")
+
+    @staticmethod
+    def _archive_facts(job: Job, archive: str) -> dict:
+        """The index's size and LFS sha256 of the archive, checked against the Hub's X-Linked-*
+        headers: a stale index is then one clear error, not a row of sha256 mismatches."""
+        pool = job.pool
+        try:
+            index = pool.get_index(archive, job.cancel_event)  # the one the plan used: in memory
+        except Exception:  # noqa: BLE001 - the plan already dealt with a broken index
+            return {}
+        if index is None:
+            return {}
+        return {"expect_size": getattr(index, "filesize", None), "expect_sha256": getattr(index, "hash_lfs", None)}
 
     def _on_wait(self, wid: int, job: Job, archive: str) -> Callable[[float, str], None]:
         """What the transport calls while this worker waits: a visible ``rate-limited``/``retrying`` state."""

@@ -260,3 +260,47 @@ def test_a_307_to_the_resolve_cache_is_followed_with_the_token_on_the_same_origi
     assert "1000.bin" in index["files"]
     cached = [r for r in hostile.requests("hub") if r["path"].startswith("/api/resolve-cache/")]
     assert len(cached) == 1 and cached[0]["auth"] == "Bearer hf_rc"
+
+
+# --- through the downloader: what a job spends and shows ---------------------------------------
+
+def test_a_job_spends_at_most_two_resolves_per_archive_and_says_so(hub_root, hostile, tmp_path):
+    ids = _ids(archives=4, per_archive=8)
+    manifest = build_repo(hub_root, "t/spend", binary_resources(ids))
+    hostile.modes = {"cdn": {}, "resolve-cache": {}}
+    with Downloader(max_workers=4, merge_gap=0) as dl:  # 32 ranged GETs
+        report = dl.submit(_pool(hostile, "t/spend"), ids, str(tmp_path / "o")).wait(WAIT)
+    assert report.ok and sorted(report.downloaded) == ids
+    assert_only_verified(tmp_path / "o", manifest)
+    assert report.resolves == hostile.resolves() <= 2 * 4  # an index and the archive, each once
+    assert report.to_dict()["resolves"] == report.resolves
+
+
+def test_a_rate_limited_worker_says_so_and_when_it_resumes(hub_root, hostile, tmp_path):
+    from helpers import Recorder
+    from pools import events as ev
+
+    ids = _ids(archives=4, per_archive=1)
+    manifest = build_repo(hub_root, "t/seen", binary_resources(ids))
+    hostile.modes = {"cdn": {}, "rate-limit": {"quota": 3, "window": 1}}
+    rec = Recorder()
+    with Downloader(max_workers=2, on_event=rec) as dl:
+        report = dl.submit(_pool(hostile, "t/seen"), ids, str(tmp_path / "o")).wait(WAIT)
+    assert report.ok and sorted(report.downloaded) == ids
+    assert_only_verified(tmp_path / "o", manifest)
+    waits = [s for s in rec.of(ev.WorkerState) if s.state == "rate-limited"]
+    assert waits, "8 resolves at 3 a second: some worker waited"
+    assert all(0 < s.wait <= 1.0 and "resumes in 0:01" in s.reason and s.job_id == 1 for s in waits)
+
+
+def test_a_stale_index_fails_its_archive_with_the_reason_and_the_rest_goes_on(hub_root, hostile, tmp_path):
+    ids = _ids(archives=2, per_archive=3)
+    manifest = build_repo(hub_root, "t/stale2", binary_resources(ids))
+    hostile.modes = {"cdn": {"stale": True, "paths": "images/0001.tar"}}
+    with Downloader(max_workers=2, merge_gap=0) as dl:
+        report = dl.submit(_pool(hostile, "t/stale2"), ids, str(tmp_path / "o")).wait(WAIT)
+    assert report.state == "done" and report.error is None
+    assert sorted(report.downloaded) == [i for i in ids if i % 1000 == 0]
+    assert sorted(report.failed) == [i for i in ids if i % 1000 == 1]
+    assert all(why.startswith("stale index for t/stale2/images/0001.tar") for why in report.failed.values())
+    assert_only_verified(tmp_path / "o", manifest)
