@@ -49,16 +49,12 @@ _BOMB: dict[int, bytes] = {}
 
 
 def gzip_bomb(size: int) -> bytes:
-    """A gzip body inflating to ``size`` bytes of a JSON index padded with spaces (~1 MB per GB)."""
+    """A gzip body inflating to ``size`` bytes of a JSON index padded with spaces (~1 MB per GB):
+    one member per MiB of spaces (gzip members may follow one another), compressed once."""
     if size not in _BOMB:
-        out = io.BytesIO()
-        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9) as gz:
-            gz.write(b'{"filesize": 1, "files": {')
-            block = b" " * (1 << 20)
-            for _ in range(size >> 20):
-                gz.write(block)
-            gz.write(b"}}")
-        _BOMB[size] = out.getvalue()
+        block = gzip.compress(b" " * (1 << 20), compresslevel=9)
+        _BOMB[size] = (gzip.compress(b'{"filesize": 1, "files": {') + block * (size >> 20)
+                       + gzip.compress(b"}}"))
     return _BOMB[size]
 
 
@@ -66,6 +62,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that hung up on a hostile answer is the point, not news
 
 
 class Elsewhere:
@@ -299,6 +298,9 @@ class HostileHub:
                 hdrs = [(k, v) for k, v in hdrs if k.lower() not in ("content-length", "connection",
                                                                     "transfer-encoding", "keep-alive")]
                 hdrs += rate_headers
+                if owner.mode("link-elsewhere", clean) is not None and "/tree/" in clean:
+                    hdrs = [(k, v) for k, v in hdrs if k.lower() != "link"]
+                    hdrs.append(("Link", f'<{owner.elsewhere.url}{clean}?cursor=abc>; rel="next"'))
                 if status in (200, 206) and clean.endswith(".json") and "/resolve/" in upstream_path:
                     if (opts := owner.mode("huge", clean)) is not None:
                         return self._stream_huge(hdrs, opts.get("size", 200 << 20), head)
