@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-import humanize
+from app.format import fmt_bytes, fmt_counts, fmt_duration, fmt_elapsed, fmt_rate, fmt_ratio, plural
 
 USAGE_ERROR = 2
 
@@ -56,7 +56,7 @@ def _short_ids(ids, limit: int = 20) -> str:
     text = str(IdRanges.of(ids))
     parts = text.split(", ")
     if len(parts) > limit:
-        return ", ".join(parts[:limit]) + f", … ({len(ids)} ids)"
+        return ", ".join(parts[:limit]) + f", … ({plural(len(ids), 'id')})"
     return text
 
 
@@ -81,10 +81,8 @@ class _ProgressLine:
         filled = int(width * p.fraction)
         bar = "█" * filled + "░" * (width - filled)
         eta = p.eta
-        eta_text = humanize.naturaldelta(eta) if eta is not None and eta > 1 else "-"
-        line = (f"\r{bar} {p.ids_done}/{p.ids_total} ids  {p.files_done} files  "
-                f"{humanize.naturalsize(p.bytes_done, binary=True)}  "
-                f"{humanize.naturalsize(p.rate_bps, binary=True)}/s  ETA {eta_text}")
+        line = (f"\r{bar} ids {fmt_ratio(p.ids_done, p.ids_total)}  {plural(p.files_done, 'file')}  "
+                f"{fmt_bytes(p.bytes_done)}  {fmt_rate(p.rate_bps)}  ETA {fmt_duration(eta)}")
         self.stream.write(line[:200].ljust(90))
         self.stream.flush()
 
@@ -186,20 +184,18 @@ def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
             json.dump(report.to_dict(), f, indent=2)
 
     out = sys.stderr
-    print(f"{len(report.downloaded)} downloaded, {len(report.skipped)} already present, "
-          f"{len(report.missing)} missing, {len(report.failed)} failed, "
-          f"{len(report.unrecognized)} unrecognized files skipped; "
-          f"{humanize.naturalsize(report.nbytes, binary=True)} in {report.elapsed:.1f}s "
+    print(f"{fmt_counts(len(report.downloaded), len(report.skipped), len(report.missing), len(report.failed), len(report.unrecognized))}; "
+          f"{fmt_bytes(report.nbytes)} in {fmt_elapsed(report.elapsed)} "
           f"-> {os.path.abspath(args.output)}", file=out)
     if report.not_reached:
-        print(f"{report.not_reached} ids not reached before the job stopped; run the same command "
+        print(f"{plural(report.not_reached, 'id')} not reached before the job stopped; run the same command "
               f"again to resume", file=out)
     if report.missing:
         print(f"missing (in no archive): {_short_ids(report.missing)}", file=out)
     for rid, reason in sorted(report.failed.items())[:20]:
         print(f"failed {rid}: {reason}", file=out)
     if len(report.failed) > 20:
-        print(f"… and {len(report.failed) - 20} more failed", file=out)
+        print(f"… and {len(report.failed) - 20:,} more failed", file=out)
     if interrupted:
         print("interrupted: verified files are kept; run the same command again to resume", file=out)
         return 130
