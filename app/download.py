@@ -17,7 +17,10 @@ import time
 from app.format import fmt_bytes, fmt_counts, fmt_duration, fmt_elapsed, fmt_rate, fmt_ratio, plural
 from pools.text import shown
 
+from pools.text import shown
+
 USAGE_ERROR = 2
+ERROR_LIMIT = 500  # characters of one error line
 
 
 def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -73,7 +76,8 @@ map to exists (a wrong --base-level or --base-dir), 2 usage error, 130 interrupt
 
 
 def _fail_usage(message: str) -> int:
-    print(f"cheesechaser-tui download: error: {message}", file=sys.stderr)
+    # messages quote the repo, the endpoint and what the Hub said: escaped, one bounded line
+    print(f"cheesechaser-tui download: error: {shown(message, ERROR_LIMIT)}", file=sys.stderr)
     return USAGE_ERROR
 
 
@@ -228,14 +232,14 @@ def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
     if report.missing:
         print(f"missing (in no archive): {_short_ids(report.missing)}", file=out)
     for rid, reason in sorted(report.failed.items())[:20]:
-        print(f"failed {rid}: {reason}", file=out)
+        print(f"failed {rid}: {shown(reason, ERROR_LIMIT)}", file=out)
     if len(report.failed) > 20:
         print(f"… and {len(report.failed) - 20:,} more failed", file=out)
     if interrupted:
         print("interrupted: verified files are kept; run the same command again to resume", file=out)
         return 130
     if report.error:
-        print(f"error: {report.error}", file=out)
+        print(f"error: {shown(report.error, ERROR_LIMIT)}", file=out)
         return 1
     return 0 if report.ok else 1
 
