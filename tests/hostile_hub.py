@@ -13,6 +13,7 @@ Modes:
 ``cdn``            resolve of a ``.tar`` answers 302 to a second "CDN" port with a signed URL
                    (``X-Amz-Expires``, ``X-Amz-Date``, ``Signature``) and ``X-Linked-Size`` /
                    ``X-Linked-Etag``; the CDN refuses a request with ``Authorization`` or past expiry (403)
+``gzip``           small files gzip-encoded when the client accepts it (ETag of the decoded bytes)
 ``resolve-cache``  small files answer 307 to a relative ``/api/resolve-cache/...`` URL
 ``rate-limit``     every ``/resolve/`` counts: ``RateLimit``/``RateLimit-Policy`` on every answer,
                    429 with ``r=0;t=<left>`` (no ``Retry-After``) past ``quota`` per ``window`` s
@@ -176,11 +177,14 @@ class HostileHub:
         finally:
             conn.close()
 
-    def linked(self, path: str, auth: str | None) -> tuple[int, str]:
-        """Size and sha256 of a whole upstream file (small test archives)."""
+    def linked(self, path: str, auth: str | None) -> tuple[int, str] | tuple[int, list, bytes]:
+        """Size and sha256 of a whole upstream file (small test archives), or the upstream's
+        answer (status, headers, body) when it is not there."""
         if path not in self._sha256:
             headers = {"Authorization": auth} if auth else {}
-            _, _, body = self.upstream_call("GET", path, headers)
+            status, hdrs, body = self.upstream_call("GET", path, headers)
+            if status != 200:
+                return status, hdrs, body
             self._sha256[path] = (len(body), hashlib.sha256(body).hexdigest())
         return self._sha256[path]
 
@@ -281,7 +285,8 @@ class HostileHub:
                     return self._send(302, rate_headers + [("Location", "file:///etc/passwd")], b"", head)
                 if owner.mode("plain-404", clean) is not None and "/resolve/" in clean:
                     return self._send(404, rate_headers + [("Content-Type", "text/plain")], b"Not Found", head)
-                if (opts := owner.mode("cdn", clean)) is not None and "/resolve/" in clean and clean.endswith(".tar"):
+                if ((opts := owner.mode("cdn", clean)) is not None and "/resolve/" in clean
+                        and (clean.endswith(".tar") or opts.get("paths"))):
                     return self._redirect_cdn(clean, opts, rate_headers, head)
                 if (owner.mode("resolve-cache", clean) is not None and "/resolve/" in clean
                         and not clean.endswith(".tar")):
@@ -323,13 +328,22 @@ class HostileHub:
                     status, full_hdrs, body = owner.upstream_call(
                         "GET", upstream_path, {k: v for k, v in headers.items() if k.lower() != "range"})
                     hdrs = [(k, v) for k, v in hdrs if k.lower() != "content-range"]
+                if (owner.mode("gzip", clean) is not None and status == 200
+                        and "gzip" in self.headers.get("Accept-Encoding", "")):
+                    body = gzip.compress(body)  # the ETag stays the decoded content's, as on the Hub
+                    hdrs.append(("Content-Encoding", "gzip"))
                 if (opts := owner.mode("trickle", clean)) is not None and status in (200, 206):
                     return self._trickle(status, hdrs, body, opts.get("every", 5.0), head)
                 self._send(status, hdrs, body, head)
 
             def _redirect_cdn(self, clean: str, opts: dict, rate_headers: list, head: bool) -> None:
                 auth = self.headers.get("Authorization")
-                size, sha = owner.linked(clean, auth)
+                found = owner.linked(clean, auth)
+                if len(found) == 3:  # not there (or not for this token): the Hub's own answer
+                    status, hdrs, body = found
+                    keep = [(k, v) for k, v in hdrs if k.lower() not in ("content-length", "connection")]
+                    return self._send(status, keep + rate_headers, body, head)
+                size, sha = found
                 stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
                 with owner._lock:
                     signature = f"sig{len(owner._grants)}"

@@ -304,3 +304,39 @@ def test_a_stale_index_fails_its_archive_with_the_reason_and_the_rest_goes_on(hu
     assert sorted(report.failed) == [i for i in ids if i % 1000 == 1]
     assert all(why.startswith("stale index for t/stale2/images/0001.tar") for why in report.failed.values())
     assert_only_verified(tmp_path / "o", manifest)
+
+
+# --- indexes and big files -----------------------------------------------------------------------
+
+def test_a_gzipped_index_behind_a_307_is_decoded_checked_and_cached(hub_root, hostile, hf_cache):
+    build_repo(hub_root, "t/gz", binary_resources([1000, 2000]))
+    hostile.modes = {"gzip": {"paths": "*.json"}, "resolve-cache": {}}
+    client = HubClient(hostile.url, policy=FAST)
+    sha = client.resolve("t/gz", "main")
+    raw = client.fetch_index("t/gz", "images/0000.json", sha, lambda b: b)
+    assert json.loads(raw)["files"]["1000.bin"]["size"] == 3000
+    assert client.notes == [], "the ETag matched the decoded bytes"
+    from pools import cache
+    cache.flush()
+    assert client.cached_path("t/gz", "images/0000.json", sha).startswith(str(hf_cache))
+    before = len(hostile.log)
+    assert client.fetch_index("t/gz", "images/0000.json", sha, lambda b: b) == raw
+    assert len(hostile.log) == before, "read back from the cache, no request"
+
+
+def test_a_big_file_streams_into_the_cache_through_the_cdn(hub_root, hostile):
+    table = bytes(range(256)) * 40_000  # a 10 MB "parquet"
+    build_repo(hub_root, "t/meta", binary_resources([1000]), repo_files={"meta/table.parquet": table})
+    hostile.modes = {"cdn": {"paths": "*.parquet"}}
+    client = HubClient(hostile.url, policy=FAST)
+    sha = client.resolve("t/meta", "main")
+    seen: list[tuple[int, int | None]] = []
+    path = client.download_file("t/meta", "meta/table.parquet", sha, on_progress=lambda d, t: seen.append((d, t)))
+    with open(path, "rb") as f:
+        assert f.read() == table
+    assert seen[-1] == (len(table), len(table))
+    assert [r["auth"] for r in hostile.requests("cdn")] == [None]
+    assert client.download_file("t/meta", "meta/table.parquet", sha) == path
+    assert len(hostile.requests("cdn")) == 1, "the second call is the cache's"
+    with pytest.raises(transport.FileMissing):
+        client.download_file("t/meta", "meta/nope.parquet", sha)
