@@ -260,8 +260,8 @@ class MatchingIds:
         base = f"SELECT {id_col} AS rid FROM posts WHERE ({where.where}) AND {id_col} >= 0"
         params = list(where.params)
         if sample is not None:
-            base += f" ORDER BY hash({id_col}, ?) LIMIT ?"
-            params += [int(seed), int(sample)]
+            base += f" ORDER BY hash(xor(hash({id_col}), ?::UBIGINT)), {id_col} LIMIT ?"
+            params += [int(seed) & (2**64 - 1), int(sample)]
             if limit is not None:
                 base = f"SELECT rid FROM ({base}) ORDER BY rid LIMIT ?"
                 params.append(int(limit))
