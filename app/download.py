@@ -21,7 +21,8 @@ USAGE_ERROR = 2
 
 def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("repo", metavar="REPO", help="dataset repo id, e.g. deepghs/danbooru_newest")
-    parser.add_argument("ids", metavar="IDS", help="range expression, e.g. '0-5, 1000-1003, 7000'")
+    parser.add_argument("ids", metavar="IDS", nargs="?", default=None,
+                        help="range expression, e.g. '0-5, 1000-1003, 7000' (optional with --where)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="destination folder")
     parser.add_argument("--workers", type=int, default=12, metavar="N", help="parallel workers (default 12)")
     parser.add_argument("--base-level", default="3", metavar="L[,L...]",
@@ -43,6 +44,8 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                         help="attempts per request before giving up (default 6)")
     parser.add_argument("--merge-gap", type=int, default=512 * 1024, metavar="BYTES",
                         help="fetch neighbouring files closer than this with one request (default 524288)")
+    from app.query_cli import add_table_arguments  # --where, --metadata, --captions, ... (issue 12)
+    add_table_arguments(parser, download=True)
     return parser
 
 
@@ -105,8 +108,11 @@ def run_download(args: argparse.Namespace) -> int:
         check_repo_id(args.idx_repo, "index repo id")
     except ValueError as err:
         return _fail_usage(str(err))
+    from app.query_cli import TableUsageError, select_for_download, wants_table
+    if args.ids is None and not wants_table(args):
+        return _fail_usage("give IDS, or --where QUERY to choose ids from the metadata table")
     try:
-        ids = parse_ids(args.ids)
+        ids = parse_ids(args.ids) if args.ids is not None else None
     except RangeError as err:
         return _fail_usage(f"bad range: {err}")
     try:
@@ -148,7 +154,17 @@ def run_download(args: argparse.Namespace) -> int:
         return _summarise(args, DownloadReport(state="failed", error=str(err)), interrupted=False)
     except Exception as err:  # noqa: BLE001 - e.g. a URL the HTTP client refuses: one line, no traceback
         return _fail_usage(f"cannot reach the Hub at {pool.client.endpoint}: {err.__class__.__name__}: {err}")
-    downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap)
+    selection = None
+    if wants_table(args):  # issue 12: the ids (and captions) come from the metadata table
+        try:
+            selection = select_for_download(args, pool, within=ids)
+        except TableUsageError as err:
+            return _fail_usage(str(err))
+        except PoolError as err:
+            return _summarise(args, DownloadReport(state="failed", error=str(err)), interrupted=False)
+        ids = selection.ids
+    downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap,
+                            on_event=selection.on_event if selection else None)
     try:
         job = downloader.submit(pool, ids, args.output, save_metainfo=not args.no_metainfo)
     except PoolError as err:
@@ -176,6 +192,8 @@ def run_download(args: argparse.Namespace) -> int:
     report = job.wait()
     downloader.close()
     progress.end()
+    if selection is not None:
+        selection.close(sys.stderr)
     return _summarise(args, report, interrupted.is_set())
 
 
