@@ -5,9 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 
+from bench_data import (
+    FILLERS,
+    body,
+    build_big,
+    build_padded,
+    build_small,
+    repo_dir,
+    write_archive,
+)
 from hfutils.index import tar_get_index_info
 
-from bench_data import FILLERS, body, build_big, build_padded, build_small, repo_dir, write_archive
 from pools.index import ArchiveIndex
 
 
