@@ -21,9 +21,9 @@ Scenarios (``--scenario NAME``, repeatable; all by default):
 * ``sparse``: one id in each of 300 archives of 4 files (one index per id); cold.
 * ``sparse-warm``: the sparse job with the indexes already in the hf cache (an untimed first run).
 * ``rerun``: the dense job again, every file already in the destination, cache warm.
-  These four print the floor beside them: requests a minimal client needs x latency / workers
-  (one API call; per archive its index unless cached, and its resolve when the Hub redirects
-  archives to a CDN; one ranged GET per file to fetch).
+  These four print the floor beside them: one latency for the revision's API call, then the
+  requests a minimal client needs x latency / workers (per archive its index unless cached, and
+  its resolve when the Hub redirects archives to a CDN; one ranged GET per file to fetch).
 * ``sparse-real``: one wanted file in each of 300 archives whose indexes list 10,000 well-formed
   entries (~1.3 MB of JSON each, see ``tests/bench_data.py``); clients: cheesechaser 0.2.2, an
   hfutils loop (``hf_tar_file_download`` per file), this engine, and the bare urllib3 client (the floor).
@@ -194,15 +194,18 @@ class Bench:
         for rnd in range(self.args.rounds):
             order = clients if rnd % 2 == 0 else clients[::-1]
             for client in order:
-                if sc.rate_limited and (rnd or client != order[0]):
-                    hub.stop()  # a fresh quota window for every run
-                    hub = self.hub(sc, ds)
                 home = warm[client][0] if sc.warm else self.work / f"{tag}-{client}-{rnd}-home"
                 dst = warm[client][1] if sc.keep_dst else self.work / f"{tag}-{client}-{rnd}-dst"
-                hub.clear_log()
-                res = run_client(self.python(client), client, dict(spec, dst=str(dst)), self.work / "spec.json",
-                                 home, hub.url)
-                res["served"] = asdict(Served.of(hub))
+                own = self.hub(sc, ds) if sc.rate_limited else None  # a fresh quota window for every run
+                served_by = own or hub
+                try:
+                    served_by.clear_log()
+                    res = run_client(self.python(client), client, dict(spec, dst=str(dst)),
+                                     self.work / "spec.json", home, served_by.url)
+                    res["served"] = asdict(Served.of(served_by))
+                finally:
+                    if own is not None:
+                        own.stop()
                 res["good"], bad = check_files(dst, expected)
                 res["files"] = len(expected)
                 res["bytes"] = sum((dst / n).stat().st_size for n in expected if n not in bad)
