@@ -225,9 +225,10 @@ class Bench:
             return
         s = res["served"]
         done = "" if res["good"] == res["files"] else f"  INCOMPLETE: {res['good']}/{res['files']} files"
+        own = f", report.resolves {res['resolves']}" if "resolves" in res else ""
         print(f"{head} {res['wall']:7.2f} s wall, {1000 * res['cpu'] / max(1, res['good']):6.2f} ms CPU/file, "
               f"{res['rss_kb'] / 1024:5.0f} MiB RSS, {s['requests']} requests ({s['resolves']} resolves, "
-              f"{s['limited']} x 429){done}", flush=True)
+              f"{s['limited']} x 429){own}{done}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -153,9 +153,13 @@ def rate_table(results, meta, args):
                      (f"{peer.text(lambda v: f'{v:.0f}', 'limited', 'served')} / "
                       f"{ours.text(lambda v: f'{v:.0f}', 'limited', 'served')}"),
                      goal(ok, f"completes, ≤ 2 resolves/archive, ≥ {g:g}x")])
+    said = [f"{label} {Cell(results.get(('rate-limited', label, 'ours'))).med('resolves'):.0f}"
+            for label in meta["rate-limited"]["cases"]
+            if Cell(results.get(("rate-limited", label, "ours"))).med("resolves") is not None]
     notes = [(f"Resolver quota {args.quota} per {args.window:g} s window (429 with RateLimit headers, no "
               f"Retry-After); {args.latency_ms:g} ms per request, {args.workers} workers. Resolves: "
-              "/resolve/ requests the Hub answered (429s counted apart).")]
+              "/resolve/ requests the Hub answered (429s counted apart)."
+              + (f" This engine's own count (report.resolves): {', '.join(said)}." if said else ""))]
     return "Under the Hub's resolver rate limit", head, rows, notes
 
 
