@@ -115,13 +115,16 @@ class Served:
     resolves: int = 0  # requests to a /resolve/ URL (what the real Hub's resolver quota counts)
     limited: int = 0  # answers 429
     ranged: int = 0  # GETs with a Range header
+    cdn: int = 0  # requests to a signed URL on the CDN port
 
     @classmethod
     def of(cls, hub) -> Served:
         s = cls()
         for r in hub.request_log:
+            kind = getattr(r, "kind", None)  # the Hub's own label; older Hubs: from the path
             s.requests += 1
-            s.resolves += "/resolve/" in r.path
+            s.resolves += kind == "resolve" if kind is not None else "/resolve/" in r.path
+            s.cdn += kind == "cdn"
             s.limited += r.status == 429
             s.ranged += bool(r.method == "GET" and r.range)
         return s
