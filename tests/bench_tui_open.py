@@ -10,8 +10,9 @@ see ``tests/bench_data.py``) is served by the loopback Hub. An untimed child pro
 index into a huggingface_hub cache; then each round is a fresh child process that drives the real
 app through ``App.run_test()`` and Pilot as a user would: the dataset opens on the archives screen,
 its summaries load, the cursor goes to the archive and ``enter`` is pressed. Timed from the key
-press to the first paint of the archive screen with rows in its files table (the screen waits for
-its workers, then for the screen to be idle: no sleeps). A second ``escape`` + ``enter`` in the
+press to the first line the files table draws once it holds rows (taken inside the table's
+``render_line``, so it is the paint itself, whatever the polling; the script waits for the app's
+workers and for the screen to be idle: no sleeps). A second ``escape`` + ``enter`` in the
 same app times a re-open. Goal: first rows within 0.3 s.
 """
 
@@ -66,9 +67,19 @@ async def _open(spec: dict) -> dict:
     settings = AppSettings(repo=REPO, base_level=3, endpoint=spec["endpoint"], dst_dir=spec["dst"], workers=2)
     app = make_app(settings)
     out: dict = {}
+    painted: list[tuple[float, float]] = []  # when the files table first drew a line holding rows
+
+    render_line = VirtualTable.render_line
+
+    def timed_render_line(table, y):  # the paint itself, not when our polling noticed it
+        if not painted and table.id == "files" and table.row_count > 0 and isinstance(app.screen, ArchiveScreen):
+            painted.append((time.perf_counter(), time.process_time()))
+        return render_line(table, y)
+
+    VirtualTable.render_line = timed_render_line
 
     def shown() -> bool:
-        return isinstance(app.screen, ArchiveScreen) and app.screen.query_one("#files", VirtualTable).row_count > 0
+        return bool(painted)
 
     async with app.run_test(size=SIZE) as pilot:
         await _until(pilot, lambda: isinstance(app.screen, BrowseScreen) and app.screen.loading_done,
@@ -78,11 +89,11 @@ async def _open(spec: dict) -> dict:
             browse.query_one("#archives", VirtualTable).move_cursor_to_key(spec["archive"])
             t0 = time.perf_counter()
             c0 = time.process_time()
+            painted.clear()
             await pilot.press("enter")
             await _until(pilot, shown, "the archive's first rows")
-            await pilot.pause()  # the paint of those rows
-            out[label] = time.perf_counter() - t0
-            out[label + "_cpu"] = time.process_time() - c0
+            out[label] = painted[0][0] - t0
+            out[label + "_cpu"] = painted[0][1] - c0
             out["rows"] = app.screen.query_one("#files", VirtualTable).total_count
             await pilot.press("escape")
             await _until(pilot, lambda: app.screen is browse, "the archives screen again")
