@@ -80,7 +80,7 @@ SCENARIOS = {
                              rate_limited=True),
     "big": Scenario("big", (("all", "all"),), ("bare", "ours"), latency=False),
 }
-QUICK = {"sparse_archives": 60, "real_archives": 30, "rl_sparse": 40, "big_files": 24}
+QUICK = {"sparse_archives": 60, "real_archives": 30, "rl_sparse": 60, "big_files": 24}
 
 
 def parse_args(argv):
