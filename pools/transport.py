@@ -180,6 +180,10 @@ def translate(err: BaseException, what: str) -> BaseException:
             if status == 404:
                 return e
             return HubUnreachableError(f"the Hub answered HTTP {status} for {what}")
+        if isinstance(e, httpx.TooManyRedirects):
+            return HubUnreachableError(f"the Hub's redirects for {what} loop or go on too long")
+        if isinstance(e, httpx.UnsupportedProtocol):
+            return HubUnreachableError(f"the Hub redirects {what} to a target that is not http(s)")
         if isinstance(e, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError,
                           ConnectionError, TimeoutError)):
             return TransientError(f"network error for {what}: {e.__class__.__name__}")

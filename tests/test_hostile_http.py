@@ -154,6 +154,17 @@ def test_a_bad_redirect_fails_the_ids_concerned_with_the_reason(hub_root, hostil
     assert_only_verified(tmp_path / "p", manifest)
 
 
+@pytest.mark.parametrize("mode, words", [("redirect-loop", "loop or go on too long"),
+                                         ("file-redirect", "not http(s)")])
+def test_a_bad_redirect_of_an_api_call_ends_the_job_with_one_clear_line(hub_root, hostile, tmp_path, mode, words):
+    ids, _ = _two_archives(hub_root, "t/apiredir")
+    hostile.modes = {mode: {"paths": "*/revision/*", "api": True}}
+    report = _run(hostile, "t/apiredir", ids, tmp_path / "o", _policy())
+    assert report.state == "failed" and words in report.error, report.error
+    assert "internal error" not in report.error and "\n" not in report.error
+    assert report.not_reached == len(ids) and report.downloaded == []
+
+
 def test_redirects_past_the_hop_limit_are_an_error(hub_root, hostile):
     build_repo(hub_root, "t/hops", binary_resources([1000]))
     client = HubClient(hostile.url, policy=_policy(max_redirects=1))
