@@ -14,6 +14,7 @@ import email.utils
 import json
 import logging
 import os
+import re
 import socket
 import struct
 import sys
@@ -48,9 +49,14 @@ class HubError(Exception):
         self.headers = list(headers)
 
 
+MAX_RANGES = 16
+
+
 def parse_range(value: str | None, size: int) -> list[tuple[int, int]] | str | None:
-    """``None`` = whole file (no or unparsable header), ``"unsatisfiable"``, or inclusive ranges."""
-    if not value:
+    """``None`` = whole file (no, unparsable or too greedy a header), ``"unsatisfiable"``, or
+    inclusive ranges, sorted, with overlapping and touching ones merged: never more than
+    MAX_RANGES of them, never more bytes than the file."""
+    if not value or len(value) > 8192:
         return None
     unit, _, spec = value.partition("=")
     if unit.strip().lower() != "bytes" or not spec.strip():
@@ -59,29 +65,38 @@ def parse_range(value: str | None, size: int) -> list[tuple[int, int]] | str | N
     for part in spec.split(","):
         part = part.strip()
         first, dash, last = part.partition("-")
-        if not dash:
+        if not dash or not (first + last).isascii() or not all(c.isdigit() for c in first + last):
             return None
-        try:
-            if first == "":
-                n = int(last)
-                if n <= 0:
-                    continue
-                a, b = max(0, size - n), size - 1
-            else:
-                a = int(first)
-                b = int(last) if last else size - 1
-                if last and b < a:
-                    return None  # syntactically invalid: ignore the header
-                b = min(b, size - 1)
-        except ValueError:
+        if len(first) > 19 or len(last) > 19:
             return None
-        if a < 0:
-            return None
+        if first == "":
+            if not last:
+                return None
+            n = int(last)
+            if n <= 0:
+                continue
+            a, b = max(0, size - n), size - 1
+        else:
+            a = int(first)
+            b = int(last) if last else size - 1
+            if last and b < a:
+                return None  # syntactically invalid: ignore the header
+            b = min(b, size - 1)
         if a <= b and a < size:
             out.append((a, b))
     if not out:
         return "unsatisfiable"
-    return out
+    out.sort()
+    merged = [out[0]]
+    for a, b in out[1:]:
+        la, lb = merged[-1]
+        if a <= lb + 1:
+            merged[-1] = (la, max(lb, b))
+        else:
+            merged.append((a, b))
+    if len(merged) > MAX_RANGES:
+        return None  # a whole-file answer costs less than a flood of parts
+    return merged
 
 
 class HubHTTPServer(ThreadingHTTPServer):
@@ -92,8 +107,9 @@ class HubHTTPServer(ThreadingHTTPServer):
     request_queue_size = 256
     allow_reuse_address = True
 
-    def __init__(self, addr: tuple[str, int], hub: "HubServer"):
+    def __init__(self, addr: tuple[str, int], hub: "HubServer", role: str = "hub"):
         self.hub = hub
+        self.role = role  # "hub" (the endpoint) or "cdn" (the signed-URL port)
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         if ":" in addr[0]:
@@ -127,6 +143,13 @@ class HubHTTPServer(ThreadingHTTPServer):
 
 
 _date_cache: tuple[int, str] = (0, "")
+_UNSAFE_HEADER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _header_safe(text: str) -> str:
+    """A header name or value with every control character (CR and LF above all) made visible:
+    nothing a client put in a URL can start a header of its own."""
+    return _UNSAFE_HEADER.sub(lambda m: "%%%02X" % ord(m.group()), text)
 
 
 def _http_date() -> str:
@@ -168,7 +191,8 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             target = "/" + target.split("://", 1)[1].partition("/")[2]
         raw_path, _, query = target.partition("?")
         raw_path = raw_path.split("#", 1)[0]
-        self._rec: dict[str, Any] = {"status": 0, "sent": 0, "fault": None}
+        self._rec: dict[str, Any] = {"status": 0, "sent": 0, "fault": None, "kind": "other", "file": ""}
+        self.extra_headers: list[tuple[str, str]] = []  # sent on this request's answer, whatever it is
         self._logged = False
         self._method, self._raw_path = method, raw_path
         body = b""
@@ -210,10 +234,17 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         rec = self._rec
         hub = self.server.hub
         hub._log(
-            self._method, unquote(self._raw_path), self.headers.get("Range"), rec["status"], rec["sent"], rec["fault"]
+            self._method, unquote(self._raw_path), self.headers.get("Range"), rec["status"], rec["sent"], rec["fault"],
+            rec["kind"], rec["file"],
         )
         if hub.verbose:
             self.log_message('"%s %s" %s %s', self._method, self._raw_path, rec["status"], rec["sent"])
+
+    def note_kind(self, kind: str, file: str = "") -> None:
+        """Record what this request is: "resolve", "cdn", "cache" (resolve-cache), "api" or "other",
+        and the path in the repo it asks for."""
+        self._rec["kind"] = kind
+        self._rec["file"] = file
 
     def note_fault(self, kind: str) -> None:
         """Record the injected fault this request gets (shown in ``request_log``)."""
@@ -237,7 +268,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             reason = "Error"
         lines = [f"HTTP/1.1 {status} {reason}", f"Server: {self.server_version}", f"Date: {_http_date()}"]
-        lines += [f"{k}: {v}" for k, v in headers]
+        lines += [f"{_header_safe(k)}: {_header_safe(v)}" for k, v in [*headers, *self.extra_headers]]
         if self.close_connection:
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
@@ -272,7 +303,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     def send_hub_error(self, e: HubError, head: bool = False) -> None:
         body = json.dumps({"error": e.message}).encode()
         headers = [("Content-Type", "application/json; charset=utf-8")]
-        if e.code:
+        if e.code and not (e.status == 404 and self.server.hub.plain_404):
             headers.append(("X-Error-Code", e.code))
         headers.append(("X-Error-Message", e.message))
         headers += e.headers

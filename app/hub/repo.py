@@ -31,6 +31,7 @@ __all__ = [
     "ContentHashes",
     "iso_time",
     "split_repo_path",
+    "is_lfs",
 ]
 
 REPO_TYPES = ("datasets", "models", "spaces")
@@ -55,7 +56,7 @@ def iso_time(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%03dZ" % ((ns // 1_000_000) % 1000)
 
 
-def _is_lfs(path: str, size: int) -> bool:
+def is_lfs(path: str, size: int) -> bool:
     return size >= LFS_MIN_SIZE or os.path.splitext(path)[1].lower() in LFS_SUFFIXES
 
 
@@ -363,12 +364,12 @@ class ContentHashes:
             return v
 
     def etag(self, rel: str, e: FileEntry, compute: bool = True) -> str | None:
-        if _is_lfs(rel, e.size):
+        if is_lfs(rel, e.size):
             return self.sha256(e, compute)
         return self.git_sha1(e)  # non-LFS files are small: hashing once is cheap
 
     def tree_entry(self, rel: str, e: FileEntry) -> dict[str, Any]:
-        if _is_lfs(rel, e.size):
+        if is_lfs(rel, e.size):
             sha = self.sha256(e)
             assert sha is not None
             pointer = _lfs_pointer(sha, e.size)

@@ -36,8 +36,10 @@ from typing import Any, Mapping, NamedTuple
 from .access import AccessRules, RepoAccess, parse_access
 from .faults import FaultConfig, FaultDice
 from .handler import HubHTTPServer
+from .ratelimit import ResolverQuota
 from .repo import ContentHashes, RepoStore
 from .routes import HubRoutes
+from .signing import SECRET, UrlSigner
 
 __all__ = [
     "HubServer",
@@ -51,7 +53,13 @@ __all__ = [
 
 
 class RequestRecord(NamedTuple):
-    """One served request, as seen by the server (``path`` is unquoted, without the query)."""
+    """One served request, as seen by the server (``path`` is unquoted, without the query).
+
+    ``kind`` tells the requests apart: ``"resolve"`` (every ``/resolve/`` URL, redirected or
+    answered in place: what the resolver quota counts), ``"cdn"`` (a signed-URL request on the
+    CDN port), ``"cache"`` (``/api/resolve-cache/``), ``"api"`` or ``"other"``. ``file`` is the
+    path in the repo a resolve, CDN or resolve-cache request asked for ("" for the others).
+    """
 
     method: str
     path: str
@@ -59,6 +67,8 @@ class RequestRecord(NamedTuple):
     status: int
     bytes_sent: int
     fault: str | None = None
+    kind: str = "other"
+    file: str = ""
 
 
 class HubServer:
@@ -77,8 +87,24 @@ class HubServer:
         *,
         verbose: bool = False,
         log_limit: int = 200_000,
+        direct: bool = False,
+        resolver_quota: int | None = None,
+        window: float = 300.0,
+        cdn_ttl: float = 3600.0,
+        opaque_etags: bool = False,
+        plain_404: bool = False,
     ):
+        """``direct`` answers every file in place (no 302/307); ``resolver_quota`` resolves per
+        ``window`` seconds (per token or client) before 429s; ``cdn_ttl`` is the lifetime of a
+        signed CDN URL; ``opaque_etags`` sends ETags that are not content hashes (a mirror);
+        ``plain_404`` sends 404s without ``X-Error-Code``. All may be changed while it runs."""
         self.root = Path(root)
+        self.direct = direct
+        self.opaque_etags = opaque_etags
+        self.plain_404 = plain_404
+        self.secret = SECRET
+        self.signer = UrlSigner(cdn_ttl)
+        self.quota: ResolverQuota | None = ResolverQuota(resolver_quota, window) if resolver_quota else None
         self.host = host
         self.port = port
         self.verbose = verbose
@@ -92,7 +118,8 @@ class HubServer:
         self._records: deque[RequestRecord] = deque(maxlen=log_limit)
         self._counters = {"requests": 0, "bytes_sent": 0}
         self._httpd: HubHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._cdn: HubHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -104,22 +131,29 @@ class HubServer:
         self.access_rules.from_file()  # fail early on a broken access.json
         self._httpd = HubHTTPServer((self.host, self.port), self)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="loopback-hub", daemon=True
-        )
-        self._thread.start()
+        try:
+            self._cdn = HubHTTPServer((self.host, 0), self, role="cdn")
+        except OSError:
+            self._httpd.server_close()
+            self._httpd = None
+            raise
+        self.cdn_port = self._cdn.server_address[1]
+        for name, httpd in (("loopback-hub", self._httpd), ("loopback-hub-cdn", self._cdn)):
+            t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
         return self
 
     def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        servers = [s for s in (self._httpd, self._cdn) if s is not None]
+        self._httpd = self._cdn = None
+        for httpd in servers:
+            httpd.shutdown()
+            httpd.close_connections()
+            httpd.server_close()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._threads = []
 
     def __enter__(self) -> "HubServer":
         return self.start()
@@ -131,8 +165,7 @@ class HubServer:
     def running(self) -> bool:
         return self._httpd is not None
 
-    @property
-    def url(self) -> str:
+    def _base(self, port: int) -> str:
         if self._httpd is None:
             raise RuntimeError("HubServer is not started")
         host = self.host
@@ -142,7 +175,17 @@ class HubServer:
             host = "::1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        """The endpoint (``HF_ENDPOINT``)."""
+        return self._base(self.port)
+
+    @property
+    def cdn_url(self) -> str:
+        """The CDN port that LFS files redirect to (another origin: the token is dropped there)."""
+        return self._base(self.cdn_port)
 
     # ---- configuration -------------------------------------------------------------------
 
@@ -171,9 +214,10 @@ class HubServer:
     # ---- observability -------------------------------------------------------------------
 
     def _log(
-        self, method: str, path: str, range_: str | None, status: int, bytes_sent: int, fault: str | None
+        self, method: str, path: str, range_: str | None, status: int, bytes_sent: int, fault: str | None,
+        kind: str = "other", file: str = "",
     ) -> None:
-        rec = RequestRecord(method, path, range_, status, bytes_sent, fault)
+        rec = RequestRecord(method, path, range_, status, bytes_sent, fault, kind, file)
         with self._log_lock:
             self._records.append(rec)
             self._counters["requests"] += 1
@@ -188,7 +232,9 @@ class HubServer:
         with self._log_lock:
             self._records.clear()
 
-    def count(self, method: str | None = None, path_suffix: str | None = None, status: int | None = None) -> int:
+    def count(self, method: str | None = None, path_suffix: str | None = None, status: int | None = None,
+              kind: str | None = None) -> int:
+        """Requests in the log matching every criterion given (``kind``: see :class:`RequestRecord`)."""
         with self._log_lock:
             return sum(
                 1
@@ -196,7 +242,25 @@ class HubServer:
                 if (method is None or r.method == method)
                 and (path_suffix is None or r.path.endswith(path_suffix))
                 and (status is None or r.status == status)
+                and (kind is None or r.kind == kind)
             )
+
+    @property
+    def resolves(self) -> int:
+        """``/resolve/`` requests in the log (what the resolver quota counts)."""
+        return self.count(kind="resolve")
+
+    @property
+    def cdn_gets(self) -> int:
+        """GETs on the CDN port in the log."""
+        return self.count("GET", kind="cdn")
+
+    def data_gets(self, suffix: str = "") -> list[RequestRecord]:
+        """The GETs that carried a file's bytes (answered in place, on the CDN or resolve-cache),
+        for paths ending with ``suffix``; redirects and errors left out."""
+        with self._log_lock:
+            return [r for r in self._records if r.method == "GET" and r.status in (200, 206)
+                    and r.kind in ("resolve", "cdn", "cache") and r.path.endswith(suffix)]
 
     @property
     def stats(self) -> dict[str, int]:
