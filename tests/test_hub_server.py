@@ -84,14 +84,11 @@ def hub(hub_root: Path):
         yield srv
 
 
-@pytest.fixture
-def hf_env(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Point huggingface_hub and hfutils at ``hub``, with a fresh cache and no token."""
+def point_hf_clients(hub: HubServer, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point huggingface_hub and hfutils at ``hub``, with a fresh cache under ``home`` and no token
+    (``monkeypatch`` undoes it; call :func:`clear_hf_caches` after)."""
     from huggingface_hub import constants
-    from hfutils.index import fetch
-    from hfutils.operate import base
 
-    home = tmp_path / "hf_home"
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.delenv("HF_TOKEN", raising=False)
@@ -100,15 +97,25 @@ def hf_env(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+    clear_hf_caches()
+
+
+def clear_hf_caches() -> None:
+    from hfutils.index import fetch
+    from hfutils.operate import base
+
     base.get_hf_client.cache_clear()
     base.get_hf_fs.cache_clear()
     fetch._HF_TAR_IDX_CACHE.clear()
     fetch._HF_TAR_IDX_PFILES_CACHE.clear()
+
+
+@pytest.fixture
+def hf_env(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Point huggingface_hub and hfutils at ``hub``, with a fresh cache and no token."""
+    point_hf_clients(hub, tmp_path / "hf_home", monkeypatch)
     yield hub
-    base.get_hf_client.cache_clear()
-    base.get_hf_fs.cache_clear()
-    fetch._HF_TAR_IDX_CACHE.clear()
-    fetch._HF_TAR_IDX_PFILES_CACHE.clear()
+    clear_hf_caches()
 
 
 def raw(srv: HubServer, method: str, path: str, headers: dict | None = None, conn=None):

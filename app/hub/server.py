@@ -24,9 +24,7 @@ Stdlib only; no Textual.
 
 from __future__ import annotations
 
-import argparse
 import os
-import signal
 import sys
 import threading
 from collections import deque
@@ -271,122 +269,8 @@ class HubServer:
         """``type/owner/name`` of every repo folder under the root."""
         return self.store.names()
 
-# --------------------------------------------------------------------------------------------
-# Command line: `cheesechaser-tui serve ROOT`
-
-
-def _repo_token(value: str) -> tuple[str, str | None]:
-    repo, eq, token = value.partition("=")
-    repo = repo.strip().strip("/")
-    if repo.count("/") not in (1, 2):
-        raise argparse.ArgumentTypeError(f"expected OWNER/NAME[=TOKEN], got {value.split('=')[0]!r}")
-    return repo, (token if eq else None)
-
-
-def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``serve`` options to ``parser`` (used by ``cheesechaser-tui serve``)."""
-    parser.add_argument("root", metavar="ROOT", help="folder holding datasets/<owner>/<name>/ repos")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind, 0 picks a free one (default: 0)")
-    g = parser.add_argument_group("fault injection (per request, seeded)")
-    g.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="delay before each answer")
-    g.add_argument("--fail-rate", type=float, default=0.0, metavar="P", help="share of 5xx answers")
-    g.add_argument(
-        "--fail-codes", default="500,502,503", metavar="CODES", help="status codes for --fail-rate (%(default)s)"
-    )
-    g.add_argument("--rate-429", type=float, default=0.0, metavar="P", help="share of 429 answers")
-    g.add_argument("--retry-after", type=int, default=1, metavar="S", help="Retry-After seconds on 429/503")
-    g.add_argument("--drop-rate", type=float, default=0.0, metavar="P", help="share of bodies cut by a reset")
-    g.add_argument("--truncate-rate", type=float, default=0.0, metavar="P", help="share of short bodies")
-    g.add_argument("--corrupt-rate", type=float, default=0.0, metavar="P", help="share of bodies with a flipped byte")
-    g.add_argument("--seed", type=int, default=0, help="fault dice seed (default: 0)")
-    g.add_argument(
-        "--fault-paths", action="append", metavar="GLOB", help="only fault these files (glob or re:REGEX; repeatable)"
-    )
-    g.add_argument("--fault-head", action="store_true", help="also fault file HEAD requests")
-    g.add_argument("--fault-api", action="store_true", help="also fault /api/ requests")
-    a = parser.add_argument_group("access control (adds to ROOT/access.json)")
-    a.add_argument(
-        "--private", action="append", type=_repo_token, default=[], metavar="REPO[=TOKEN]",
-        help="make REPO private, readable with TOKEN (repeatable)",
-    )
-    a.add_argument(
-        "--gated", action="append", type=_repo_token, default=[], metavar="REPO[=TOKEN]",
-        help="make REPO gated, files readable with TOKEN (repeatable)",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each request to stderr")
-    return parser
-
-
-def _access_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    rules: dict[str, dict[str, Any]] = {}
-    for flag in ("private", "gated"):
-        for repo, token in getattr(args, flag, None) or []:
-            r = rules.setdefault(repo, {"private": False, "gated": False, "tokens": []})
-            r[flag] = True
-            if token:
-                r["tokens"].append(token)
-    return rules
-
-
-def run_serve(args: argparse.Namespace) -> int:
-    """Serve in the foreground until Ctrl-C or SIGTERM. The first stdout line is the base URL."""
-    root = Path(args.root)
-    if not root.is_dir():
-        print(f"cheesechaser-tui serve: error: {root}: no such folder", file=sys.stderr)
-        return 2
-    try:
-        codes = tuple(int(c) for c in str(args.fail_codes).replace(" ", "").split(",") if c)
-        faults = FaultConfig(
-            latency_ms=args.latency_ms,
-            error_rate=args.fail_rate,
-            error_codes=codes or (500,),
-            rate_429=args.rate_429,
-            retry_after=args.retry_after,
-            drop_rate=args.drop_rate,
-            truncate_rate=args.truncate_rate,
-            corrupt_rate=args.corrupt_rate,
-            seed=args.seed,
-            paths=args.fault_paths or None,
-            on_head=args.fault_head,
-            on_api=args.fault_api,
-        )
-        srv = HubServer(root, host=args.host, port=args.port, faults=faults, access=_access_from_args(args),
-                        verbose=args.verbose)
-        srv.start()
-    except (ValueError, OSError) as e:
-        print(f"cheesechaser-tui serve: error: {e}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    old: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, lambda *_: stop.set())
-    try:
-        print(srv.url, flush=True)
-        repos = srv.repos()
-        print(
-            f"serving {len(repos)} repo(s) from {root} at {srv.url} (Ctrl-C to stop)"
-            + (f"; faults: {faults}" if faults.active else ""),
-            file=sys.stderr,
-            flush=True,
-        )
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        srv.stop()
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-    return 0
-
-
-def serve_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cheesechaser-tui serve", description="Serve a folder as a loopback Hub.")
-    add_serve_arguments(parser)
-    return run_serve(parser.parse_args(argv))
-
+# The command line lives in app.hub.serve_cli; these names stay importable from here.
+from .serve_cli import add_serve_arguments, run_serve, serve_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(serve_main())
