@@ -18,22 +18,22 @@ import re
 import socket
 import struct
 import sys
-import threading
 import time
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import unquote
 
 from .faults import NO_FAULT, Fault
 
 if TYPE_CHECKING:
-    from .server import HubServer
+    from .pool import HubHTTPServer
 
-__all__ = ["HubError", "HubHTTPServer", "HubRequestHandler", "parse_range"]
+__all__ = ["HubError", "HubRequestHandler", "parse_range", "MAX_BODY"]
 
 logger = logging.getLogger("app.hub.server")  # one logger for the whole loopback hub
 
+MAX_BODY = 1024 * 1024  # a paths-info form of a few thousand paths; anything larger is refused
 SMALL_BODY = 256 * 1024  # read + one sendall below this, sendfile above
 CHUNK = 1024 * 1024
 
@@ -99,49 +99,6 @@ def parse_range(value: str | None, size: int) -> list[tuple[int, int]] | str | N
     return merged
 
 
-class HubHTTPServer(ThreadingHTTPServer):
-    """A thread per connection; keeps the open connections so ``stop()`` can cut them."""
-
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 256
-    allow_reuse_address = True
-
-    def __init__(self, addr: tuple[str, int], hub: "HubServer", role: str = "hub"):
-        self.hub = hub
-        self.role = role  # "hub" (the endpoint) or "cdn" (the signed-URL port)
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
-        if ":" in addr[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(addr, HubRequestHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns)
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
-            return
-        logger.exception("loopback hub: unexpected error")
-
-
 _date_cache: tuple[int, str] = (0, "")
 _UNSAFE_HEADER = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -163,7 +120,6 @@ def _http_date() -> str:
 class HubRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-    timeout = 120
     server_version = "loopback-hub/1"
     sys_version = ""
     server: HubHTTPServer
@@ -195,19 +151,9 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         self.extra_headers: list[tuple[str, str]] = []  # sent on this request's answer, whatever it is
         self._logged = False
         self._method, self._raw_path = method, raw_path
-        body = b""
-        if method == "POST":
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                self.close_connection = True
-                body = self._read_chunked()
-            else:
-                try:
-                    n = int(self.headers.get("Content-Length") or 0)
-                except ValueError:
-                    n = 0
-                body = self.rfile.read(n) if n > 0 else b""
         self._headers_sent = False
         try:
+            body = self._read_body(method)
             hub.routes.route(self, method, raw_path, query, body)
         except HubError as e:
             if not self._headers_sent:
@@ -250,17 +196,56 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         """Record the injected fault this request gets (shown in ``request_log``)."""
         self._rec["fault"] = kind
 
+    def _read_body(self, method: str) -> bytes:
+        """The request body: none on GET/HEAD (a body there is refused), at most MAX_BODY bytes
+        on POST, read before routing only when it is within bounds. A refused or malformed body
+        closes the connection (its unread bytes would be taken for the next request)."""
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        length = self.headers.get("Content-Length")
+        if chunked or length not in (None, "0"):
+            self.close_connection = True
+        if method != "POST":
+            if chunked or length not in (None, "0"):
+                raise HubError(400, f"A {method} request carries no body")
+            return b""
+        if chunked:
+            return self._read_chunked()
+        if length is None:
+            return b""
+        if not (length.isascii() and length.isdigit() and len(length) <= 19):
+            raise HubError(400, "Invalid Content-Length")
+        n = int(length)
+        if n > MAX_BODY:
+            raise HubError(413, f"Request body larger than {MAX_BODY} bytes")
+        body = self.rfile.read(n)
+        if len(body) != n:
+            raise ConnectionAbortedError("the client sent a short body")
+        self.close_connection = False
+        return body
+
     def _read_chunked(self) -> bytes:
         out = bytearray()
         while True:
             line = self.rfile.readline(1024)
-            size = int(line.split(b";")[0].strip() or b"0", 16)
+            if not line.endswith(b"\n"):
+                raise HubError(400, "Malformed chunked body")
+            size_s = line.split(b";")[0].strip()
+            if not size_s or len(size_s) > 16 or not all(c in b"0123456789abcdefABCDEF" for c in size_s):
+                raise HubError(400, "Malformed chunk size")
+            size = int(size_s, 16)
             if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                return bytes(out)
-            out += self.rfile.read(size)
-            self.rfile.readline(1024)
+                for _ in range(100):  # trailers, bounded
+                    if self.rfile.readline(1024) in (b"\r\n", b"\n", b""):
+                        return bytes(out)
+                raise HubError(400, "Malformed chunked body")
+            if len(out) + size > MAX_BODY:
+                raise HubError(413, f"Request body larger than {MAX_BODY} bytes")
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                raise ConnectionAbortedError("the client sent a short chunk")
+            out += chunk
+            if self.rfile.readline(1024) not in (b"\r\n", b"\n"):
+                raise HubError(400, "Malformed chunked body")
 
     def _header_block(self, status: int, headers: list[tuple[str, str]]) -> bytes:
         try:

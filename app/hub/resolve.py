@@ -109,8 +109,8 @@ class FileAnswers:
 
     def _open(self, repo: Repo, snap: Snapshot, rel: str | None) -> tuple[Snapshot, FileEntry, int]:
         """Snapshot, entry and an open fd of ``rel``; 404 EntryNotFound when it is not a file of
-        the repo, or leads outside the hub root."""
-        real_root = os.path.realpath(self.hub.root)
+        the repo, or leads outside the repo's folder (a link, at any level)."""
+        real_root = os.path.join(os.path.realpath(self.hub.root), repo.repo_type, *repo.repo_id.split("/"))
         for attempt in (0, 1):
             entry = snap.files.get(rel) if rel else None
             if entry is None and rel and attempt == 0:

@@ -126,11 +126,15 @@ class HubRoutes:
         rules = self._rules()
         rule = rules.get(f"{repo_type}/{owner}/{name}") or rules.get(f"{owner}/{name}") or RepoAccess()
         not_found = HubError(401 if token is None else 404, "Repository not found", "RepoNotFound")
+        known = token is not None and any(token in r.tokens for r in rules.values())
         if repo is None:
+            if token is not None and not known:
+                # what a private repo answers this token: no existence oracle
+                raise HubError(401, INVALID_CREDENTIALS)
             raise not_found
         if rule.private or (rule.gated and files):
             if token is None or token not in rule.tokens:
-                if token is not None and not any(token in r.tokens for r in rules.values()):
+                if token is not None and not known:
                     raise HubError(401, INVALID_CREDENTIALS)
                 if rule.private:
                     raise not_found

@@ -33,7 +33,7 @@ from typing import Any, Mapping, NamedTuple
 
 from .access import AccessRules, RepoAccess, parse_access
 from .faults import FaultConfig, FaultDice
-from .handler import HubHTTPServer
+from .pool import HubHTTPServer
 from .ratelimit import ResolverQuota
 from .repo import ContentHashes, RepoStore
 from .routes import HubRoutes
