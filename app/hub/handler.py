@@ -119,6 +119,7 @@ def _http_date() -> str:
 
 class HubRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"  # a garbage request line still gets a status line and headers
     disable_nagle_algorithm = True
     server_version = "loopback-hub/1"
     sys_version = ""
@@ -202,6 +203,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         closes the connection (its unread bytes would be taken for the next request)."""
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         length = self.headers.get("Content-Length")
+        closing = self.close_connection  # what the client asked for
         if chunked or length not in (None, "0"):
             self.close_connection = True
         if method != "POST":
@@ -220,7 +222,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(n)
         if len(body) != n:
             raise ConnectionAbortedError("the client sent a short body")
-        self.close_connection = False
+        self.close_connection = closing
         return body
 
     def _read_chunked(self) -> bytes:

@@ -33,7 +33,7 @@ from typing import Any, Mapping, NamedTuple
 
 from .access import AccessRules, RepoAccess, parse_access
 from .faults import FaultConfig, FaultDice
-from .pool import HubHTTPServer
+from .pool import IDLE_TIMEOUT, WORKERS, HubHTTPServer
 from .ratelimit import ResolverQuota
 from .repo import ContentHashes, RepoStore
 from .routes import HubRoutes
@@ -91,12 +91,18 @@ class HubServer:
         cdn_ttl: float = 3600.0,
         opaque_etags: bool = False,
         plain_404: bool = False,
+        workers: int = WORKERS,
+        idle_timeout: float = IDLE_TIMEOUT,
     ):
         """``direct`` answers every file in place (no 302/307); ``resolver_quota`` resolves per
         ``window`` seconds (per token or client) before 429s; ``cdn_ttl`` is the lifetime of a
         signed CDN URL; ``opaque_etags`` sends ETags that are not content hashes (a mirror);
-        ``plain_404`` sends 404s without ``X-Error-Code``. All may be changed while it runs."""
+        ``plain_404`` sends 404s without ``X-Error-Code``; all may be changed while it runs.
+        ``workers`` threads per port serve connections; ``idle_timeout`` is how long a silent
+        peer may hold one."""
         self.root = Path(root)
+        self.workers = workers
+        self.idle_timeout = idle_timeout
         self.direct = direct
         self.opaque_etags = opaque_etags
         self.plain_404 = plain_404
@@ -127,10 +133,11 @@ class HubServer:
         if not self.root.is_dir():
             raise FileNotFoundError(f"hub root is not a folder: {self.root}")
         self.access_rules.from_file()  # fail early on a broken access.json
-        self._httpd = HubHTTPServer((self.host, self.port), self)
+        pool = {"workers": self.workers, "idle_timeout": self.idle_timeout}
+        self._httpd = HubHTTPServer((self.host, self.port), self, **pool)
         self.port = self._httpd.server_address[1]
         try:
-            self._cdn = HubHTTPServer((self.host, 0), self, role="cdn")
+            self._cdn = HubHTTPServer((self.host, 0), self, role="cdn", **pool)
         except OSError:
             self._httpd.server_close()
             self._httpd = None
