@@ -312,3 +312,51 @@ def test_serve_flags_reach_the_server(hub_root: Path):
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.splitlines()[-1] == "cheesechaser-tui serve: error: argument --window: must be more than 0, got '0'"
+
+
+# ---- the engine through the real-Hub paths ----------------------------------------------------
+
+
+def _engine_repo(root: Path, repo: str, ids: list[int], **kw) -> None:
+    from app.hub.dataset import build_repo
+    from helpers import binary_resources
+
+    build_repo(root, repo, binary_resources(ids, 2000), base_level=1, **kw)
+
+
+def test_engine_private_job_survives_a_signed_url_expiring_mid_job(hub: HubServer, hub_root: Path,
+                                                                   tmp_path: Path, hf_cache):
+    from pools import Downloader, IncrementIDDataPool, events
+
+    ids = list(range(10, 110, 10))  # one level-1 archive: every file's GET goes to the same signed URL
+    _engine_repo(hub_root, "t/expiring", ids, private=True, tokens=[TOKEN])
+    moved = []
+
+    def on_event(e) -> None:
+        if isinstance(e, events.ResourceDone) and not moved:
+            now = hub.signer.clock()
+            hub.signer.clock = lambda: now + 7200  # every URL handed out so far has expired
+            moved.append(e.resource_id)
+
+    pool = IncrementIDDataPool("t/expiring", base_level=1, endpoint=hub.url, hf_token=TOKEN)
+    with Downloader(max_workers=1, merge_gap=0, on_event=on_event) as dl:
+        report = dl.submit(pool, ids, str(tmp_path / "o")).wait(60)
+    assert sorted(report.downloaded) == ids, report
+    assert moved, "no file arrived before the clock moved"
+    cdn = [r for r in hub.request_log if r.kind == "cdn"]
+    assert [r.status for r in cdn].count(403) == 1, "the engine refreshed the URL once, on the first 403"
+    assert hub.count("GET", ".tar", kind="resolve") == 2  # resolved once, then once more after expiry
+    assert len([r for r in cdn if r.status == 206]) == len(ids)
+
+
+def test_engine_job_waits_out_the_resolver_quota(hub_root: Path, tmp_path: Path, hf_cache):
+    from pools import Downloader, IncrementIDDataPool
+
+    ids = [i * 10 + 1 for i in range(8)]  # eight level-1 archives: 16 resolves (index + data)
+    _engine_repo(hub_root, "t/quota", ids)
+    with HubServer(hub_root, resolver_quota=5, window=1) as hub:
+        pool = IncrementIDDataPool("t/quota", base_level=1, endpoint=hub.url)
+        with Downloader(max_workers=4) as dl:
+            report = dl.submit(pool, ids, str(tmp_path / "o")).wait(60)
+        assert sorted(report.downloaded) == ids, report
+        assert hub.resolves - hub.count(status=429) <= 2 * len(ids)

@@ -29,7 +29,7 @@ __all__ = ["HubHTTPServer", "WORKERS", "BACKLOG", "IDLE_TIMEOUT"]
 
 logger = logging.getLogger("app.hub.server")  # one logger for the whole loopback hub
 
-WORKERS = 64  # per port: the engine keeps one keep-alive connection per worker to each origin
+WORKERS = 128  # per port: the engine keeps a keep-alive connection per worker to each origin, jobs add up
 BACKLOG = 256
 IDLE_TIMEOUT = 30.0
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n"
