@@ -302,3 +302,17 @@ def test_a_token_on_the_command_line_warns_and_bad_token_files_are_one_line(hub_
                              text=True, cwd=HERE.parent, timeout=60)
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
         assert "hf ok" not in out.stderr
+
+
+def test_verbose_log_shows_what_a_client_sent_escaped(hub_root: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "app", "serve", str(hub_root), "-v"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=HERE.parent)
+    try:
+        port = int(proc.stdout.readline().decode().strip().rsplit(":", 1)[1])
+        _exchange(port, b"GET /\x1b]0;owned\x07\x1b[2J HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        _exchange(port, b"\x1b[2J\x9b\r\n\r\n")
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert b"\x1b" not in err and b"\x07" not in err and b"\xc2\x9b" not in err
+    assert b"\\x1b" in err and b"Traceback" not in err

@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import unquote
 
+from pools.text import shown
+
 from .faults import NO_FAULT, Fault
 
 if TYPE_CHECKING:
@@ -125,10 +127,10 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     sys_version = ""
     server: HubHTTPServer
 
-    # Quiet by default; never prints headers (so never a token).
+    # Quiet by default; never prints headers (so never a token); what the client sent is escaped.
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         if self.server.hub.verbose:
-            sys.stderr.write("hub: %s\n" % (format % args))
+            sys.stderr.write("hub: %s\n" % shown(format % args, limit=1000))
 
     def do_GET(self) -> None:
         self._dispatch("GET")
