@@ -185,6 +185,8 @@ def translate(err: BaseException, what: str) -> BaseException:
             return TransientError(f"network error for {what}: {e.__class__.__name__}")
         if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):  # an API answer garbled in flight
             return TransientError(f"the Hub's answer for {what} is not valid JSON")
+        if isinstance(e, httpx.DecodingError):  # a gzip body (the Hub gzips text) garbled in flight
+            return TransientError(f"the Hub's compressed answer for {what} arrived damaged")
     if isinstance(err, LocalEntryNotFoundError):
         return TransientError(f"the Hub could not be reached for {what}")
     return err
