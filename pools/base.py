@@ -228,7 +228,7 @@ class HfBasedDataPool(DataPool):
                 return None
         return id_of
 
-    def get_index(self, archive: str, cancel=None) -> ArchiveIndex | None:
+    def get_index(self, archive: str, cancel=None, *, on_wait=None, on_resolve=None) -> ArchiveIndex | None:
         """The parsed index of ``archive``, or None when the archive has no index.
 
         Each index is fetched once per pool even when many workers ask at the same time; it is
@@ -245,12 +245,12 @@ class HfBasedDataPool(DataPool):
                 if archive in self._indexes:
                     return self._indexes[archive]
             sha = self.resolve_index_revision(cancel)
-            # from the cache when there (no request), else one GET that fills the cache
-            local = self.client.download(self.idx_repo_id, self.index_path_of(archive), sha, cancel)
-            index = None
-            if local is not None:
-                with open(local, "rb") as f:
-                    index = ArchiveIndex.from_bytes(archive, f.read(), self._id_of_name(archive))
+            # from the cache when there (no request), else one GET (size-capped) whose bytes are
+            # cached only once they parsed; ``on_wait``/``on_resolve``: see HubClient.fetch_index
+            id_of = self._id_of_name(archive)
+            index = self.client.fetch_index(
+                self.idx_repo_id, self.index_path_of(archive), sha,
+                lambda raw: ArchiveIndex.from_bytes(archive, raw, id_of), cancel, on_wait, on_resolve=on_resolve)
             with self._lock:
                 self._indexes[archive] = index
                 while len(self._indexes) > self.index_cache_size:
@@ -269,12 +269,8 @@ class HfBasedDataPool(DataPool):
         """The ``.tar`` archives of the data repo (under ``path``), from the paginated tree listing."""
         sha = self.resolve_revision()
 
-        def listing():
-            return list(self.client.api().list_repo_tree(
-                self.data_repo_id, path_in_repo=path, recursive=True, repo_type="dataset", revision=sha))
-
-        entries = with_retries(listing, f"{self.data_repo_id} tree", self.client.policy)
-        for entry in entries:
+        # pages followed on the endpoint's own origin only: the token never goes elsewhere
+        for entry in self.client.list_tree(self.data_repo_id, sha, path):
             p = getattr(entry, "path", "")
             if p.endswith(".tar") and getattr(entry, "size", None) is not None:
                 lfs = getattr(entry, "lfs", None)

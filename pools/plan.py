@@ -12,7 +12,7 @@ import os
 from typing import Any, Iterable, Iterator
 
 from . import events as ev
-from .errors import IndexFormatError
+from .errors import IndexFormatError, TransferError
 from .index import IndexEntry
 from .jobs import Job, Resource
 from .write import verified
@@ -72,8 +72,9 @@ class PlanStage:
             return None
         self._worker(wid, "index", job, archive, job.pool.index_path_of(archive))
         try:
-            index = job.pool.get_index(archive, job.cancel_event)
-        except IndexFormatError as err:
+            index = job.pool.get_index(archive, job.cancel_event, on_wait=self._on_wait(wid, job, archive),
+                                       on_resolve=job._count_resolve)
+        except (IndexFormatError, TransferError) as err:  # this archive's index: a redirect loop, too large...
             broken[archive] = str(err)
             return None
         if index is not None and index.unrecognized:

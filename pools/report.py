@@ -28,6 +28,8 @@ class DownloadReport:
     error: str | None = None
     not_reached: int = 0
     """Ids the job never settled because it was cancelled or stopped by an error (rerun them)."""
+    resolves: int = 0
+    """``/resolve/`` requests the job spent against the Hub's resolver quota."""
 
     @property
     def ok(self) -> bool:
@@ -47,4 +49,5 @@ class DownloadReport:
             "bytes": self.nbytes,
             "elapsed": round(self.elapsed, 3),
             "not_reached": self.not_reached,
+            "resolves": self.resolves,
         }
