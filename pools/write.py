@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import os
+import stat
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -162,15 +163,18 @@ def tmp_path(job: Job, basename: str) -> str:
     return os.path.join(job.partial_dir, f"{basename}.{os.getpid()}.{next(_TMP_NAMES)}.part")
 
 
-def verified(path: str, entry: IndexEntry, on_hash: Callable[[], None]) -> bool:
-    """True when ``path`` already holds exactly the bytes the index describes."""
+def verified(path: str, entry: IndexEntry, on_hash: Callable[[], None]) -> str | None:
+    """``"verified"`` when ``path`` already holds exactly the bytes the index describes,
+    ``"unverified"`` when the index gives no sha256 and the size matches (kept, not fetched
+    again every run), None when the file must be fetched."""
     try:
-        if os.path.getsize(path) != entry.size or not os.path.isfile(path):
-            return False
+        st = os.lstat(path)
     except OSError:
-        return False
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+        return None
     if not entry.sha256:
-        return False
+        return "unverified"
     on_hash()
     h = hashlib.sha256()
     try:
@@ -178,8 +182,8 @@ def verified(path: str, entry: IndexEntry, on_hash: Callable[[], None]) -> bool:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     except OSError:
-        return False
-    return h.hexdigest() == entry.sha256
+        return None
+    return "verified" if h.hexdigest() == entry.sha256 else None
 
 
 def clean_stale_partials(partial_dir: str) -> None:
