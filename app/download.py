@@ -16,7 +16,10 @@ import time
 
 import humanize
 
+from pools.text import shown
+
 USAGE_ERROR = 2
+ERROR_LIMIT = 500  # characters of one error line
 
 
 def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -47,7 +50,8 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
 
 
 def _fail_usage(message: str) -> int:
-    print(f"cheesechaser-tui download: error: {message}", file=sys.stderr)
+    # messages quote the repo, the endpoint and what the Hub said: escaped, one bounded line
+    print(f"cheesechaser-tui download: error: {shown(message, ERROR_LIMIT)}", file=sys.stderr)
     return USAGE_ERROR
 
 
@@ -197,13 +201,13 @@ def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
     if report.missing:
         print(f"missing (in no archive): {_short_ids(report.missing)}", file=out)
     for rid, reason in sorted(report.failed.items())[:20]:
-        print(f"failed {rid}: {reason}", file=out)
+        print(f"failed {rid}: {shown(reason, ERROR_LIMIT)}", file=out)
     if len(report.failed) > 20:
         print(f"… and {len(report.failed) - 20} more failed", file=out)
     if interrupted:
         print("interrupted: verified files are kept; run the same command again to resume", file=out)
         return 130
     if report.error:
-        print(f"error: {report.error}", file=out)
+        print(f"error: {shown(report.error, ERROR_LIMIT)}", file=out)
         return 1
     return 0 if report.ok else 1

@@ -68,18 +68,23 @@ def mask_token(token: str | None) -> str:
     return "token hf_…" if token.startswith("hf_") else "token set"
 
 
+ERROR_LIMIT = 500  # characters of an error message shown in a panel, a toast or a table cell
+
+
 def error_text(exc: BaseException, token: str | None = None) -> str:
     """One line for a user: the engine's own message, or the exception's type and text.
 
-    Engine errors never hold a token; anything else is scrubbed of it all the same.
+    Engine errors never hold a token; anything else is scrubbed of it all the same. Messages
+    quote remote names, so the line is escaped (``pools.text.shown``) and bounded.
     """
     from pools import PoolError
+    from pools.text import shown
 
     text = str(exc) if isinstance(exc, PoolError) else f"{type(exc).__name__}: {exc}"
     text = " ".join(text.split()) or type(exc).__name__
     if token:
         text = text.replace(token, "***")
-    return text
+    return shown(text, ERROR_LIMIT)
 
 
 def display_path(path: str) -> str:
