@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import os
 
-from huggingface_hub import try_to_load_from_cache
-
 from app.hub.dataset import build_repo, rewrite_index
-from pools import Downloader, IncrementIDDataPool, events as ev
+from pools import Downloader, IncrementIDDataPool, cache, events as ev
 from pools.transport import RetryPolicy
 
 from helpers import Recorder, assert_only_verified, binary_resources, tar_gets
@@ -41,8 +39,10 @@ def test_a_deeply_nested_index_fails_its_archive_only_and_is_never_cached(hub, h
     assert sorted(report.failed) == [1001, 2001]
     assert all("broken index" in r and "nested too deeply" in r for r in report.failed.values())
     sha = pool.resolve_index_revision()
-    cached = try_to_load_from_cache("t/deep", "images/0001.json", revision=sha, repo_type="dataset")
-    assert not isinstance(cached, str), "a broken index must not stay in the cache"
+    cache.flush()
+    assert isinstance(pool.client.cached_path("t/deep", "images/0000.json", sha), str), "a good index is cached"
+    assert not isinstance(pool.client.cached_path("t/deep", "images/0001.json", sha), str), \
+        "a broken index must not stay in the cache"
     # and the rerun asks the Hub again instead of trusting a cached copy
     before = sum(1 for r in hub.request_log if r.path.endswith("images/0001.json"))
     with Downloader(max_workers=2) as dl:
