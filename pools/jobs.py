@@ -17,6 +17,7 @@ from . import events as ev
 from .index import IndexEntry
 from .ranges import IdList, IdRanges
 from .report import DownloadReport
+from .files import OutsideError
 from .write import PARTIAL_DIR, metainfo_path, tmp_dir, write_json_atomic
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Job:
         self.pool = pool
         self.ids = ids
         self.dst_dir = os.path.abspath(dst_dir)
+        self.real_dst = os.path.realpath(self.dst_dir)  # every path written is checked against it
         self.partial_dir = os.path.join(self.dst_dir, PARTIAL_DIR)
         self.save_metainfo = save_metainfo
         self.metainfo_fmt = metainfo_fmt
@@ -184,8 +186,12 @@ class Job:
             self._resource_failed(res.rid, res.failed)
             return
         if self.save_metainfo and res.info is not None:
-            write_json_atomic(metainfo_path(self.dst_dir, self.metainfo_fmt, res.rid), res.info,
-                              tmp_dir=tmp_dir(self))
+            try:
+                path = metainfo_path(self.dst_dir, self.metainfo_fmt, res.rid)
+            except (ValueError, OutsideError) as err:  # a folder swapped for a link during the job
+                self._resource_failed(res.rid, f"metainfo not written: {err}")
+                return
+            write_json_atomic(path, res.info, tmp_dir=tmp_dir(self))
         with self._lock:
             (self.report.downloaded if status == "downloaded" else self.report.skipped).append(res.rid)
             if status == "unverified":
