@@ -141,7 +141,7 @@ class DownloadsModel:
                 job.bytes_done = event.bytes_done
                 job.bytes_planned = event.bytes_planned
             elif isinstance(event, ev.ResourceDone):
-                if event.status == "skipped":
+                if event.status in ("skipped", "unverified"):
                     job.skipped += 1
                 else:
                     job.downloaded += 1
