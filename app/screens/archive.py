@@ -266,6 +266,9 @@ class ArchiveScreen(Screen):
 
     def action_show_unrecognized(self) -> None:
         self.query_one("#archive-tabs", TabbedContent).active = "tab-unrecognized"
+        # focus follows: left on the hidden files table, it would fall to the filter and the
+        # tabs would switch back to Files
+        self.query_one("#unrecognized").focus()
 
     @on(Input.Changed, "#file-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
