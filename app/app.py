@@ -38,7 +38,7 @@ class CheesechaserApp(App[int]):
         Binding("f1", "help", "Help", id="help"),
         Binding("question_mark", "help", "Help", show=False, id="help-alt"),
         Binding("ctrl+d", "downloads", "Downloads", id="downloads"),
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="quit"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
     ]
 
     def __init__(self, settings: AppSettings) -> None:
@@ -182,6 +182,16 @@ class CheesechaserApp(App[int]):
                 return set(screen.archives)
         return None
 
+    def archive_info(self, pool, archive: str):
+        """What the tree listing said about ``archive`` (a bare record before the listing)."""
+        from app.screens.browse import BrowseScreen
+        from pools import ArchiveInfo
+
+        for screen in self.screen_stack:
+            if isinstance(screen, BrowseScreen) and screen.pool is pool and archive in screen.archives:
+                return screen.archives[archive]
+        return ArchiveInfo(archive, None)
+
     @property
     def downloader_workers(self) -> int:
         return self._downloader.workers if self._downloader is not None else self.settings.workers
@@ -206,9 +216,13 @@ class CheesechaserApp(App[int]):
 
     def cancel_job(self, job_id: int) -> None:
         view = self.model.jobs.get(job_id)
-        if view is not None and view.active:
+        if view is None:
+            return
+        if view.active:
             view.job.cancel()
             self.notify(f"Cancelling job #{job_id}…", timeout=2)
+        else:
+            self.notify(f"Job #{job_id} is {view.state}: nothing to cancel.", timeout=3)
 
     def cancel_all(self) -> None:
         active = [j for j in self.model.jobs.values() if j.active]
@@ -301,6 +315,12 @@ class CheesechaserApp(App[int]):
 
             return not isinstance(self.screen, WatchScreen)  # hidden where it would do nothing
         return True
+
+    def action_command_palette(self) -> None:
+        from app.screens.palette import SafeCommandPalette
+
+        if self.use_command_palette and not SafeCommandPalette.is_open(self):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def action_help(self) -> None:
         from app.screens.help import HelpScreen

@@ -102,6 +102,7 @@ class BrowseScreen(Screen):
         Binding("s", "sort", "Sort", id="sort"),
         Binding("r", "reverse", "Reverse", show=False),
         Binding("q", "queue", "Queue ids", id="queue"),
+        Binding("g", "goto", "Go to id", id="goto"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("a", "load_all", "Load all indexes", show=False),
     ]
@@ -140,8 +141,9 @@ class BrowseScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="dataset-info", markup=False)
-        yield Input(placeholder="filter archives by name  (/)", id="archive-filter", compact=True)
-        yield VirtualTable(COLUMNS, id="archives", empty_text="Listing archives…")
+        yield Input(placeholder="filter: part of an archive's name or hash  (/)", id="archive-filter",
+                    compact=True)
+        yield VirtualTable(COLUMNS, id="archives", empty_text="Listing archives…", vim_top=False)
         yield Static("", id="load-error", classes="error-panel", markup=False)
         yield Static("", id="archive-status", markup=False)
         yield Footer()
@@ -403,6 +405,40 @@ class BrowseScreen(Screen):
 
     def action_queue(self) -> None:
         self.app.action_queue()
+
+    def action_goto(self) -> None:
+        from app.screens.goto import GoToIdScreen
+
+        self.app.push_screen(GoToIdScreen(), self._goto_chosen)
+
+    def _goto_chosen(self, result: int | str | None) -> None:
+        from app.screens.goto import FIRST_ROW
+
+        if result == FIRST_ROW:
+            self.query_one("#archives", VirtualTable).action_first()
+        elif isinstance(result, int):
+            self.go_to_id(result)
+
+    def go_to_id(self, rid: int) -> None:
+        """Open the archive the layout puts ``rid`` in (loading its index), its files highlighted."""
+        from app.screens.archive import ArchiveScreen
+
+        try:
+            candidates = self.pool.archives_for(rid)
+        except Exception:
+            self.notify("This layout has no id → archive rule: open an archive and filter.",
+                        title="Go to id", severity="warning", timeout=4)
+            return
+        present = [a for a in candidates if not self.archives or a in self.archives]
+        if not present:
+            where = ", ".join(shown(a) for a in candidates[:3]) or "no archive"
+            self.notify(f"Id {rid:,} maps to {where}, which this repo does not have: it would be "
+                        "missing.", title="Go to id", severity="warning", timeout=5)
+            return
+        first, *rest = present
+        self.app.push_screen(ArchiveScreen(self.pool, self.settings, first,
+                                           self.app.archive_info(self.pool, first),
+                                           goto=rid, goto_next=tuple(rest)))
 
     def action_load_all(self) -> None:
         self.load_all = True

@@ -8,10 +8,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
 from app.format import error_text, plural
+from app.screens.keys import QUIT
 from app.settings import AppSettings
 from app.widgets.range_input import RangeInput
 from pools import IdRanges
@@ -48,6 +49,7 @@ class QueueScreen(ModalScreen):
     """A dialog over the current screen; Queue submits a job and shows the downloads."""
 
     BINDINGS = [
+        QUIT,
         Binding("escape", "dismiss_dialog", "Cancel", id="cancel"),
         Binding("ctrl+s", "queue", "Queue", id="queue"),
     ]
@@ -84,6 +86,7 @@ class QueueScreen(ModalScreen):
             with Horizontal(id="queue-buttons"):
                 yield Button("Queue", id="queue-go", variant="primary", compact=True)
                 yield Button("Cancel", id="queue-cancel", compact=True)
+        yield Footer()  # the dialog's own keys, not those of the screen behind it
 
     def on_mount(self) -> None:
         self.query_one(RangeInput).focus()

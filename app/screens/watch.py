@@ -90,6 +90,7 @@ class WatchScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._seen = -1
+        self._jobs_shown: set[int] = set()
         self._pane_counts: tuple = ()
         self._panes_at = 0.0
 
@@ -132,8 +133,14 @@ class WatchScreen(Screen):
             return
         self._seen = model.version
         self._refresh_overall()
-        self.query_one("#jobs", VirtualTable).set_rows(
-            job_row(j) for j in reversed(list(model.jobs.values())))
+        jobs = self.query_one("#jobs", VirtualTable)
+        jobs.set_rows(job_row(j) for j in reversed(list(model.jobs.values())))
+        new = set(model.jobs) - self._jobs_shown
+        if new:
+            # newest first: a new job takes the top row, and the cursor with it, so that `c`
+            # never silently targets the finished job that used to be on top
+            jobs.move_cursor_to_key(max(new))
+            self._jobs_shown |= new
         self.query_one("#workers", VirtualTable).set_rows(
             worker_row(model.workers[w]) for w in sorted(model.workers))
         counts = (len(model.failed), len(model.unrecognized), model.missing_total)
