@@ -233,6 +233,11 @@ class IdList:
     def runs(self) -> int:
         return len(self._counts)
 
+    def arithmetic_runs(self) -> Iterator[tuple[int, int, int]]:
+        """The stored runs ``(start, step, count)`` in the order appended (``step`` 0 when
+        ``count`` is 1): what :func:`pools.idruns.intervals` turns into ranges without listing ids."""
+        return zip(self._starts, self._steps, self._counts)
+
     def __len__(self) -> int:
         return self._len
 

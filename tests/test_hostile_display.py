@@ -17,6 +17,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import settle
+from hostile_dataset import (
+    ARCHIVE,
+    BROKEN_ARCHIVE,
+    BROKEN_TEMPLATE,
+    ESCAPED,
+    EVIL,
+    EVIL_ARCHIVE,
+    LINK,
+    REPO,
+    build_hostile_repo,
+    raw_troubles,
+)
 from pytest_textual_snapshot import SVGImageExtension
 from textual.widgets import Input
 
@@ -25,12 +38,6 @@ from app.settings import AppSettings
 from app.widgets.virtual_table import VirtualTable
 from pools import RetryPolicy, parse_ids
 from pools.text import shown
-
-from helpers import settle
-from hostile_dataset import (
-    ARCHIVE, BROKEN_ARCHIVE, BROKEN_TEMPLATE, ESCAPED, EVIL, EVIL_ARCHIVE, LINK, REPO,
-    build_hostile_repo, raw_troubles,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (100, 30)
@@ -199,7 +206,7 @@ def _cli(args, tmp_path, hub):
     env.update(HF_HOME=str(tmp_path / "hf-home"), HF_ENDPOINT=hub.url, HF_HUB_DISABLE_TELEMETRY="1",
                PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "app", "download", *args], cwd=ROOT,
-                          stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=120)
+                          stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=120, check=False)
 
 
 def _text(out) -> str:

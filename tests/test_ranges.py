@@ -120,7 +120,7 @@ def test_thousands_separators_are_never_read_as_ids_0(n):
             parse_ids(text)
         assert f"write {n} or {n:_}" in str(err.value)
     else:
-        assert sorted(parse_ids(text)) == sorted(set(int(g) for g in groups))
+        assert sorted(parse_ids(text)) == sorted({int(g) for g in groups})
 
 
 @BOUNDED
