@@ -99,3 +99,12 @@ async def test_tui_range_input_shows_the_error_and_queues_nothing(demo_app):
         field.value = "7_000_000"
         await pilot.pause()
         assert list(dialog.query_one(RangeInput).ids) == [7_000_000]
+
+
+@pytest.mark.parametrize("text", [HUGE, "²", "٣", "1\x1b[2J", str(2**63)])
+def test_go_to_id_refuses_what_int_would_choke_on(text):
+    from app.screens.goto import parse_goto
+
+    problem = parse_goto(text)
+    assert isinstance(problem, str) and "\x1b" not in problem and len(problem) < 100
+    assert parse_goto("7,017") == 7017 and parse_goto("7_017") == 7017
