@@ -244,3 +244,29 @@ def test_cli_usage_errors_echo_input_escaped(hostile_hub, tmp_path, args, needle
     text = _text(out)
     assert out.returncode == 2 and "Traceback" not in text and needle in text
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+# ---- serve: request lines are remote too ----------------------------------------------------
+
+def test_serve_verbose_log_escapes_request_lines(hub_root, tmp_path):
+    import socket
+
+    build_hostile_repo(hub_root)
+    proc = subprocess.Popen([sys.executable, "-m", "app", "serve", str(hub_root), "--port", "0", "-v"],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        url = proc.stdout.readline().decode().strip()
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as conn:
+            conn.sendall(f"GET /{EVIL} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode("latin-1", "replace"))
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 4")
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    text = err.decode("utf-8", "replace")
+    assert "\\x1b[2J\\x1b]0;pwned\\x07" in text, text
+    assert raw_troubles(text.replace("\n", "")) == [], text

@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import unquote
 
+from pools.text import shown
+
 from .faults import NO_FAULT, Fault
 
 if TYPE_CHECKING:
@@ -148,7 +150,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     # Quiet by default; never prints headers (so never a token).
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         if self.server.hub.verbose:
-            sys.stderr.write("hub: %s\n" % (format % args))
+            sys.stderr.write("hub: %s\n" % shown(format % args, 1000))  # request lines are remote
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -191,7 +193,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
-            logger.exception("loopback hub: error serving %s %s", method, raw_path)
+            logger.exception("loopback hub: error serving %s %s", method, shown(raw_path))
             if not self._headers_sent:
                 try:
                     self.send_hub_error(HubError(500, "Internal server error"), head=method == "HEAD")
