@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from app.jobs import DownloadsModel, JobView
-from app.format import display_path, plural
+from app.format import display_path, fmt_counts, plural
 from app.messages import DemoFailed, DemoReady, DownloadsChanged, EngineEventsReady, EventPump
 from app.settings import AppSettings, run_tui  # noqa: F401  (run_tui re-exported for the CLI)
 from pools import Downloader, IdRanges, PoolError
@@ -279,20 +279,13 @@ class CheesechaserApp(App[int]):
             screen.post_message(DownloadsChanged())
 
     def _notify_finished(self, view: JobView) -> None:
-        parts = [f"{view.downloaded:,} downloaded"]
-        if view.skipped:
-            parts.append(f"{view.skipped:,} already there")
-        if view.missing:
-            parts.append(f"{view.missing:,} missing")
-        if view.failed:
-            parts.append(f"{view.failed:,} failed")
         severity = "information"
         if view.state == "failed" or view.failed:
             severity = "error"
         elif view.missing or view.state == "cancelled":
             severity = "warning"
         what = {"done": "done", "cancelled": "cancelled", "failed": "failed"}.get(view.state, view.state)
-        message = ", ".join(parts)
+        message = fmt_counts(view.downloaded, view.skipped, view.missing, view.failed)
         if view.error:
             message += f"\n{view.error}"
         self.notify(message, title=f"Job #{view.job_id} {what}", severity=severity, timeout=6)

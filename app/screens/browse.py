@@ -344,7 +344,7 @@ class BrowseScreen(Screen):
         else:
             span = (f" ({summary.id_min:,}…{summary.id_max:,})" if summary.id_min is not None else "")
             line += (f" · {plural(summary.n_files, 'file')} · {plural(summary.n_ids, 'id')}{span}"
-                     f" · {summary.n_unrecognized} unrecognized")
+                     f" · {plural(summary.n_unrecognized, 'unrecognized file')}")
             status.update(f"{line}\nhash {summary.hash or '–'}\nLFS  {summary.hash_lfs or '–'}")
 
     @on(VirtualTable.Highlighted, "#archives")
