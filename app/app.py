@@ -18,10 +18,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from app.jobs import DownloadsModel, JobView
-from app.format import display_path, plural
+from app.format import display_path, fmt_counts, plural
 from app.messages import DemoFailed, DemoReady, DownloadsChanged, EngineEventsReady, EventPump
 from app.settings import AppSettings, run_tui  # noqa: F401  (run_tui re-exported for the CLI)
 from pools import Downloader, IdRanges, PoolError
+from pools.text import shown, shown_lines
 
 FLUSH_INTERVAL = 0.1  # seconds between two folds of engine events into the model (~10 Hz)
 
@@ -37,7 +38,7 @@ class CheesechaserApp(App[int]):
         Binding("f1", "help", "Help", id="help"),
         Binding("question_mark", "help", "Help", show=False, id="help-alt"),
         Binding("ctrl+d", "downloads", "Downloads", id="downloads"),
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="quit"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
     ]
 
     def __init__(self, settings: AppSettings) -> None:
@@ -57,6 +58,23 @@ class CheesechaserApp(App[int]):
         self._flush_timer = None
         self.current_pool = None
         self.current_settings: AppSettings | None = None
+
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast of the app lands here (a screen's ``notify`` calls the app's).
+
+        Messages quote remote names and errors: they are escaped (``pools.text``) and never
+        read as markup, whatever ``markup`` says (Textual passes ``markup=True`` by default).
+        """
+        super().notify(shown_lines(message, limit=300, max_lines=12), title=shown(title, 120),
+                       severity=severity, timeout=timeout, markup=False)
+
+    def action_help_quit(self) -> None:
+        """Textual's ctrl+c hint, without the markup toasts no longer read."""
+        for key, active in self.active_bindings.items():
+            if active.binding.action in ("quit", "app.quit"):
+                self.notify(f"Press {key} to quit the app", title="Do you want to quit?")
+                return
 
     # ---- start ----------------------------------------------------------------------------
 
@@ -164,6 +182,16 @@ class CheesechaserApp(App[int]):
                 return set(screen.archives)
         return None
 
+    def archive_info(self, pool, archive: str):
+        """What the tree listing said about ``archive`` (a bare record before the listing)."""
+        from app.screens.browse import BrowseScreen
+        from pools import ArchiveInfo
+
+        for screen in self.screen_stack:
+            if isinstance(screen, BrowseScreen) and screen.pool is pool and archive in screen.archives:
+                return screen.archives[archive]
+        return ArchiveInfo(archive, None)
+
     @property
     def downloader_workers(self) -> int:
         return self._downloader.workers if self._downloader is not None else self.settings.workers
@@ -188,9 +216,13 @@ class CheesechaserApp(App[int]):
 
     def cancel_job(self, job_id: int) -> None:
         view = self.model.jobs.get(job_id)
-        if view is not None and view.active:
+        if view is None:
+            return
+        if view.active:
             view.job.cancel()
             self.notify(f"Cancelling job #{job_id}…", timeout=2)
+        else:
+            self.notify(f"Job #{job_id} is {view.state}: nothing to cancel.", timeout=3)
 
     def cancel_all(self) -> None:
         active = [j for j in self.model.jobs.values() if j.active]
@@ -247,20 +279,13 @@ class CheesechaserApp(App[int]):
             screen.post_message(DownloadsChanged())
 
     def _notify_finished(self, view: JobView) -> None:
-        parts = [f"{view.downloaded:,} downloaded"]
-        if view.skipped:
-            parts.append(f"{view.skipped:,} already there")
-        if view.missing:
-            parts.append(f"{view.missing:,} missing")
-        if view.failed:
-            parts.append(f"{view.failed:,} failed")
         severity = "information"
         if view.state == "failed" or view.failed:
             severity = "error"
         elif view.missing or view.state == "cancelled":
             severity = "warning"
         what = {"done": "done", "cancelled": "cancelled", "failed": "failed"}.get(view.state, view.state)
-        message = ", ".join(parts)
+        message = fmt_counts(view.downloaded, view.skipped, view.missing, view.failed)
         if view.error:
             message += f"\n{view.error}"
         self.notify(message, title=f"Job #{view.job_id} {what}", severity=severity, timeout=6)
@@ -283,6 +308,12 @@ class CheesechaserApp(App[int]):
 
             return not isinstance(self.screen, WatchScreen)  # hidden where it would do nothing
         return True
+
+    def action_command_palette(self) -> None:
+        from app.screens.palette import SafeCommandPalette
+
+        if self.use_command_palette and not SafeCommandPalette.is_open(self):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def action_help(self) -> None:
         from app.screens.help import HelpScreen

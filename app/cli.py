@@ -25,10 +25,11 @@ def _parser_for(command: str) -> argparse.ArgumentParser:
             "Write the demo dataset repo (real small images in indexed tars) under ROOT/datasets/."))
         add_demo_arguments(parser)
     elif command == "download":
-        from app.download import add_download_arguments
+        from app.download import DOWNLOAD_EXAMPLES, add_download_arguments
         parser = argparse.ArgumentParser(prog=prog, description=(
             "Download a range of resource ids from an indexed-tar dataset into a folder; "
-            "rerunning resumes."))
+            "rerunning resumes."), epilog=DOWNLOAD_EXAMPLES,
+            formatter_class=argparse.RawDescriptionHelpFormatter)
         add_download_arguments(parser)
     elif command == "query":
         from app.query_cli import add_query_arguments

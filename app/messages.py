@@ -76,11 +76,8 @@ class EventPump:
         self._lock = threading.Lock()
         self._buffer: list[Any] = []
         self._signalled = False
-        self.listeners: list[Callable[[Any], None]] = []  # e.g. a caption writer (issue 12)
 
     def __call__(self, event: Any) -> None:
-        for listener in tuple(self.listeners):
-            listener(event)
         with self._lock:
             self._buffer.append(event)
             if self._signalled:

@@ -186,7 +186,9 @@ def run_tui(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
     except ValueError as exc:
-        print(f"cheesechaser-tui: error: {exc}", file=sys.stderr)
+        from pools.text import shown
+
+        print(f"cheesechaser-tui: error: {shown(exc, 500)}", file=sys.stderr)
         return 2
     from app.app import make_app  # Textual is imported only when the TUI really starts
 

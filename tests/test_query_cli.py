@@ -176,7 +176,7 @@ def test_download_with_a_local_table_limit_and_sample(repo, hub, tmp_path):
     (["--where", "cat", "--columns", "width"], "FIELD=COLUMN"),
     (["--where", "cat", "--limit", "-1"], "must not be negative"),
     (["--where", "cat", "--order", "score:sideways", "--limit", "1"], "COLUMN:desc"),
-    ([], "give IDS, or --where"),
+    ([], "give IDS, --ids-from FILE, or --where"),
 ])
 def test_download_usage_errors_are_one_line(repo, hub, tmp_path, args, message):
     dst = tmp_path / "out"

@@ -138,7 +138,7 @@ async def test_queue_the_matches_with_captions(demo_settings, expected, tmp_path
         for rid in held:
             tags = (dst / f"{rid}.txt").read_text().strip().split(", ")
             assert set(tags) == set(expected["tags"][rid].split())
-        assert not app.pump.listeners or all(callable(x) for x in app.pump.listeners)
+        await settle(pilot, lambda: app.downloader._listeners == [app.pump], "the caption writer to detach")
 
 
 # ---- snapshot -----------------------------------------------------------------------------

@@ -248,9 +248,14 @@ def run_demo_data(args: argparse.Namespace) -> int:
         print(f"error: cannot write the demo dataset to {root}: {exc}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
-    n_mb = manifest.total_bytes / 1e6
+    from app.format import fmt_bytes, fmt_elapsed, plural
+
+    # the same numbers the TUI's archives screen shows: every member of every archive (the
+    # unrecognized ones too) and the archives' bytes, in IEC units
+    n_files = manifest.n_files + sum(len(names) for names in manifest.unrecognized.values())
     what = "Wrote" if fresh else "Already up to date:"
-    print(f"{what} {DEMO_REPO} in {root}: {len(manifest.archives)} archives, {len(manifest.ids)} ids, "
-          f"{manifest.n_files} files, {n_mb:.1f} MB ({elapsed:.1f} s).")
+    print(f"{what} {DEMO_REPO} in {root}: {plural(len(manifest.archives), 'archive')} · "
+          f"{fmt_bytes(sum(manifest.archive_sizes.values()))} · {plural(len(manifest.ids), 'id')} in "
+          f"{plural(n_files, 'file')} ({fmt_elapsed(elapsed)}).")
     print(f"Serve it with: cheesechaser-tui serve {root}")
     return 0

@@ -18,8 +18,11 @@ from app.settings import AppSettings
 from app.widgets.image_preview import MAX_PREVIEW_BYTES, ImagePreview, decode_preview, preview_kind
 from app.widgets.virtual_table import Column, Row, VirtualTable
 from pools import ArchiveInfo, IdRanges, IndexEntry
+from pools.text import shown, shown_lines
 
+MARK = "●"
 FILE_COLUMNS = [
+    Column("mark", MARK, 1),
     Column("id", "Id", 8, "right"),
     Column("name", "Name", None, min_width=10),
     Column("offset", "Offset", 11, "right"),
@@ -31,17 +34,29 @@ UNRECOGNIZED_COLUMNS = [Column("name", "Name", None, min_width=16),
 PREVIEW_MIN_WIDTH = 100  # narrower terminals hide the preview until `p`
 
 
+def file_row(entry: IndexEntry, marked: bool = False, style: str | None = None) -> Row:
+    """One file of the index; names and hashes come from the dataset, so they are escaped."""
+    return Row(entry.name,
+               (MARK if marked else "", str(entry.resource_id), shown(entry.name),
+                f"{entry.offset:,}", fmt_bytes(entry.size), shown(entry.sha256 or "–", 64)),
+               (marked, entry.resource_id, entry.name, entry.offset, entry.size, entry.sha256),
+               marked=marked, style=style, cell_styles={0: "accent"} if marked else {})
+
+
 class ArchiveScreen(Screen):
     """Files of one archive (fast at tens of thousands of rows), unrecognized names, preview."""
 
     BINDINGS = [
-        Binding("escape", "back", "Archives", id="back"),
-        Binding("space", "mark", "Mark", id="mark"),
-        Binding("q", "queue", "Queue ids", id="queue"),
+        Binding("escape", "back", "Back", id="back"),
+        Binding("space", "mark", "Mark id", id="mark"),
+        Binding("q", "queue", "Queue", id="queue"),
+        Binding("g", "goto", "Go to id", id="goto"),
+        Binding("slash", "focus_filter", "Filter", id="filter"),
+        Binding("u", "show_unrecognized", "Unrecognized", id="unrecognized"),
         Binding("p", "toggle_preview", "Preview", id="preview"),
-        Binding("slash", "focus_filter", "Filter", show=False),
+        Binding("i", "toggle_details", "Hashes", show=False),
         Binding("s", "sort", "Sort", show=False),
-        Binding("u", "show_unrecognized", "Unrecognized", show=False),
+        Binding("r", "reverse", "Reverse", show=False),
     ]
 
     class Loaded(Message):
@@ -63,8 +78,15 @@ class ArchiveScreen(Screen):
             self.content = content
             self.error = error
 
-    def __init__(self, pool, settings: AppSettings, archive: str, info: ArchiveInfo) -> None:
+    def __init__(self, pool, settings: AppSettings, archive: str, info: ArchiveInfo,
+                 goto: int | None = None, goto_next: tuple[str, ...] = ()) -> None:
         super().__init__()
+        self.goto = goto
+        """An id to highlight once the index is in (`g` from the archives screen)."""
+        self.goto_next = goto_next
+        """Further candidate archives of ``goto`` (several base levels), tried when not here."""
+        self.highlighted_id: int | None = None
+        self.show_details = False
         self.pool = pool
         self.settings = settings
         self.archive = archive
@@ -74,19 +96,22 @@ class ArchiveScreen(Screen):
         self.marked: set[int] = set()
         self._preview_cancel = threading.Event()
         self._preview_key = None
-        self.title = archive
+        self.title = shown(archive, 120)
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"{self.archive} · loading index…", id="archive-info", markup=False)
+        yield Static(f"{shown(self.archive)} · loading index…", id="archive-info", markup=False)
         with Horizontal(id="archive-body"):
             with TabbedContent(id="archive-tabs"):
                 with TabPane("Files", id="tab-files"):
-                    yield Input(placeholder="filter by name or id  (/)", id="file-filter", compact=True)
-                    yield VirtualTable(FILE_COLUMNS, id="files", empty_text="Loading the index…")
+                    yield Input(placeholder="filter: part of a name, an id or a sha256  (/)",
+                                id="file-filter", compact=True)
+                    yield VirtualTable(FILE_COLUMNS, id="files", empty_text="Loading the index…",
+                                       vim_top=False)
                 with TabPane("Unrecognized", id="tab-unrecognized"):
                     yield VirtualTable(UNRECOGNIZED_COLUMNS, id="unrecognized",
-                                       empty_text="Every name maps to an id.", show_cursor=False)
+                                       empty_text="Every name maps to an id.", show_cursor=False,
+                                       vim_top=False)
             with Vertical(id="preview-pane"):
                 yield Static("Preview", id="preview-title", markup=False)
                 yield ImagePreview(id="preview")
@@ -115,13 +140,8 @@ class ArchiveScreen(Screen):
             self.post_message(self.LoadFailed("this archive has no index: its files cannot be read"))
             return
         # rows are built here, off the event loop: an index can hold tens of thousands of files
-        rows = [
-            Row(e.name, (str(e.resource_id), e.name, f"{e.offset:,}", fmt_bytes(e.size),
-                         e.sha256 or "–"),
-                (e.resource_id, e.name, e.offset, e.size, e.sha256))
-            for e in index.entries
-        ]
-        unrecognized = [Row(name, (name, reason)) for name, reason in index.unrecognized]
+        rows = [file_row(e) for e in index.entries]
+        unrecognized = [Row(name, (shown(name), shown(reason))) for name, reason in index.unrecognized]
         if not worker.is_cancelled:
             self.post_message(self.Loaded(index, rows, unrecognized))
 
@@ -137,19 +157,33 @@ class ArchiveScreen(Screen):
         tabs = self.query_one("#archive-tabs", TabbedContent)
         tabs.get_tab("tab-files").label = f"Files ({len(message.rows):,})"
         tabs.get_tab("tab-unrecognized").label = f"Unrecognized ({len(message.unrecognized):,})"
-        span = f" ({index.id_min:,}…{index.id_max:,})" if index.id_min is not None else ""
-        self.query_one("#archive-info", Static).update(
-            f"{self.archive} · {fmt_bytes(index.filesize or self.info.size)} · "
-            f"{plural(index.n_files, 'file')} · {plural(index.n_ids, 'id')}{span} · "
-            f"{len(index.unrecognized)} unrecognized\n"
-            f"hash {index.hash or '–'}\nLFS  {index.hash_lfs or self.info.lfs_sha256 or '–'}")
+        self._update_info()
+        if self.goto is not None:
+            self._go_to_id(self.goto)
         self._preview_current()
+
+    def _update_info(self) -> None:
+        """One line; the full hashes only on `i` (they cost two of 24 lines otherwise)."""
+        index = self.index
+        if index is None:
+            return
+        span = f" ({index.id_min:,}…{index.id_max:,})" if index.id_min is not None else ""
+        digest = shown(index.hash or "–", 64)
+        lfs = shown(index.hash_lfs or self.info.lfs_sha256 or "–", 64)
+        line = (f"{shown(self.archive)} · {fmt_bytes(index.filesize or self.info.size)} · "
+                f"{plural(index.n_files, 'file')} · {plural(index.n_ids, 'id')}{span} · "
+                f"{len(index.unrecognized):,} unrecognized")
+        if self.show_details:
+            text = f"{line}\nhash {digest}\nLFS  {lfs}"
+        else:
+            text = f"{line} · hash {digest[:8]} · LFS {lfs[:8]}  (i: full)"
+        self.query_one("#archive-info", Static).update(text)
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:
         self.query_one("#files", VirtualTable).empty_text = f"✗ {message.error}"
         self.query_one("#files", VirtualTable).refresh()
-        self.query_one("#archive-info", Static).update(f"{self.archive} · ✗ {message.error}")
+        self.query_one("#archive-info", Static).update(f"{shown(self.archive)} · ✗ {message.error}")
         self.notify(message.error, title="Index not loaded", severity="error")
 
     # ---- preview --------------------------------------------------------------------------
@@ -172,7 +206,7 @@ class ArchiveScreen(Screen):
         self._preview_cancel.set()
         self._preview_cancel = threading.Event()
         title = self.query_one("#preview-title", Static)
-        title.update(f"{entry.basename or entry.name} · {fmt_bytes(entry.size)}")
+        title.update(f"{shown(entry.basename or entry.name, 200)} · {fmt_bytes(entry.size)}")
         if preview_kind(entry.name) is None:
             preview.show_message("No preview for this kind of file.")
             return
@@ -207,9 +241,17 @@ class ArchiveScreen(Screen):
         else:
             preview.show_image(message.content)
 
-    # ---- marks and queue ------------------------------------------------------------------
+    # ---- marks, go to id, queue --------------------------------------------------------
+
+    def _restyle(self, rid: int) -> None:
+        """Redraw every file of ``rid`` (its sidecars too) with its mark and highlight."""
+        files = self.query_one("#files", VirtualTable)
+        style = "accent" if rid == self.highlighted_id else None
+        files.update_rows([file_row(e, rid in self.marked, style)
+                           for e in self.index.by_id.get(rid, ())], resort=False)
 
     def action_mark(self) -> None:
+        """Mark (or unmark) the id under the cursor: all its files, then go to the next id."""
         files = self.query_one("#files", VirtualTable)
         row = files.cursor_row
         if row is None or self.index is None:
@@ -219,13 +261,68 @@ class ArchiveScreen(Screen):
             self.marked.discard(rid)
         else:
             self.marked.add(rid)
-        for entry in self.index.by_id.get(rid, ()):
-            other = files.get_row(entry.name)
-            if other is not None:
-                other.marked = rid in self.marked
-        files.refresh()
-        files.action_cursor_down()
+        self._restyle(rid)
+        # `200.png` and `200.json` share an id: the next press marks the next id, not a sidecar
+        rows = files.rows
+        for i in range(files.cursor + 1, len(rows)):
+            if self.entries[rows[i].key].resource_id != rid:
+                files.cursor = i
+                break
         self.sub_title = f"{plural(len(self.marked), 'id')} marked" if self.marked else ""
+
+    def action_goto(self) -> None:
+        from app.screens.goto import GoToIdScreen
+
+        self.app.push_screen(GoToIdScreen(), self._goto_chosen)
+
+    def _goto_chosen(self, result: int | str | None) -> None:
+        from app.screens.goto import FIRST_ROW
+
+        if result == FIRST_ROW:
+            self.query_one("#files", VirtualTable).action_first()
+        elif isinstance(result, int):
+            self._go_to_id(result)
+
+    def _go_to_id(self, rid: int) -> None:
+        """Highlight ``rid``'s files here, or open the archive the layout puts it in."""
+        self.goto = None
+        if self.index is not None and rid in self.index.by_id:
+            previous, self.highlighted_id = self.highlighted_id, rid
+            if previous is not None:
+                self._restyle(previous)
+            self._restyle(rid)
+            files = self.query_one("#files", VirtualTable)
+            self.query_one("#archive-tabs", TabbedContent).active = "tab-files"
+            if files.row_count < files.total_count:
+                self.query_one("#file-filter", Input).value = ""
+                files.set_filter("")
+            first = min((e for e in self.index.by_id[rid]), key=lambda e: e.offset)
+            files.move_cursor_to_key(first.name)
+            files.focus()
+            return
+        if self.goto_next:
+            nxt, *rest = self.goto_next
+            self.app.switch_screen(ArchiveScreen(self.pool, self.settings, nxt,
+                                                 self.app.archive_info(self.pool, nxt),
+                                                 goto=rid, goto_next=tuple(rest)))
+            return
+        candidates = self._archives_of(rid)
+        if candidates and self.archive not in candidates:
+            self.app.switch_screen(ArchiveScreen(self.pool, self.settings, candidates[0],
+                                                 self.app.archive_info(self.pool, candidates[0]),
+                                                 goto=rid, goto_next=tuple(candidates[1:])))
+            return
+        self.notify(f"Id {rid:,} is in no archive of this dataset: it would be missing.",
+                    title="Not found", severity="warning", timeout=4)
+
+    def _archives_of(self, rid: int) -> list[str]:
+        """The archives the layout puts ``rid`` in that the repo has (all, before the listing)."""
+        try:
+            candidates = self.pool.archives_for(rid)
+        except Exception:  # a layout without an id -> archive rule
+            return []
+        known = self.app.known_archives(self.pool)
+        return [a for a in candidates if known is None or a in known]
 
     def action_queue(self) -> None:
         from app.screens.queue import QueueScreen
@@ -242,8 +339,13 @@ class ArchiveScreen(Screen):
 
     def action_back(self) -> None:
         focused = self.focused
+        tabs = self.query_one("#archive-tabs", TabbedContent)
         if isinstance(focused, Input) and focused.id == "file-filter":
             focused.value = ""
+            self.query_one("#files").focus()
+            return
+        if tabs.active != "tab-files":
+            tabs.active = "tab-files"
             self.query_one("#files").focus()
             return
         self.app.pop_screen()
@@ -254,17 +356,29 @@ class ArchiveScreen(Screen):
         self._preview_key = None
         self._preview_current()
 
+    def action_toggle_details(self) -> None:
+        self.show_details = not self.show_details
+        self._update_info()
+
     def action_focus_filter(self) -> None:
         self.query_one("#archive-tabs", TabbedContent).active = "tab-files"
         self.query_one("#file-filter").focus()
 
     def action_sort(self) -> None:
         table = self.query_one("#files", VirtualTable)
-        nxt = 0 if table.sort_column is None else (table.sort_column + 1) % len(table.columns)
+        nxt = 1 if table.sort_column is None else (table.sort_column + 1) % len(table.columns)
         table.sort_by(nxt, reverse=False)
 
+    def action_reverse(self) -> None:
+        table = self.query_one("#files", VirtualTable)
+        table.sort_by(table.sort_column if table.sort_column is not None else 1,
+                      reverse=not table.sort_reverse)
+
     def action_show_unrecognized(self) -> None:
+        # focus goes with the tab: a focused table in a hidden pane hands focus to the next
+        # widget, the filter of the Files pane, which switched the tab straight back
         self.query_one("#archive-tabs", TabbedContent).active = "tab-unrecognized"
+        self.query_one("#unrecognized").focus()
 
     @on(Input.Changed, "#file-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

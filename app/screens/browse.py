@@ -17,6 +17,7 @@ from app.format import error_text, fmt_bytes, fmt_count, fmt_hash, plural
 from app.messages import ArchiveSummary, IndexLoaded
 from app.settings import AppSettings, format_base_level
 from app.widgets.virtual_table import Column, Row, VirtualTable
+from pools.text import shown, shown_lines
 from pools import (
     AccessDeniedError,
     ArchiveInfo,
@@ -30,6 +31,7 @@ INDEX_WORKERS = 4
 AUTO_LOAD_ALL = 256
 """Repos with at most this many archives get every index summary at once; bigger ones (real
 datasets hold ~1000 archives, each index a few MB) load what is on screen, and `a` loads all."""
+PANEL_LIMIT = 600  # characters per line of a panel that quotes remote names or errors
 FATAL = (AccessDeniedError, HubUnreachableError, RepoNotFoundError, RevisionNotFoundError)
 
 COLUMNS = [
@@ -101,6 +103,7 @@ class BrowseScreen(Screen):
         Binding("r", "reverse", "Reverse", show=False),
         Binding("q", "queue", "Queue ids", id="queue"),
         Binding("m", "query_metadata", "Query metadata", id="query-metadata"),
+        Binding("g", "goto", "Go to id", id="goto"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("a", "load_all", "Load all indexes", show=False),
     ]
@@ -134,13 +137,14 @@ class BrowseScreen(Screen):
         self.load_all = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.title = settings.repo or ""
+        self.title = shown(settings.repo or "", 120)
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="dataset-info", markup=False)
-        yield Input(placeholder="filter archives by name  (/)", id="archive-filter", compact=True)
-        yield VirtualTable(COLUMNS, id="archives", empty_text="Listing archives…")
+        yield Input(placeholder="filter: part of an archive's name or hash  (/)", id="archive-filter",
+                    compact=True)
+        yield VirtualTable(COLUMNS, id="archives", empty_text="Listing archives…", vim_top=False)
         yield Static("", id="load-error", classes="error-panel", markup=False)
         yield Static("", id="archive-status", markup=False)
         yield Footer()
@@ -193,10 +197,9 @@ class BrowseScreen(Screen):
         self.error = message.error
         panel = self.query_one("#load-error", Static)
         what = "read the indexes of" if message.listed else "open"
-        panel.update(
+        panel.update(shown_lines(
             f"✗ Could not {what} {self.settings.repo}\n\n{message.error}\n\n{message.hint}\n\n"
-            "Esc: back to the dataset picker · ctrl+r: try again"
-        )
+            "Esc: back to the dataset picker · ctrl+r: try again", PANEL_LIMIT))
         panel.display = True
         panel.set_class(message.listed, "-below-table")
         self.query_one("#archives").display = message.listed
@@ -321,7 +324,7 @@ class BrowseScreen(Screen):
         else:
             parts.append("listing…")
         parts.append(s.hub_label)
-        self.query_one("#dataset-info", Static).update(" · ".join(parts))
+        self.query_one("#dataset-info", Static).update(shown(" · ".join(parts), PANEL_LIMIT))
 
     def _update_status(self) -> None:
         table = self.query_one("#archives", VirtualTable)
@@ -332,17 +335,17 @@ class BrowseScreen(Screen):
             return
         info = self.archives[key]
         summary = self.summaries.get(key)
-        line = f"{key} · {fmt_bytes(info.size)}"
+        line = f"{shown(key)} · {fmt_bytes(info.size)}"  # archive paths come from the tree listing
         if summary is None:
             status.update(f"{line} · index loading…\n\nLFS  {info.lfs_sha256 or '–'}")
         elif summary.error:
-            status.update(f"{line} · index broken: {summary.error}")
+            status.update(f"{line} · index broken: {shown(summary.error, PANEL_LIMIT)}")
         elif not summary.has_index:
             status.update(f"{line} · no index in the index repo: its files cannot be read")
         else:
             span = (f" ({summary.id_min:,}…{summary.id_max:,})" if summary.id_min is not None else "")
             line += (f" · {plural(summary.n_files, 'file')} · {plural(summary.n_ids, 'id')}{span}"
-                     f" · {summary.n_unrecognized} unrecognized")
+                     f" · {plural(summary.n_unrecognized, 'unrecognized file')}")
             status.update(f"{line}\nhash {summary.hash or '–'}\nLFS  {summary.hash_lfs or '–'}")
 
     @on(VirtualTable.Highlighted, "#archives")
@@ -407,6 +410,40 @@ class BrowseScreen(Screen):
     def action_query_metadata(self) -> None:
         from app.screens.query import QueryScreen  # issue 12: choose ids by what they show
         self.app.push_screen(QueryScreen(self.pool, self.settings))
+
+    def action_goto(self) -> None:
+        from app.screens.goto import GoToIdScreen
+
+        self.app.push_screen(GoToIdScreen(), self._goto_chosen)
+
+    def _goto_chosen(self, result: int | str | None) -> None:
+        from app.screens.goto import FIRST_ROW
+
+        if result == FIRST_ROW:
+            self.query_one("#archives", VirtualTable).action_first()
+        elif isinstance(result, int):
+            self.go_to_id(result)
+
+    def go_to_id(self, rid: int) -> None:
+        """Open the archive the layout puts ``rid`` in (loading its index), its files highlighted."""
+        from app.screens.archive import ArchiveScreen
+
+        try:
+            candidates = self.pool.archives_for(rid)
+        except Exception:
+            self.notify("This layout has no id → archive rule: open an archive and filter.",
+                        title="Go to id", severity="warning", timeout=4)
+            return
+        present = [a for a in candidates if not self.archives or a in self.archives]
+        if not present:
+            where = ", ".join(shown(a) for a in candidates[:3]) or "no archive"
+            self.notify(f"Id {rid:,} maps to {where}, which this repo does not have: it would be "
+                        "missing.", title="Go to id", severity="warning", timeout=5)
+            return
+        first, *rest = present
+        self.app.push_screen(ArchiveScreen(self.pool, self.settings, first,
+                                           self.app.archive_info(self.pool, first),
+                                           goto=rid, goto_next=tuple(rest)))
 
     def action_load_all(self) -> None:
         self.load_all = True

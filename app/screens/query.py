@@ -361,13 +361,10 @@ def start_captions(app, table, dst_dir: str):
     """A caption writer listening to the app's engine events; ``bind()`` it to the job it serves."""
     from pools.metadata import CaptionWriter
 
-    pump = app.pump
+    downloader = app.downloader
 
     def detach(writer) -> None:
-        try:
-            pump.listeners.remove(writer.on_event)
-        except ValueError:
-            pass
+        downloader.remove_listener(writer.on_event)
     writer = CaptionWriter(table, dst_dir, "txt", bound=False, on_end=detach)
-    pump.listeners.append(writer.on_event)
+    downloader.add_listener(writer.on_event)
     return writer

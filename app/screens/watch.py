@@ -11,7 +11,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane
 
 from app.jobs import DownloadsModel, JobView, WorkerView
-from app.format import display_path, fmt_bytes, fmt_duration, fmt_rate, fmt_short, plural
+from app.format import (display_path, fmt_bytes, fmt_duration, fmt_progress_bytes, fmt_rate, fmt_ratio,
+                        fmt_short, plural)
 from app.messages import DownloadsChanged
 from app.widgets.virtual_table import Column, Row, VirtualTable
 
@@ -65,9 +66,10 @@ def worker_row(w: WorkerView) -> Row:
     item = w.archive
     if w.filename:
         item = f"{w.archive} › {w.filename}" if w.archive else w.filename
-    progress = (f"{fmt_bytes(w.done)} / {fmt_bytes(w.total)}" if w.total else fmt_bytes(w.done))
-    return Row(w.worker, (str(w.worker), w.state, f"#{w.job_id}", item, progress,
-                          fmt_rate(w.speed)),
+    progress = fmt_progress_bytes(w.done, w.total)
+    # a speed beside "0 B / …" would contradict it: a file that has not moved yet shows none
+    speed = fmt_rate(w.speed) if w.done > 0 or w.state != "download" else fmt_rate(None)
+    return Row(w.worker, (str(w.worker), w.state, f"#{w.job_id}", item, progress, speed),
                cell_styles={1: WORKER_STYLE.get(w.state) or ""})
 
 
@@ -90,6 +92,7 @@ class WatchScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._seen = -1
+        self._jobs_shown: set[int] = set()
         self._pane_counts: tuple = ()
         self._panes_at = 0.0
 
@@ -132,8 +135,14 @@ class WatchScreen(Screen):
             return
         self._seen = model.version
         self._refresh_overall()
-        self.query_one("#jobs", VirtualTable).set_rows(
-            job_row(j) for j in reversed(list(model.jobs.values())))
+        jobs = self.query_one("#jobs", VirtualTable)
+        jobs.set_rows(job_row(j) for j in reversed(list(model.jobs.values())))
+        new = set(model.jobs) - self._jobs_shown
+        if new:
+            # newest first: a new job takes the top row, and the cursor with it, so that `c`
+            # never silently targets the finished job that used to be on top
+            jobs.move_cursor_to_key(max(new))
+            self._jobs_shown |= new
         self.query_one("#workers", VirtualTable).set_rows(
             worker_row(model.workers[w]) for w in sorted(model.workers))
         counts = (len(model.failed), len(model.unrecognized), model.missing_total)
@@ -144,6 +153,7 @@ class WatchScreen(Screen):
             self._pane_counts = counts
             self._panes_at = time.monotonic()
             self._refresh_panes()
+        self._refresh_pane_labels()  # the counts agree with the job rows on every refresh
 
     def _refresh_overall(self) -> None:
         model = self.model
@@ -155,9 +165,9 @@ class WatchScreen(Screen):
         bar.update(total=max(1, o.ids_total), progress=o.ids_done)
         state = (f"{plural(o.running, 'job')} running" if o.running else "idle")
         if o.queued:
-            state += f", {o.queued} queued"
+            state += f", {o.queued:,} queued"
         self.query_one("#overall", Static).update(
-            f"{state} · ids {o.ids_done:,}/{o.ids_total:,} · {plural(o.files, 'file')} · "
+            f"{state} · ids {fmt_ratio(o.ids_done, o.ids_total)} · {plural(o.files, 'file')} · "
             f"{fmt_bytes(o.nbytes)} · {fmt_rate(o.rate)} · ETA {fmt_duration(o.eta)}")
 
     def _refresh_panes(self) -> None:
@@ -178,6 +188,9 @@ class WatchScreen(Screen):
         self.query_one("#failed", VirtualTable).set_rows(
             Row((jid, rid), (f"#{jid}", str(rid), reason), (jid, rid, reason), style="error")
             for (jid, rid), reason in sorted(model.failed.items()))
+
+    def _refresh_pane_labels(self) -> None:
+        model = self.model
         tabs = self.query_one("#panes", TabbedContent)
         tabs.get_tab("pane-missing").label = f"Missing ({model.missing_total:,})"
         tabs.get_tab("pane-unrecognized").label = f"Unrecognized ({len(model.unrecognized):,})"

@@ -21,7 +21,10 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from pools.text import shown
+
 GAP = 1  # blank cells left of every column
+CELL_LIMIT = 1000  # characters of a cell escaped for display (a cell is never wider than this)
 
 
 @dataclass
@@ -103,12 +106,13 @@ class VirtualTable(ScrollView, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("up", "cursor_up", "Up", show=False),
-        Binding("down", "cursor_down", "Down", show=False),
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
         Binding("home", "first", "First", show=False),
-        Binding("end", "last", "Last", show=False),
+        Binding("end,G", "last", "Last", show=False),
+        Binding("g", "vim_first", "First", show=False),
         Binding("enter", "select", "Open", show=False),
     ]
 
@@ -163,6 +167,7 @@ class VirtualTable(ScrollView, can_focus=True):
         *,
         empty_text: str = "",
         show_cursor: bool = True,
+        vim_top: bool = True,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -171,6 +176,8 @@ class VirtualTable(ScrollView, can_focus=True):
         self.columns: list[Column] = list(columns)
         self.empty_text = empty_text
         self.show_cursor = show_cursor
+        self.vim_top = vim_top
+        """`g` goes to the first row; off where the screen gives `g` to "go to id" (then `g g`)."""
         self._rows: list[Row] = []
         self._by_key: dict[Hashable, Row] = {}
         self._view: list[Row] = []
@@ -196,6 +203,14 @@ class VirtualTable(ScrollView, can_focus=True):
     def rows(self) -> list[Row]:
         """Rows shown, in display order."""
         return self._view
+
+    @property
+    def shown_empty_text(self) -> str:
+        """What an empty table says: the filter hid every row, or there is none at all."""
+        if self._rows and not self._view:
+            what = f"“{shown(self._filter, 60)}”" if self._filter else "the filter"
+            return f"No row matches {what} ({len(self._rows):,} hidden): esc clears the filter."
+        return shown(self.empty_text, CELL_LIMIT)
 
     def get_row(self, key: Hashable) -> Row | None:
         return self._by_key.get(key)
@@ -386,6 +401,14 @@ class VirtualTable(ScrollView, can_focus=True):
     def action_first(self) -> None:
         self.cursor = 0
 
+    def action_vim_first(self) -> None:
+        self.cursor = 0
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "vim_first":
+            return self.vim_top  # False: the key goes on to the screen's own `g`
+        return True
+
     def action_last(self) -> None:
         self.cursor = len(self._view) - 1
 
@@ -450,7 +473,8 @@ class VirtualTable(ScrollView, can_focus=True):
         cursor_style = self.get_component_rich_style("virtual-table--cursor")
         segments = []
         for i, (col, width) in enumerate(zip(self.columns, self._widths)):
-            cell = row.cells[i] if i < len(row.cells) else ""
+            # cells hold remote names and reasons: escaped here, whoever built the row
+            cell = shown(row.cells[i], CELL_LIMIT) if i < len(row.cells) else ""
             cell_style = style
             extra = row.cell_styles.get(i)
             if extra:
@@ -475,9 +499,9 @@ class VirtualTable(ScrollView, can_focus=True):
             index = scroll_y + y - 1
             if 0 <= index < len(self._view):
                 strip = self._row_strip(self._view[index], index, base)
-            elif index == 0 and self.empty_text:
+            elif index == 0 and (self.empty_text or self._rows):
                 empty = base + self.get_component_rich_style("virtual-table--empty")
-                strip = Strip([Segment(" " * GAP + self.empty_text, empty)])
+                strip = Strip([Segment(" " * GAP + self.shown_empty_text, empty)])
             else:
                 return Strip.blank(width, base)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
