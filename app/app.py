@@ -18,10 +18,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from app.jobs import DownloadsModel, JobView
-from app.format import display_path, plural
+from app.format import display_path, fmt_counts, plural
 from app.messages import DemoFailed, DemoReady, DownloadsChanged, EngineEventsReady, EventPump
 from app.settings import AppSettings, run_tui  # noqa: F401  (run_tui re-exported for the CLI)
 from pools import Downloader, IdRanges, PoolError
+from pools.text import shown, shown_lines
 
 FLUSH_INTERVAL = 0.1  # seconds between two folds of engine events into the model (~10 Hz)
 
@@ -57,6 +58,23 @@ class CheesechaserApp(App[int]):
         self._flush_timer = None
         self.current_pool = None
         self.current_settings: AppSettings | None = None
+
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast of the app lands here (a screen's ``notify`` calls the app's).
+
+        Messages quote remote names and errors: they are escaped (``pools.text``) and never
+        read as markup, whatever ``markup`` says (Textual passes ``markup=True`` by default).
+        """
+        super().notify(shown_lines(message, limit=300, max_lines=12), title=shown(title, 120),
+                       severity=severity, timeout=timeout, markup=False)
+
+    def action_help_quit(self) -> None:
+        """Textual's ctrl+c hint, without the markup toasts no longer read."""
+        for key, active in self.active_bindings.items():
+            if active.binding.action in ("quit", "app.quit"):
+                self.notify(f"Press {key} to quit the app", title="Do you want to quit?")
+                return
 
     # ---- start ----------------------------------------------------------------------------
 
@@ -261,20 +279,13 @@ class CheesechaserApp(App[int]):
             screen.post_message(DownloadsChanged())
 
     def _notify_finished(self, view: JobView) -> None:
-        parts = [f"{view.downloaded:,} downloaded"]
-        if view.skipped:
-            parts.append(f"{view.skipped:,} already there")
-        if view.missing:
-            parts.append(f"{view.missing:,} missing")
-        if view.failed:
-            parts.append(f"{view.failed:,} failed")
         severity = "information"
         if view.state == "failed" or view.failed:
             severity = "error"
         elif view.missing or view.state == "cancelled":
             severity = "warning"
         what = {"done": "done", "cancelled": "cancelled", "failed": "failed"}.get(view.state, view.state)
-        message = ", ".join(parts)
+        message = fmt_counts(view.downloaded, view.skipped, view.missing, view.failed)
         if view.error:
             message += f"\n{view.error}"
         self.notify(message, title=f"Job #{view.job_id} {what}", severity=severity, timeout=6)

@@ -222,10 +222,11 @@ class DownloadsModel:
     # ---- views ----------------------------------------------------------------------------
 
     def overall(self) -> Overall:
+        # ids, files and bytes all count every job of the session (a finished job's files stay
+        # counted, so its ids do too); the ETA alone looks at the jobs still running
         active = [j for j in self.jobs.values() if j.active]
-        scope = active or list(self.jobs.values())
-        ids_total = sum(j.ids_total for j in scope)
-        ids_done = sum(j.ids_done for j in scope)
+        ids_total = sum(j.ids_total for j in self.jobs.values())
+        ids_done = sum(j.ids_done for j in self.jobs.values())
         rate = None
         if active and len(self._samples) >= 2:
             (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]

@@ -8,7 +8,6 @@ pools, ``resolve_revision()``, ``get_index()``, ``list_archives()``, ``archives_
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -25,12 +24,14 @@ from .errors import (
     InvalidResourceDataError,
     ResourceNotFoundError,
 )
-from .files import unlink_quiet, write_atomic
+from .downloader import Downloader
+from .files import unlink_quiet
 from .index import ArchiveIndex, IndexEntry
 from .layout import archive_path, index_path, resource_id_of, safe_basename
 from .ranges import IdRanges
 from .report import DownloadReport
 from .transport import HubClient, RetryPolicy, TransientError, with_retries
+from .write import metainfo_path, write_json_atomic
 
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",
@@ -125,7 +126,7 @@ class DataPool:
                             _atomic_copy(os.path.join(root, name), os.path.join(dst_dir, name))
                             names.append(name)
                     if save_metainfo and info is not None:
-                        _write_json_atomic(_metainfo_path(dst_dir, metainfo_fmt, resource_id), info)
+                        write_json_atomic(metainfo_path(dst_dir, metainfo_fmt, resource_id), info)
                 with lock:
                     report.downloaded.append(resource_id)
                     report.files += len(names)
@@ -356,8 +357,6 @@ class HfBasedDataPool(DataPool):
         against the index's sha256 and written atomically; files already present and verified
         are not fetched again. Returns the :class:`DownloadReport`.
         """
-        from .downloader import Downloader
-
         items = list(_normalize_items(resource_ids))
         infos = {int(rid): info for rid, info in items}
         if max_downloads is not None:
@@ -402,21 +401,6 @@ class IncrementIDDataPool(HfBasedDataPool):
 
     def list_archives(self, path: str | None = None) -> Iterator[ArchiveInfo]:
         return HfBasedDataPool.list_archives(self, self.base_dir.strip("/") or None if path is None else path)
-
-
-def _metainfo_path(dst_dir: str, metainfo_fmt: str, resource_id) -> str:
-    name = metainfo_fmt.format(resource_id=resource_id)
-    path = os.path.abspath(os.path.join(dst_dir, name))
-    root = os.path.abspath(dst_dir)
-    if os.path.commonpath([path, root]) != root or path == root:
-        raise ValueError(f"metainfo name {name!r} leaves the destination folder")
-    return path
-
-
-def _write_json_atomic(path: str, data: Any, tmp_dir: str | None = None) -> None:
-    """Write JSON to ``path`` through a temporary file (in ``tmp_dir``, on the same filesystem)."""
-    body = json.dumps(data, indent=4, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    write_atomic(path, body, tmp_dir=tmp_dir, prefix=f"metainfo.{os.getpid()}.", suffix=".part")
 
 
 def _atomic_copy(src: str, dst: str) -> None:

@@ -6,7 +6,8 @@ through :func:`shown` before it reaches a terminal, a log or a Textual widget: c
 (``\\x1b``, ``\\u202e``), and the result is cut to a bounded length. Rich markup is not this
 module's concern: widgets render the result as plain ``Text`` (or through ``rich.markup.escape``).
 
-:func:`is_unsafe_text` is the matching test for names that must never become files.
+:func:`shown_lines` does the same line by line for panels and notifications; :func:`is_unsafe_text`
+is the matching test for names that must never become files.
 """
 
 from __future__ import annotations
@@ -57,3 +58,23 @@ def shown(text: object, limit: int | None = DEFAULT_LIMIT) -> str:
     if limit is not None and len(out) > limit:
         out = out[: max(0, limit - 1)] + "…"
     return out
+
+
+def shown_lines(text: object, limit: int | None = DEFAULT_LIMIT, max_lines: int | None = 50) -> str:
+    """Like :func:`shown`, for text laid out on several lines (a panel, a notification).
+
+    Each ``\\n``-separated line is escaped and cut to ``limit`` on its own; every other control
+    character (``\\r`` included) is escaped. At most ``max_lines`` lines are kept.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8", "replace")
+    elif not isinstance(text, str):
+        text = str(text)
+    if limit is not None and max_lines is not None:
+        text = text[: (limit * 4 + 1) * max_lines]  # bound the work before splitting
+    lines = text.split("\n")
+    cut = max_lines is not None and len(lines) > max_lines
+    if cut:
+        lines = lines[:max_lines]
+    out = "\n".join(shown(line, limit) for line in lines)
+    return out + "\n…" if cut else out

@@ -201,7 +201,7 @@ def test_progress_bar_on_a_terminal(hub, hub_root, tmp_path):
         os.close(master)
     err = b"".join(chunks).decode("utf-8", "replace")
     assert "\r" in err and "█" in err
-    assert "4/4 ids" in err and "3 files" in err and "ETA" in err and "/s" in err
+    assert "ids 4/4" in err and "3 files" in err and "ETA" in err and "/s" in err
     assert "3 downloaded, 0 already present, 1 missing" in err
 
 

@@ -249,7 +249,8 @@ def test_hf_endpoint_token_and_home_work_as_for_huggingface_hub(hub, hub_root, t
     assert out.stdout.strip() == "done [1000, 2000] None", out.stdout + out.stderr
     assert "hf_envtoken456" not in out.stdout + out.stderr + denied.stdout + denied.stderr
     _assert_files(dst, manifest, [1000, 2000])
-    cached = list((home / "hub").glob("datasets--t--envpriv/snapshots/*/images/0000.json"))
+    # under HF_HOME, in the huggingface_hub layout, in the folder of this (non-default) endpoint
+    cached = list((home / "hub").glob("cheesechaser-endpoints/*/datasets--t--envpriv/snapshots/*/images/0000.json"))
     assert len(cached) == 1, "the index is cached under HF_HOME, as huggingface_hub would"
 
 

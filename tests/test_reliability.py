@@ -41,7 +41,7 @@ from pools import (
     IncrementIDDataPool,
     events as ev,
 )
-from pools import downloader as downloader_module
+from pools import write as write_module  # the write stage opens the temporary files
 from pools.downloader import PARTIAL_DIR
 from pools.transport import RetryPolicy
 
@@ -510,7 +510,7 @@ def test_a_full_disk_stops_the_run_with_no_partial_file_and_a_rerun_completes(hu
     manifest = build_repo(hub_root, "t/full", _resources(ids))
     dst = tmp_path / "o"
     disk = _FullDisk(dst, budget=25_000)  # room for about eight files
-    monkeypatch.setattr(downloader_module, "open", disk, raising=False)
+    monkeypatch.setattr(write_module, "open", disk, raising=False)
     rec = Recorder()
     with Downloader(max_workers=3, merge_gap=0, on_event=rec) as dl:
         report = dl.submit(_pool(hub, "t/full"), ids, str(dst)).wait(WAIT)

@@ -96,11 +96,11 @@ class ArchiveScreen(Screen):
         self.marked: set[int] = set()
         self._preview_cancel = threading.Event()
         self._preview_key = None
-        self.title = archive
+        self.title = shown(archive, 120)
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"{self.archive} · loading index…", id="archive-info", markup=False)
+        yield Static(f"{shown(self.archive)} · loading index…", id="archive-info", markup=False)
         with Horizontal(id="archive-body"):
             with TabbedContent(id="archive-tabs"):
                 with TabPane("Files", id="tab-files"):
@@ -183,7 +183,7 @@ class ArchiveScreen(Screen):
     def _load_failed(self, message: LoadFailed) -> None:
         self.query_one("#files", VirtualTable).empty_text = f"✗ {message.error}"
         self.query_one("#files", VirtualTable).refresh()
-        self.query_one("#archive-info", Static).update(f"{self.archive} · ✗ {message.error}")
+        self.query_one("#archive-info", Static).update(f"{shown(self.archive)} · ✗ {message.error}")
         self.notify(message.error, title="Index not loaded", severity="error")
 
     # ---- preview --------------------------------------------------------------------------
@@ -206,7 +206,7 @@ class ArchiveScreen(Screen):
         self._preview_cancel.set()
         self._preview_cancel = threading.Event()
         title = self.query_one("#preview-title", Static)
-        title.update(f"{entry.basename or entry.name} · {fmt_bytes(entry.size)}")
+        title.update(f"{shown(entry.basename or entry.name, 200)} · {fmt_bytes(entry.size)}")
         if preview_kind(entry.name) is None:
             preview.show_message("No preview for this kind of file.")
             return

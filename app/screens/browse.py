@@ -17,7 +17,7 @@ from app.format import error_text, fmt_bytes, fmt_count, fmt_hash, plural
 from app.messages import ArchiveSummary, IndexLoaded
 from app.settings import AppSettings, format_base_level
 from app.widgets.virtual_table import Column, Row, VirtualTable
-from pools.text import shown
+from pools.text import shown, shown_lines
 from pools import (
     AccessDeniedError,
     ArchiveInfo,
@@ -31,6 +31,7 @@ INDEX_WORKERS = 4
 AUTO_LOAD_ALL = 256
 """Repos with at most this many archives get every index summary at once; bigger ones (real
 datasets hold ~1000 archives, each index a few MB) load what is on screen, and `a` loads all."""
+PANEL_LIMIT = 600  # characters per line of a panel that quotes remote names or errors
 FATAL = (AccessDeniedError, HubUnreachableError, RepoNotFoundError, RevisionNotFoundError)
 
 COLUMNS = [
@@ -135,7 +136,7 @@ class BrowseScreen(Screen):
         self.load_all = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.title = settings.repo or ""
+        self.title = shown(settings.repo or "", 120)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -195,10 +196,9 @@ class BrowseScreen(Screen):
         self.error = message.error
         panel = self.query_one("#load-error", Static)
         what = "read the indexes of" if message.listed else "open"
-        panel.update(
+        panel.update(shown_lines(
             f"✗ Could not {what} {self.settings.repo}\n\n{message.error}\n\n{message.hint}\n\n"
-            "Esc: back to the dataset picker · ctrl+r: try again"
-        )
+            "Esc: back to the dataset picker · ctrl+r: try again", PANEL_LIMIT))
         panel.display = True
         panel.set_class(message.listed, "-below-table")
         self.query_one("#archives").display = message.listed
@@ -323,7 +323,7 @@ class BrowseScreen(Screen):
         else:
             parts.append("listing…")
         parts.append(s.hub_label)
-        self.query_one("#dataset-info", Static).update(" · ".join(parts))
+        self.query_one("#dataset-info", Static).update(shown(" · ".join(parts), PANEL_LIMIT))
 
     def _update_status(self) -> None:
         table = self.query_one("#archives", VirtualTable)
@@ -334,17 +334,17 @@ class BrowseScreen(Screen):
             return
         info = self.archives[key]
         summary = self.summaries.get(key)
-        line = f"{key} · {fmt_bytes(info.size)}"
+        line = f"{shown(key)} · {fmt_bytes(info.size)}"  # archive paths come from the tree listing
         if summary is None:
             status.update(f"{line} · index loading…\n\nLFS  {info.lfs_sha256 or '–'}")
         elif summary.error:
-            status.update(f"{line} · index broken: {summary.error}")
+            status.update(f"{line} · index broken: {shown(summary.error, PANEL_LIMIT)}")
         elif not summary.has_index:
             status.update(f"{line} · no index in the index repo: its files cannot be read")
         else:
             span = (f" ({summary.id_min:,}…{summary.id_max:,})" if summary.id_min is not None else "")
             line += (f" · {plural(summary.n_files, 'file')} · {plural(summary.n_ids, 'id')}{span}"
-                     f" · {summary.n_unrecognized} unrecognized")
+                     f" · {plural(summary.n_unrecognized, 'unrecognized file')}")
             status.update(f"{line}\nhash {summary.hash or '–'}\nLFS  {summary.hash_lfs or '–'}")
 
     @on(VirtualTable.Highlighted, "#archives")

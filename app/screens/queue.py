@@ -16,6 +16,7 @@ from app.screens.keys import QUIT
 from app.settings import AppSettings
 from app.widgets.range_input import RangeInput
 from pools import IdRanges
+from pools.text import shown, shown_lines
 
 MAX_WORKERS = 64
 ARCHIVES_SHOWN = 4
@@ -32,10 +33,10 @@ def describe_preview(preview, known: set[str] | None = None) -> str:
     if known:
         absent = [a for a in archives if a not in known]
         archives = [a for a in archives if a in known]
-    shown = ", ".join(archives[:ARCHIVES_SHOWN])
+    listed = ", ".join(shown(a, 120) for a in archives[:ARCHIVES_SHOWN])
     if len(archives) > ARCHIVES_SHOWN:
-        shown += f", … (+{len(archives) - ARCHIVES_SHOWN:,})"
-    first = f"{plural(preview.n_ids, 'id')} · {plural(len(archives), 'archive')}: {shown or '–'}"
+        listed += f", … (+{len(archives) - ARCHIVES_SHOWN:,})"
+    first = f"{plural(preview.n_ids, 'id')} · {plural(len(archives), 'archive')}: {listed or '–'}"
     to_fetch = max(0, preview.indexes_to_fetch - len(absent))
     cached = max(0, len(archives) - to_fetch)
     second = f"indexes: {cached:,} cached, {to_fetch:,} to fetch"
@@ -71,7 +72,7 @@ class QueueScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         s = self.settings
         with Vertical(id="queue-dialog"):
-            yield Static(f"Queue a download from {s.repo}", id="queue-title", markup=False)
+            yield Static(f"Queue a download from {shown(s.repo)}", id="queue-title", markup=False)
             yield Label("Resource ids")
             yield RangeInput(self.ids_text, id="queue-range")
             yield Static("", id="queue-preview", markup=False)
@@ -94,7 +95,7 @@ class QueueScreen(ModalScreen):
             self.query_one("#queue-go", Button).disabled = True
 
     def _error(self, text: str) -> None:
-        self.query_one("#queue-error", Static).update(text)
+        self.query_one("#queue-error", Static).update(shown_lines(text))
 
     # ---- live validation and preview ------------------------------------------------------
 

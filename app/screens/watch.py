@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from app.format import display_path, fmt_bytes, fmt_duration, fmt_rate, plural
+from app.format import display_path, fmt_bytes, fmt_duration, fmt_rate, fmt_ratio, plural
 from app.jobs import DownloadsModel
 from app.messages import DownloadsChanged
 from app.screens.watch_rows import (
@@ -55,6 +55,7 @@ class WatchScreen(Screen):
         super().__init__()
         self._seen = -1
         self._jobs_shown: set[int] = set()
+        self._missing_shown = 0
         self._pane_counts: tuple = ()
         self._panes_at = 0.0
 
@@ -127,6 +128,7 @@ class WatchScreen(Screen):
             self._pane_counts = counts
             self._panes_at = time.monotonic()
             self._refresh_panes()
+        self._refresh_pane_labels()  # the counts agree with the job rows on every refresh
 
     def _refresh_overall(self) -> None:
         model = self.model
@@ -137,17 +139,20 @@ class WatchScreen(Screen):
             return
         fraction = o.ids_done / o.ids_total if o.ids_total else 1.0
         eta = f" · ETA {fmt_duration(o.eta)}" if o.running or o.queued else ""
-        bar.update(fraction, f"{100 * fraction:.0f}% · ids {o.ids_done:,}/{o.ids_total:,}{eta}")
+        bar.update(fraction, f"{100 * fraction:.0f}% · ids {fmt_ratio(o.ids_done, o.ids_total)}{eta}")
         bar.set_class(not (o.running or o.queued), "-finished")
         state = (f"{plural(o.running, 'job')} running" if o.running else "idle")
         if o.queued:
-            state += f", {o.queued} queued"
+            state += f", {o.queued:,} queued"
         self.query_one("#overall", Static).update(
             f"{state} · {plural(o.files, 'file')} · {fmt_bytes(o.nbytes)} · {fmt_rate(o.rate)}")
 
     def _refresh_panes(self) -> None:
         model = self.model
         missing, distinct = missing_rows(model)
+        unlisted = sum(max(0, j.missing - len(model.missing.get(jid, ())))
+                       for jid, j in model.jobs.items())
+        self._missing_shown = distinct + unlisted  # ids, each once even when jobs overlap
         self.query_one("#missing", VirtualTable).set_rows(missing)
         self.query_one("#unrecognized-files", VirtualTable).set_rows(
             Row(i, (f"#{jid}", shown(archive), shown(name), shown(reason)))
@@ -155,10 +160,11 @@ class WatchScreen(Screen):
         self.query_one("#failed", VirtualTable).set_rows(
             Row((jid, rid), (f"#{jid}", str(rid), shown(reason)), (jid, rid, reason), style="error")
             for (jid, rid), reason in sorted(model.failed.items()))
+
+    def _refresh_pane_labels(self) -> None:
+        model = self.model
         tabs = self.query_one("#panes", TabbedContent)
-        unlisted = sum(max(0, j.missing - len(model.missing.get(jid, ())))
-                       for jid, j in model.jobs.items())
-        tabs.get_tab("pane-missing").label = f"Missing ({distinct + unlisted:,})"
+        tabs.get_tab("pane-missing").label = f"Missing ({self._missing_shown:,})"
         tabs.get_tab("pane-unrecognized").label = f"Unrecognized ({len(model.unrecognized):,})"
         tabs.get_tab("pane-failed").label = f"Failed ({len(model.failed):,})"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-from app.format import display_path, fmt_bytes, fmt_duration, fmt_rate, fmt_short
+from app.format import display_path, fmt_bytes, fmt_duration, fmt_progress_bytes, fmt_rate, fmt_short
 from app.jobs import DownloadsModel, JobView, WorkerView
 from app.widgets.virtual_table import BarCell, Column, Row
 from pools import IdRanges
@@ -95,9 +95,11 @@ def worker_row(w: WorkerView, now: float) -> Row:
     fraction = w.done / w.total if w.total else None
     if w.state == "verify":
         fraction = 1.0
-    progress = f"{fmt_bytes(w.done)} / {fmt_bytes(w.total)}" if w.total else fmt_bytes(w.done)
+    progress = fmt_progress_bytes(w.done, w.total)
+    # a speed beside "0 B / …" would contradict it: a file that has not moved yet shows none
+    speed = fmt_rate(w.speed) if w.done > 0 or w.state != "download" else fmt_rate(None)
     return Row(w.worker, (str(w.worker), label, f"#{w.job_id}", item, BarCell(fraction), progress,
-                          fmt_rate(w.speed)),
+                          speed),
                cell_styles={1: style, 4: style})
 
 

@@ -15,6 +15,8 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
+from pools.text import shown
+
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 TEXT_EXTENSIONS = {".json", ".txt", ".csv", ".md", ".xml", ".yaml", ".yml", ".toml"}
 MAX_PREVIEW_BYTES = 32 * 1024 * 1024
@@ -95,7 +97,9 @@ class ImagePreview(Widget):
         if self._image is None:
             lines = []
             for raw in self._text.splitlines()[:height] if self._text else []:
-                lines.append(Strip([Segment(raw[:width], base)]).extend_cell_length(width, base))
+                # a text file's lines (and messages quoting remote names) are escaped first
+                line = shown(raw, max(1, width))
+                lines.append(Strip([Segment(line, base)]).crop_extend(0, width, base))
             while len(lines) < height:
                 lines.append(Strip.blank(width, base))
             return lines

@@ -9,6 +9,7 @@ from textual.widgets import Input, Static
 
 from pools.errors import RangeError
 from pools.ranges import IdRanges, parse_ids
+from pools.text import shown
 
 
 class RangeInput(Vertical):
@@ -84,7 +85,7 @@ class RangeInput(Vertical):
             ids = parse_ids(text)
         except RangeError as exc:
             self.ids, self.error = None, str(exc)
-            message.update(f"✗ {exc}")
+            message.update(f"✗ {shown(exc)}")
             message.set_classes("range-error")
             self.query_one(Input).set_class(True, "-invalid")
         else:

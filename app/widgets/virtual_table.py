@@ -22,8 +22,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from app.widgets.progress import text_bar
+from pools.text import shown
 
 GAP = 1  # blank cells left of every column
+CELL_LIMIT = 1000  # characters of a cell escaped for display (a cell is never wider than this)
 
 
 @dataclass
@@ -223,9 +225,9 @@ class VirtualTable(ScrollView, can_focus=True):
     def shown_empty_text(self) -> str:
         """What an empty table says: the filter hid every row, or there is none at all."""
         if self._rows and not self._view:
-            what = f"“{self._filter}”" if self._filter else "the filter"
+            what = f"“{shown(self._filter, 60)}”" if self._filter else "the filter"
             return f"No row matches {what} ({len(self._rows):,} hidden): esc clears the filter."
-        return self.empty_text
+        return shown(self.empty_text, CELL_LIMIT)
 
     def get_row(self, key: Hashable) -> Row | None:
         return self._by_key.get(key)
@@ -498,6 +500,7 @@ class VirtualTable(ScrollView, can_focus=True):
         cursor_style = self.get_component_rich_style("virtual-table--cursor")
         segments = []
         for i, (col, width) in enumerate(zip(self.columns, self._widths)):
+            # cells hold remote names and reasons: escaped here, whoever built the row
             cell = row.cells[i] if i < len(row.cells) else ""
             cell_style = style
             extra = row.cell_styles.get(i)
@@ -509,8 +512,8 @@ class VirtualTable(ScrollView, can_focus=True):
             segments.append(Segment(" " * GAP, gap_style))
             if isinstance(cell, BarCell):
                 text = text_bar(cell.fraction, width)
-            else:
-                text = self._fit(cell, width, col.justify)
+            else:  # cells hold remote names and reasons: escaped here, whoever built the row
+                text = self._fit(shown(cell, CELL_LIMIT), width, col.justify)
             segments.append(Segment(text, cell_style))
         segments.append(Segment(" ", style + cursor_style if is_cursor else style))
         return Strip(segments)
