@@ -31,6 +31,10 @@ class WorkerView:
     done: int = 0
     total: int = 0
     speed: float = 0.0
+    wait: float | None = None
+    """Seconds until a rate-limited or retrying worker resumes, as of ``wait_at``."""
+    wait_at: float = 0.0
+    reason: str = ""
     _key: tuple = ()
     _t: float = 0.0
     _moved: int = 0
@@ -189,6 +193,10 @@ class DownloadsModel:
         view.filename = event.filename
         view.done = event.done
         view.total = event.total
+        # transport's additions to WorkerState; read through getattr until they land
+        view.wait = getattr(event, "wait", None)
+        view.wait_at = now
+        view.reason = getattr(event, "reason", "") or ""
         if event.state == "idle":
             view._idle_since = view._idle_since if view._idle_since is not None else now
         else:

@@ -197,7 +197,7 @@ class HfBasedDataPool(DataPool):
         return index_path(archive)
 
     # -- Hub access
-    def _sha(self, repo_id: str, revision: str, cancel=None) -> str:
+    def _sha(self, repo_id: str, revision: str, cancel=None, on_wait=None) -> str:
         """The commit of ``revision``, resolved once per pool even when many threads ask at once."""
         key = (repo_id, revision)
         with self._lock:
@@ -209,14 +209,17 @@ class HfBasedDataPool(DataPool):
             with self._lock:
                 sha = self._shas.get(key)
             if sha is None:
-                sha = self.client.resolve(repo_id, revision, cancel)
+                sha = self.client.resolve(repo_id, revision, cancel, on_wait=on_wait)
                 with self._lock:
                     self._shas[key] = sha
         return sha
 
-    def resolve_revision(self, cancel=None) -> str:
-        """The commit sha of ``data_revision``, resolved once per pool."""
-        return self._sha(self.data_repo_id, self.data_revision, cancel)
+    def resolve_revision(self, cancel=None, on_wait=None) -> str:
+        """The commit sha of ``data_revision``, resolved once per pool.
+
+        ``on_wait(seconds, reason)`` hears of each wait between attempts (for a UI to show).
+        """
+        return self._sha(self.data_repo_id, self.data_revision, cancel, on_wait)
 
     def resolve_index_revision(self, cancel=None) -> str:
         return self._sha(self.idx_repo_id, self.idx_revision, cancel)

@@ -339,7 +339,8 @@ class HubClient:
             log.warning("%s", text)
 
     # -- API calls (huggingface_hub's session)
-    def resolve(self, repo_id: str, revision: str, cancel: threading.Event | None = None) -> str:
+    def resolve(self, repo_id: str, revision: str, cancel: threading.Event | None = None,
+                on_wait: Callable[[float, str], None] | None = None) -> str:
         """The commit sha ``revision`` points at (one request, retried).
 
         The request ``HfApi.dataset_info`` makes, asking only for the sha (a big repo's full info
@@ -358,7 +359,7 @@ class HubClient:
                 # the sha names a cache folder: anything but 40 hex digits could lead outside it
                 raise HubUnreachableError(f"the Hub gave no valid commit for {repo_id}@{revision}")
             return sha
-        return with_retries(call, f"{repo_id}@{revision}", self.policy, cancel)
+        return with_retries(call, f"{repo_id}@{revision}", self.policy, cancel, on_wait=on_wait)
 
     def list_tree(self, repo_id: str, sha: str, path: str | None = None, recursive: bool = True) -> list:
         """The repo's tree at ``sha`` (``RepoFile``/``RepoFolder``), page after page.
