@@ -78,7 +78,7 @@ class QueueScreen(ModalScreen):
             yield Static("", id="queue-preview", markup=False)
             with Horizontal(id="queue-options"):
                 yield Label("Destination", classes="form-label")
-                yield Input(s.dst_dir, id="queue-dest", compact=True)
+                yield Input(self.app.last_destination, id="queue-dest", compact=True)
                 yield Label("Workers", classes="form-label")
                 yield Input(str(self.app.downloader_workers), id="queue-workers", type="integer",
                             compact=True)
