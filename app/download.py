@@ -26,7 +26,7 @@ ERROR_LIMIT = 500  # characters of one error line
 def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("repo", metavar="REPO", help="dataset repo id, e.g. deepghs/danbooru_newest")
     parser.add_argument("ids", metavar="IDS", nargs="?", default=None,
-                        help="range expression, e.g. '0-5, 1000-1003, 7000' (or give --ids-from)")
+                        help="range expression, e.g. '0-5, 1000-1003, 7000' (optional with --ids-from or --where)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="destination folder")
     parser.add_argument("--workers", type=int, default=12, metavar="N", help="parallel workers (default 12)")
     parser.add_argument("--base-level", default="3", metavar="L[,L...]",
@@ -58,6 +58,8 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--json", action="store_true",
                         help="print events as JSON, one object per line on stdout, then the report "
                              "({\"event\": \"report\", ...}); the summary stays on stderr")
+    from app.query_cli import add_table_arguments  # --where, --metadata, --captions, ... (issue 12)
+    add_table_arguments(parser, download=True)
     return parser
 
 
@@ -133,7 +135,8 @@ def run_download(args: argparse.Namespace) -> int:
         check_repo_id(args.idx_repo, "index repo id")
     except ValueError as err:
         return _fail_usage(str(err))
-    ids = _ids_of(args)
+    from app.query_cli import wants_table
+    ids = _ids_of(args, optional=wants_table(args))
     if isinstance(ids, int):
         return ids
     try:
@@ -179,11 +182,23 @@ def run_download(args: argparse.Namespace) -> int:
         return _summarise(args, DownloadReport(state="failed", error=str(err)), interrupted=False)
     except Exception as err:  # noqa: BLE001 - e.g. a URL the HTTP client refuses: one line, no traceback
         return _fail_usage(f"cannot reach the Hub at {pool.client.endpoint}: {err.__class__.__name__}: {err}")
+    selection = None
+    if wants_table(args):  # issue 12: the ids (and captions) come from the metadata table
+        from app.query_cli import TableUsageError, select_for_download
+        try:
+            selection = select_for_download(args, pool, within=ids)
+        except TableUsageError as err:
+            return _fail_usage(str(err))
+        except PoolError as err:
+            return _summarise(args, DownloadReport(state="failed", error=str(err)), interrupted=False)
+        ids = selection.ids
     layout = _plan_or_layout_error(args, pool, ids)
     if layout is not None:
         return layout
     events = _JsonEvents(sys.stdout) if args.json else None
     downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap, on_event=events)
+    if selection is not None and selection.on_event is not None:
+        downloader.add_listener(selection.on_event)
     try:
         job = downloader.submit(pool, ids, args.output, save_metainfo=not args.no_metainfo)
     except PoolError as err:
@@ -211,6 +226,8 @@ def run_download(args: argparse.Namespace) -> int:
     report = job.wait()
     downloader.close()
     progress.end()
+    if selection is not None:
+        selection.close(sys.stderr)
     return _summarise(args, report, interrupted.is_set())
 
 
@@ -246,13 +263,16 @@ def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
 
 # ---- sessions: --ids-from, --dry-run, --json, the layout check -------------------------------
 
-def _ids_of(args: argparse.Namespace):
-    """The ids asked for (IDS and/or --ids-from), or an exit code after a one-line error."""
+def _ids_of(args: argparse.Namespace, optional: bool = False):
+    """The ids asked for (IDS and/or --ids-from), or an exit code after a one-line error.
+    ``optional`` (ids chosen by --where): None when neither is given."""
     from app.idlists import IdFileError, read_ids
     from pools import IdRanges, RangeError, parse_ids
 
     if args.ids is None and args.ids_from is None:
-        return _fail_usage("give IDS or --ids-from FILE")
+        if optional:
+            return None
+        return _fail_usage("give IDS, --ids-from FILE, or --where QUERY")
     ranges: list[tuple[int, int]] = []
     if args.ids is not None:
         try:

@@ -96,6 +96,8 @@ class AppSettings:
     data_dir: Path | None = None
     """Where the session store lives (``app.sessions``); None: ``$CHEESECHASER_DATA_DIR`` or the
     user data dir."""
+    extra_layers: tuple[tuple[int, str], ...] = ()
+    """Further ``(modulus, template)`` layers tried after ``archive_templates`` (danbooru2023's updates)."""
 
     @property
     def can_queue(self) -> bool:
@@ -107,6 +109,13 @@ class AppSettings:
 
         if not self.repo:
             raise ValueError("no repo id")
+        if self.extra_layers:
+            from pools.combined import CombinedLayoutDataPool
+            return CombinedLayoutDataPool(
+                self.repo, data_revision=self.revision or "main", idx_repo_id=self.idx_repo or None,
+                idx_revision=self.idx_revision or "main", hf_token=self.token or None,
+                layers=tuple((1000, t) for t in self.archive_templates) + tuple(self.extra_layers),
+                endpoint=self.endpoint or None, retry=self.retry)
         if self.archive_templates:
             return ArchiveTemplateDataPool(
                 self.repo, data_revision=self.revision or "main", idx_repo_id=self.idx_repo or None,

@@ -132,7 +132,7 @@ def test_bad_ids_files_are_one_line_usage_errors(repo, tmp_path, content, messag
 
 def test_usage_errors_for_ids_and_destinations(repo, tmp_path):
     out = _run(["t/sess", "-o", str(tmp_path / "o")], tmp_path, repo)
-    assert out.returncode == 2 and "give IDS or --ids-from FILE" in out.stderr
+    assert out.returncode == 2 and "give IDS, --ids-from FILE" in out.stderr
     out = _run(["t/sess", "--ids-from", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "o")],
                tmp_path, repo)
     assert out.returncode == 2 and "cannot read ids from" in out.stderr and "No such file" in out.stderr

@@ -34,7 +34,7 @@ __all__ = [
 DEMO_REPO = "demo/booru-mini"
 DEMO_BASE_LEVEL = 2
 DEMO_BASE_DIR = "images"
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: metadata.parquet at the repo root
 DEMO_MAX_ID = 4800
 #: residues (id % 100) whose archive exists: images/000.tar .. images/047.tar
 DEMO_RESIDUES = range(48)
@@ -197,9 +197,10 @@ def write_demo(root: str | os.PathLike, *, force: bool = False, seed: int = DEMO
             n_sidecars=n_sidecars, n_archives=len(DEMO_RESIDUES), base_level=DEMO_BASE_LEVEL,
             repo=DEMO_REPO,
         )
+        from .demo_metadata import demo_metadata_files  # the posts' metadata table (issue 12)
         manifest = build_repo(staging, DEMO_REPO, posts, base_level=DEMO_BASE_LEVEL,
                               base_dir=DEMO_BASE_DIR, extra_members=extra,
-                              repo_files={"README.md": readme.encode()})
+                              repo_files={"README.md": readme.encode(), **demo_metadata_files(seed)})
         del posts
 
         final = repo_dir(root, DEMO_REPO)
