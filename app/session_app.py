@@ -106,6 +106,10 @@ class SessionsMixin:
     # ---- resume ---------------------------------------------------------------------------
 
     def offer_resume(self) -> None:
+        if getattr(self, "_demo_starting", False):
+            # the demo's archives screen is about to replace the stack: offer on top of it
+            self._offer_after_demo = True
+            return
         store = self.open_sessions()
         if store is None:
             return
@@ -151,6 +155,10 @@ class SessionsMixin:
         return views
 
     def _resume_pending(self) -> None:
+        """After the demo Hub is up: make the offer that waited for it, or resume what did."""
+        if getattr(self, "_offer_after_demo", False):
+            self._offer_after_demo = False
+            self.offer_resume()
         pending, self._pending_resume = self._pending_resume, None
         if pending:
             self.resume_jobs(pending)
@@ -167,7 +175,9 @@ class SessionsMixin:
             idx_revision=spec.get("idx_revision"), base_dir=spec.get("base_dir") or "images",
             base_level=parse_base_level(spec.get("base_level", 3)), token=token, demo=demo,
             endpoint=endpoint, layout=spec.get("layout", "increment-id"),
-            archive_templates=tuple(spec.get("archive_templates") or ()), retry=self.settings.retry)
+            archive_templates=tuple(spec.get("archive_templates") or ()),
+            extra_layers=tuple((int(m), str(t)) for m, t in (spec.get("layers") or ())),
+            retry=self.settings.retry)
         return settings.make_pool()
 
     # ---- retry ----------------------------------------------------------------------------

@@ -263,12 +263,14 @@ def pool_spec(pool, demo_endpoint: str | None = None) -> dict[str, Any]:
     # the endpoint the pool was given; None when it follows HF_ENDPOINT / the Hub's default
     endpoint = getattr(client, "_endpoint", None) if client is not None else None
     templates = list(getattr(pool, "archive_templates", ()) or ())
+    layers = [[int(m), str(t)] for m, t in (getattr(pool, "layers", ()) or ())]  # combined layouts
     return {
         "repo": pool.data_repo_id, "revision": pool.data_revision,
         "idx_repo": pool.idx_repo_id if pool.idx_repo_id != pool.data_repo_id else None,
         "idx_revision": pool.idx_revision,
         "base_level": getattr(pool, "base_level", 3), "base_dir": getattr(pool, "base_dir", "images"),
-        "layout": "data-XYZ" if templates else "increment-id", "archive_templates": templates,
+        "layout": "data-XYZ" if templates or layers else "increment-id", "archive_templates": templates,
+        "layers": layers,
         "endpoint": None if demo_endpoint and endpoint == demo_endpoint else endpoint,
         "demo": bool(demo_endpoint and endpoint == demo_endpoint),
     }
