@@ -39,11 +39,12 @@ def wait_state(reason: str) -> WorkerActivity:
 
 @dataclass(frozen=True, slots=True)
 class ResourceDone:
-    """A resource is complete in the destination: ``downloaded`` now, or ``skipped`` (present and verified)."""
+    """A resource is complete in the destination: ``downloaded`` now, ``skipped`` (present and verified)
+    or ``unverified`` (present, of the right size, and the index gives no sha256 to check)."""
 
     job_id: int
     resource_id: int
-    status: Literal["downloaded", "skipped"]
+    status: Literal["downloaded", "skipped", "unverified"]
     files: tuple[str, ...]
     nbytes: int
 

@@ -189,6 +189,8 @@ def translate(err: BaseException, what: str) -> BaseException:
             return TransientError(f"network error for {what}: {e.__class__.__name__}")
         if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):  # an API answer garbled in flight
             return TransientError(f"the Hub's answer for {what} is not valid JSON")
+        if isinstance(e, httpx.DecodingError):  # a gzip body (the Hub gzips text) garbled in flight
+            return TransientError(f"the Hub's compressed answer for {what} arrived damaged")
     if isinstance(err, LocalEntryNotFoundError):
         return TransientError(f"the Hub could not be reached for {what}")
     return err
@@ -341,7 +343,8 @@ class HubClient:
             log.warning("%s", text)
 
     # -- API calls (huggingface_hub's session)
-    def resolve(self, repo_id: str, revision: str, cancel: threading.Event | None = None) -> str:
+    def resolve(self, repo_id: str, revision: str, cancel: threading.Event | None = None,
+                on_wait: Callable[[float, str], None] | None = None) -> str:
         """The commit sha ``revision`` points at (one request, retried).
 
         The request ``HfApi.dataset_info`` makes, asking only for the sha (a big repo's full info
@@ -360,7 +363,7 @@ class HubClient:
                 # the sha names a cache folder: anything but 40 hex digits could lead outside it
                 raise HubUnreachableError(f"the Hub gave no valid commit for {repo_id}@{revision}")
             return sha
-        return with_retries(call, f"{repo_id}@{revision}", self.policy, cancel)
+        return with_retries(call, f"{repo_id}@{revision}", self.policy, cancel, on_wait=on_wait)
 
     def list_tree(self, repo_id: str, sha: str, path: str | None = None, recursive: bool = True) -> list:
         """The repo's tree at ``sha`` (``RepoFile``/``RepoFolder``), page after page.
