@@ -39,6 +39,7 @@ def _policy(**kw) -> RetryPolicy:
 
 @pytest.fixture
 def hostile(hub):
+    hub.direct = True  # the proxy plays the real Hub's redirects itself, on top of plain answers
     with HostileHub(hub.url) as server:
         yield server
 
@@ -154,7 +155,7 @@ def test_a_bad_redirect_fails_the_ids_concerned_with_the_reason(hub_root, hostil
     assert_only_verified(tmp_path / "p", manifest)
 
 
-@pytest.mark.parametrize("mode, words", [("redirect-loop", "loop or go on too long"),
+@pytest.mark.parametrize("mode, words", [("redirect-loop", "redirects loop"),
                                          ("file-redirect", "not http(s)")])
 def test_a_bad_redirect_of_an_api_call_ends_the_job_with_one_clear_line(hub_root, hostile, tmp_path, mode, words):
     ids, _ = _two_archives(hub_root, "t/apiredir")
