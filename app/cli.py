@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-SUBCOMMANDS = ("serve", "demo-data", "download", "tui")
+SUBCOMMANDS = ("serve", "demo-data", "download", "query", "tui")
 
 
 def _parser_for(command: str) -> argparse.ArgumentParser:
@@ -25,16 +25,23 @@ def _parser_for(command: str) -> argparse.ArgumentParser:
             "Write the demo dataset repo (real small images in indexed tars) under ROOT/datasets/."))
         add_demo_arguments(parser)
     elif command == "download":
-        from app.download import add_download_arguments
+        from app.download import DOWNLOAD_EXAMPLES, add_download_arguments
         parser = argparse.ArgumentParser(prog=prog, description=(
             "Download a range of resource ids from an indexed-tar dataset into a folder; "
-            "rerunning resumes."))
+            "rerunning resumes."), epilog=DOWNLOAD_EXAMPLES,
+            formatter_class=argparse.RawDescriptionHelpFormatter)
         add_download_arguments(parser)
+    elif command == "query":
+        from app.query_cli import add_query_arguments
+        parser = argparse.ArgumentParser(prog=prog, description=(
+            "Query a dataset's metadata table with booru syntax (cat_ears -comic rating:g,s score:>=10) "
+            "and print the matching ids or rows."))
+        add_query_arguments(parser)
     else:
         from app.settings import add_tui_arguments
         parser = argparse.ArgumentParser(prog=prog, description=(
             "Browse an indexed-tar image dataset on the Hugging Face Hub, mark id ranges and "
-            "download them. Subcommands: serve, demo-data, download (see 'COMMAND --help')."))
+            "download them. Subcommands: serve, demo-data, download, query (see 'COMMAND --help')."))
         add_tui_arguments(parser)
     return parser
 
@@ -55,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "download":
             from app.download import run_download
             return run_download(args)
+        if command == "query":
+            from app.query_cli import run_query
+            return run_query(args)
         from app.settings import run_tui
         return run_tui(args)
     except KeyboardInterrupt:

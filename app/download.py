@@ -14,8 +14,7 @@ import sys
 import threading
 import time
 
-import humanize
-
+from app.format import fmt_bytes, fmt_counts, fmt_duration, fmt_elapsed, fmt_rate, fmt_ratio, plural
 from pools.text import shown
 
 USAGE_ERROR = 2
@@ -24,7 +23,8 @@ ERROR_LIMIT = 500  # characters of one error line
 
 def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("repo", metavar="REPO", help="dataset repo id, e.g. deepghs/danbooru_newest")
-    parser.add_argument("ids", metavar="IDS", help="range expression, e.g. '0-5, 1000-1003, 7000'")
+    parser.add_argument("ids", metavar="IDS", nargs="?", default=None,
+                        help="range expression, e.g. '0-5, 1000-1003, 7000' (optional with --ids-from or --where)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="destination folder")
     parser.add_argument("--workers", type=int, default=12, metavar="N", help="parallel workers (default 12)")
     parser.add_argument("--base-level", default="3", metavar="L[,L...]",
@@ -46,22 +46,39 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                         help="attempts per request before giving up (default 6)")
     parser.add_argument("--merge-gap", type=int, default=512 * 1024, metavar="BYTES",
                         help="fetch neighbouring files closer than this with one request (default 524288)")
+    # -- sessions: plans, machine-readable output, id files
+    parser.add_argument("--ids-from", default=None, metavar="FILE|-",
+                        help="read the ids from a file ('-' for standard input): range expressions "
+                             "or one id per line, '#' starts a comment; added to IDS if both are given")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan (archives, files, bytes, indexes cached or to fetch, "
+                             "resolves) and fetch no data")
+    parser.add_argument("--json", action="store_true",
+                        help="print events as JSON, one object per line on stdout, then the report "
+                             "({\"event\": \"report\", ...}); the summary stays on stderr")
+    from app.query_cli import add_table_arguments  # --where, --metadata, --captions, ... (issue 12)
+    add_table_arguments(parser, download=True)
     return parser
+
+
+DOWNLOAD_EXAMPLES = """\
+examples:
+  cheesechaser-tui download deepghs/danbooru_newest '7000000-7000999, 7100000' -o out
+  cheesechaser-tui download deepghs/danbooru_newest 7000000-7000999 -o out --dry-run
+  grep -o '^[0-9]*' wanted.csv | cheesechaser-tui download deepghs/danbooru_newest --ids-from - -o out
+  cheesechaser-tui download deepghs/danbooru_newest --ids-from missing.txt -o out --json > events.jsonl
+  cheesechaser-tui download nyanko7/danbooru2023 5000000-5000099 -o out --idx-repo deepghs/danbooru2023_index \\
+      --archive-template 'original/data-0{residue:03d}.tar' --archive-template 'recent/data-1{residue:03d}.tar'
+
+exit codes: 0 nothing failed (missing ids are reported), 1 something failed or no archive the ids
+map to exists (a wrong --base-level or --base-dir), 2 usage error, 130 interrupted.
+"""
 
 
 def _fail_usage(message: str) -> int:
     # messages quote the repo, the endpoint and what the Hub said: escaped, one bounded line
     print(f"cheesechaser-tui download: error: {shown(message, ERROR_LIMIT)}", file=sys.stderr)
     return USAGE_ERROR
-
-
-def _short_ids(ids, limit: int = 20) -> str:
-    from pools import IdRanges
-    text = str(IdRanges.of(ids))
-    parts = text.split(", ")
-    if len(parts) > limit:
-        return ", ".join(parts[:limit]) + f", … ({len(ids)} ids)"
-    return text
 
 
 class _ProgressLine:
@@ -85,10 +102,8 @@ class _ProgressLine:
         filled = int(width * p.fraction)
         bar = "█" * filled + "░" * (width - filled)
         eta = p.eta
-        eta_text = humanize.naturaldelta(eta) if eta is not None and eta > 1 else "-"
-        line = (f"\r{bar} {p.ids_done}/{p.ids_total} ids  {p.files_done} files  "
-                f"{humanize.naturalsize(p.bytes_done, binary=True)}  "
-                f"{humanize.naturalsize(p.rate_bps, binary=True)}/s  ETA {eta_text}")
+        line = (f"\r{bar} ids {fmt_ratio(p.ids_done, p.ids_total)}  {plural(p.files_done, 'file')}  "
+                f"{fmt_bytes(p.bytes_done)}  {fmt_rate(p.rate_bps)}  ETA {fmt_duration(eta)}")
         self.stream.write(line[:200].ljust(90))
         self.stream.flush()
 
@@ -101,22 +116,26 @@ class _ProgressLine:
 
 def run_download(args: argparse.Namespace) -> int:
     from app.settings import check_repo_id, parse_base_level
-    from pools import (ArchiveTemplateDataPool, Downloader, DownloadReport, IncrementIDDataPool, PoolError, RangeError, RepoNotFoundError,
-                       RetryPolicy, RevisionNotFoundError, parse_ids)
+    from pools import (ArchiveTemplateDataPool, Downloader, DownloadReport, IncrementIDDataPool, PoolError,
+                       RepoNotFoundError, RetryPolicy, RevisionNotFoundError)
 
     try:
         check_repo_id(args.repo)
         check_repo_id(args.idx_repo, "index repo id")
     except ValueError as err:
         return _fail_usage(str(err))
-    try:
-        ids = parse_ids(args.ids)
-    except RangeError as err:
-        return _fail_usage(f"bad range: {err}")
+    from app.query_cli import wants_table
+    ids = _ids_of(args, optional=wants_table(args))
+    if isinstance(ids, int):
+        return ids
     try:
         base_level = parse_base_level(args.base_level)
     except ValueError as err:
         return _fail_usage(str(err))
+    from app.destination import destination_problem
+    problem = destination_problem(args.output)
+    if problem:
+        return _fail_usage(problem)
     if args.workers < 1:
         return _fail_usage("--workers must be at least 1")
     if args.retries < 1:
@@ -152,7 +171,23 @@ def run_download(args: argparse.Namespace) -> int:
         return _summarise(args, DownloadReport(state="failed", error=str(err)), interrupted=False)
     except Exception as err:  # noqa: BLE001 - e.g. a URL the HTTP client refuses: one line, no traceback
         return _fail_usage(f"cannot reach the Hub at {pool.client.endpoint}: {err.__class__.__name__}: {err}")
-    downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap)
+    selection = None
+    if wants_table(args):  # issue 12: the ids (and captions) come from the metadata table
+        from app.query_cli import TableUsageError, select_for_download
+        try:
+            selection = select_for_download(args, pool, within=ids)
+        except TableUsageError as err:
+            return _fail_usage(str(err))
+        except PoolError as err:
+            return _summarise(args, DownloadReport(state="failed", error=str(err)), interrupted=False)
+        ids = selection.ids
+    layout = _plan_or_layout_error(args, pool, ids)
+    if layout is not None:
+        return layout
+    events = _JsonEvents(sys.stdout) if args.json else None
+    downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap, on_event=events)
+    if selection is not None and selection.on_event is not None:
+        downloader.add_listener(selection.on_event)
     try:
         job = downloader.submit(pool, ids, args.output, save_metainfo=not args.no_metainfo)
     except PoolError as err:
@@ -180,34 +215,156 @@ def run_download(args: argparse.Namespace) -> int:
     report = job.wait()
     downloader.close()
     progress.end()
+    if selection is not None:
+        selection.close(sys.stderr)
     return _summarise(args, report, interrupted.is_set())
 
 
 def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
-    """Write the report, print the summary on stderr, return the exit code."""
-    if args.report:
-        with open(args.report, "w", encoding="utf-8") as f:
-            json.dump(report.to_dict(), f, indent=2)
+    """Print the summary on stderr, then write the report; return the exit code.
+
+    Missing ids are ranges (never a list of ids, however long the job's range). A report that
+    cannot be written (a full disk) comes after the summary: one line, exit 1.
+    """
+    from app.report_out import ReportWriteError, report_dict, short_ranges, write_report
+
+    if getattr(args, "json", False):
+        _print_json({"event": "report", **report_dict(report)})
 
     out = sys.stderr
-    print(f"{len(report.downloaded)} downloaded, {len(report.skipped)} already present, "
-          f"{len(report.missing)} missing, {len(report.failed)} failed, "
-          f"{len(report.unrecognized)} unrecognized files skipped; "
-          f"{humanize.naturalsize(report.nbytes, binary=True)} in {report.elapsed:.1f}s "
-          f"-> {os.path.abspath(args.output)}", file=out)
+    print(f"{fmt_counts(len(report.downloaded), len(report.skipped), len(report.missing), len(report.failed), len(report.unrecognized))}; "
+          f"{fmt_bytes(report.nbytes)} in {fmt_elapsed(report.elapsed)} "
+          f"-> {shown(os.path.abspath(args.output), ERROR_LIMIT)}", file=out)
     if report.not_reached:
-        print(f"{report.not_reached} ids not reached before the job stopped; run the same command "
+        print(f"{plural(report.not_reached, 'id')} not reached before the job stopped; run the same command "
               f"again to resume", file=out)
     if report.missing:
-        print(f"missing (in no archive): {_short_ids(report.missing)}", file=out)
+        print(f"missing (in no archive): {short_ranges(report.missing)}", file=out)
     for rid, reason in sorted(report.failed.items())[:20]:
         print(f"failed {rid}: {shown(reason, ERROR_LIMIT)}", file=out)
     if len(report.failed) > 20:
-        print(f"… and {len(report.failed) - 20} more failed", file=out)
+        print(f"… and {len(report.failed) - 20:,} more failed", file=out)
+    report_failed = False
+    if args.report:
+        try:
+            write_report(args.report, report)
+        except ReportWriteError as err:
+            print(f"error: {shown(err, ERROR_LIMIT)}", file=out)
+            report_failed = True
     if interrupted:
         print("interrupted: verified files are kept; run the same command again to resume", file=out)
         return 130
     if report.error:
         print(f"error: {shown(report.error, ERROR_LIMIT)}", file=out)
         return 1
-    return 0 if report.ok else 1
+    return 0 if report.ok and not report_failed else 1
+
+
+# ---- sessions: --ids-from, --dry-run, --json, the layout check -------------------------------
+
+def _ids_of(args: argparse.Namespace, optional: bool = False):
+    """The ids asked for (IDS and/or --ids-from), or an exit code after a one-line error.
+    ``optional`` (ids chosen by --where): None when neither is given."""
+    from app.idlists import IdFileError, read_ids
+    from pools import IdRanges, RangeError, parse_ids
+
+    if args.ids is None and args.ids_from is None:
+        if optional:
+            return None
+        return _fail_usage("give IDS, --ids-from FILE, or --where QUERY")
+    ranges: list[tuple[int, int]] = []
+    if args.ids is not None:
+        try:
+            ranges.extend(parse_ids(args.ids).ranges)
+        except RangeError as err:
+            return _fail_usage(f"bad range: {err}")
+    if args.ids_from is not None:
+        try:
+            ranges.extend(read_ids(args.ids_from).ranges)
+        except IdFileError as err:
+            return _fail_usage(str(err))
+    ids = IdRanges(ranges)
+    if not ids:
+        return _fail_usage("no ids given: the range and the file are empty")
+    return ids
+
+
+def _plan_or_layout_error(args: argparse.Namespace, pool, ids):
+    """--dry-run: print the plan and return its exit code. Otherwise: exit 1 when no archive the
+    ids map to exists (a wrong layout would report every id missing), else None (go on)."""
+    from app.diagnose import diagnose_layout
+    from app.plan import make_plan
+    from pools import PoolError
+
+    if args.dry_run:
+        try:
+            plan = make_plan(pool, ids)
+        except PoolError as err:
+            print(f"error: {shown(str(err))}", file=sys.stderr)
+            return 1
+        if args.json:
+            _print_json({"event": "plan", **plan.to_dict()})
+        else:
+            print("\n".join(plan.lines()))
+        if plan.layout_error:
+            print(f"error: {plan.layout_error}", file=sys.stderr)
+            return 1
+        return 0
+    try:
+        problem = diagnose_layout(pool, ids)
+    except PoolError:
+        return None  # the job itself reports an unreachable Hub or a denied repo
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        if args.json:
+            _print_json({"event": "error", "error": problem})
+        return 1
+    return None
+
+
+_JSON_LOCK = threading.Lock()
+
+
+def _print_json(obj) -> None:
+    line = json.dumps(obj, separators=(",", ":"))  # ASCII only: control and bidi characters escaped
+    with _JSON_LOCK:
+        try:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):  # the reader went away: the job goes on, quietly
+            pass
+
+
+def _event_name(event) -> str:
+    name = type(event).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+class _JsonEvents:
+    """The downloader's ``on_event``: every event but worker chatter, one JSON object per line.
+
+    Job progress is coalesced to at most five lines a second; the final counts are in the report.
+    """
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self._last_progress = 0.0
+
+    def __call__(self, event) -> None:
+        from dataclasses import asdict
+
+        from pools import events as ev
+
+        if isinstance(event, ev.WorkerState):
+            return
+        if isinstance(event, ev.JobProgress):
+            now = time.monotonic()
+            if now - self._last_progress < 0.2 and event.ids_done < event.ids_total:
+                return
+            self._last_progress = now
+        data = asdict(event)
+        if isinstance(event, ev.ResourcesMissing):
+            from pools import IdRanges
+            data["ids"] = str(IdRanges.of(event.ids))  # ranges: a run of 10,000 ids is one string
+            data["count"] = len(event.ids)
+        _print_json({"event": _event_name(event), **data})

@@ -17,6 +17,7 @@ from .base import (
     Preview,
     ResourceNotFoundError,
 )
+from .combined import CombinedLayoutDataPool
 from .downloader import Downloader, Job
 from .errors import (
     AccessDeniedError,
@@ -38,7 +39,7 @@ from .transport import RetryPolicy
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",
     "InvalidResourceDataError", "FileUnrecognizableError", "ResourceNotFoundError",
-    "ArchiveInfo", "ArchiveTemplateDataPool", "Preview", "Downloader", "Job", "DownloadReport", "RetryPolicy",
+    "ArchiveInfo", "ArchiveTemplateDataPool", "CombinedLayoutDataPool", "Preview", "Downloader", "Job", "DownloadReport", "RetryPolicy",
     "IdRanges", "IdList", "parse_ids", "ArchiveIndex", "IndexEntry", "archive_path", "index_path",
     "resource_id_of", "events",
     "PoolError", "RangeError", "AccessDeniedError", "HubUnreachableError", "RepoNotFoundError",

@@ -201,7 +201,7 @@ class HfBasedDataPool(DataPool):
         return index_path(archive)
 
     # -- Hub access
-    def _sha(self, repo_id: str, revision: str, cancel=None) -> str:
+    def _sha(self, repo_id: str, revision: str, cancel=None, on_wait=None) -> str:
         """The commit of ``revision``, resolved once per pool even when many threads ask at once."""
         key = (repo_id, revision)
         with self._lock:
@@ -213,14 +213,17 @@ class HfBasedDataPool(DataPool):
             with self._lock:
                 sha = self._shas.get(key)
             if sha is None:
-                sha = self.client.resolve(repo_id, revision, cancel)
+                sha = self.client.resolve(repo_id, revision, cancel, on_wait=on_wait)
                 with self._lock:
                     self._shas[key] = sha
         return sha
 
-    def resolve_revision(self, cancel=None) -> str:
-        """The commit sha of ``data_revision``, resolved once per pool."""
-        return self._sha(self.data_repo_id, self.data_revision, cancel)
+    def resolve_revision(self, cancel=None, on_wait=None) -> str:
+        """The commit sha of ``data_revision``, resolved once per pool.
+
+        ``on_wait(seconds, reason)`` hears of each wait between attempts (for a UI to show).
+        """
+        return self._sha(self.data_repo_id, self.data_revision, cancel, on_wait)
 
     def resolve_index_revision(self, cancel=None) -> str:
         return self._sha(self.idx_repo_id, self.idx_revision, cancel)
@@ -241,7 +244,7 @@ class HfBasedDataPool(DataPool):
             return resource_id_of
         return self._id_of_name(archive)
 
-    def get_index(self, archive: str, cancel=None) -> ArchiveIndex | None:
+    def get_index(self, archive: str, cancel=None, *, on_wait=None, on_resolve=None) -> ArchiveIndex | None:
         """The parsed index of ``archive``, or None when the archive has no index.
 
         Each index is fetched once per pool even when many workers ask at the same time; it is
@@ -260,17 +263,15 @@ class HfBasedDataPool(DataPool):
                 if archive in self._indexes:
                     return self._indexes[archive]
             sha = self.resolve_index_revision(cancel)
+            # from the cache when there (no request), else one GET (size-capped) whose bytes are
+            # cached only once they parsed; ``on_wait``/``on_resolve``: see HubClient.fetch_index
             rule = self._index_names_rule(archive)
 
             def parse(raw: bytes) -> ArchiveIndex:
                 return ArchiveIndex.from_bytes(archive, raw, rule)
 
-            path = self.index_path_of(archive)
-            fetch = getattr(self.client, "fetch_index", None)
-            if fetch is not None:
-                index = fetch(self.idx_repo_id, path, sha, parse, cancel=cancel)
-            else:
-                index = self._download_index(path, sha, parse, cancel)
+            index = self.client.fetch_index(self.idx_repo_id, self.index_path_of(archive), sha, parse,
+                                            cancel, on_wait, on_resolve=on_resolve)
             with self._lock:
                 self._indexes[archive] = index
                 self._index_bytes += index.approx_bytes if index is not None else 0
@@ -279,19 +280,6 @@ class HfBasedDataPool(DataPool):
                     self._index_bytes -= old.approx_bytes if old is not None else 0
                 self._index_locks.pop(archive, None)
             return index
-
-    def _download_index(self, path: str, sha: str, parse, cancel=None) -> ArchiveIndex | None:
-        """Until the client parses before caching: a cached index that does not parse is dropped."""
-        local = self.client.download(self.idx_repo_id, path, sha, cancel)
-        if local is None:
-            return None
-        with open(local, "rb") as f:
-            raw = f.read()
-        try:
-            return parse(raw)
-        except IndexFormatError:
-            unlink_quiet(local)
-            raise
 
     def is_index_cached(self, archive: str) -> bool:
         with self._lock:
@@ -304,12 +292,8 @@ class HfBasedDataPool(DataPool):
         """The ``.tar`` archives of the data repo (under ``path``), from the paginated tree listing."""
         sha = self.resolve_revision()
 
-        def listing():
-            return list(self.client.api().list_repo_tree(
-                self.data_repo_id, path_in_repo=path, recursive=True, repo_type="dataset", revision=sha))
-
-        entries = with_retries(listing, f"{self.data_repo_id} tree", self.client.policy)
-        for entry in entries:
+        # pages followed on the endpoint's own origin only: the token never goes elsewhere
+        for entry in self.client.list_tree(self.data_repo_id, sha, path):
             p = getattr(entry, "path", "")
             if p.endswith(".tar") and getattr(entry, "size", None) is not None:
                 lfs = getattr(entry, "lfs", None)

@@ -229,6 +229,7 @@ class Downloader(PlanStage, FetchStage):
             report.elapsed = (time.monotonic() - job._started) if job._started else 0.0
             report.nbytes = job._bytes_done
             report.not_reached = max(0, job.ids_total - job._ids_done)
+            report.resolves = job._resolves
         try:
             remove_empty_dir(job.partial_dir)
             job._maybe_progress(force=True)

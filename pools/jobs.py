@@ -66,6 +66,7 @@ class Job:
         self._writing = 0  # temporary files open in the destination
         self._finished = False
         self._give_ups = 0  # ranged GETs in a row that gave up on a transient error, no success between
+        self._resolves = 0  # /resolve/ requests spent for this job (the Hub's quota counts them)
 
     def __repr__(self):
         return f"Job({self.id}, {self.name!r}, state={self.state})"
@@ -120,6 +121,10 @@ class Job:
                                   self._bytes_done, self._bytes_planned, elapsed, rate)
 
     # -- bookkeeping, called by workers
+    def _count_resolve(self) -> None:
+        with self._lock:
+            self._resolves += 1
+
     def _emit(self, event) -> None:
         self.downloader._emit(event)
 

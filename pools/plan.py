@@ -11,7 +11,7 @@ import itertools
 import os
 from typing import Any, Iterator
 
-from .errors import IndexFormatError
+from .errors import IndexFormatError, TransferError
 from .index import IndexEntry
 from .ids import chunks
 from .jobs import Job, Resource
@@ -121,8 +121,9 @@ class PlanStage:
             return None
         self._worker(wid, "index", job, archive, job.pool.index_path_of(archive))
         try:
-            index = job.pool.get_index(archive, job.cancel_event)
-        except IndexFormatError as err:
+            index = job.pool.get_index(archive, job.cancel_event, on_wait=self._on_wait(wid, job, archive),
+                                       on_resolve=job._count_resolve)
+        except (IndexFormatError, TransferError) as err:  # this archive's index: a redirect loop, too large...
             broken[archive] = str(err)
             return None
         if index is not None and index.name_problems:

@@ -28,6 +28,8 @@ class DownloadReport:
     error: str | None = None
     not_reached: int = 0
     """Ids the job never settled because it was cancelled or stopped by an error (rerun them)."""
+    resolves: int = 0
+    """``/resolve/`` requests the job spent against the Hub's resolver quota."""
     unverified: list[int] = field(default_factory=list)
     """Ids kept on a rerun without a hash check: present, of the right size, and the index gives
     no sha256 (also counted in ``skipped``)."""
@@ -52,6 +54,7 @@ class DownloadReport:
             "bytes": self.nbytes,
             "elapsed": round(self.elapsed, 3),
             "not_reached": self.not_reached,
+            "resolves": self.resolves,
             "unverified": sorted(self.unverified),
         }
 

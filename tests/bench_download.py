@@ -1,255 +1,253 @@
-"""Benchmark: this engine against cheesechaser 0.2.2, side by side, on the loopback Hub.
+"""Benchmark: this engine against cheesechaser 0.2.2 (and the floors), side by side, on the loopback Hub.
 
-Not a test (pytest collects only ``test_*.py``); prints figures and a markdown table for the README.
+Not a test (pytest collects only ``test_*.py``); a script that prints figures, and with
+``--markdown`` the README's tables with the command that made them.
 
-    python tests/bench_download.py                 # 3 rounds, 12 workers, 40 ms per request
-    python tests/bench_download.py --rounds 5 --workers 8 --latency-ms 80
+    python tests/bench_download.py                          # every scenario, 3 rounds
+    python tests/bench_download.py --scenario sparse-real --rounds 1
+    python tests/bench_download.py --quick --rounds 1       # smaller sizes, for a busy machine
+    python tests/bench_download.py --markdown > figures.md
 
-What it does:
+Each client runs in its own child process (``tests/bench_clients.py``; the peer in its own venv:
+``CHEESECHASER_PEER_PYTHON`` or ``/work/peer/bin/python``), with the same ids and ``--workers``,
+alternating which goes first from round to round. Inside the child: wall time of the download
+call, user+sys CPU of the process over it, peak RSS. After each run every file is checked against
+its sha256 (outside the timings); a client that did not bring every file back is shown as
+incomplete, never timed as if it had. The Hub's request log gives requests and resolves served.
 
-* builds one dataset repo with ``build_repo`` (base level 3, files of 50-500 KB) in a temporary
-  folder and serves it with ``HubServer`` and ``FaultConfig(latency_ms=...)`` on every request
-  (file GETs and HEADs and API calls alike: a stand-in for the real Hub's round trip);
-* runs each client in its own subprocess (the peer in its own venv: ``CHEESECHASER_PEER_PYTHON``
-  or ``/work/peer/bin/python``), with the same ids and the same ``max_workers``, alternating which
-  goes first in each round, and measures inside the child: wall time of the
-  ``batch_download_to_directory`` call, user+sys CPU time of the process over that call, and the
-  process's peak RSS;
-* checks every file of every run against the dataset's sha256 (outside the timings).
+Scenarios (``--scenario NAME``, repeatable; all by default):
 
-Scenarios:
-
-* ``dense``: a few hundred ids spread over about a dozen archives. **Cold**: a fresh huggingface_hub
-  cache (no index cached) and an empty destination for every run, for both clients.
-* ``sparse``: one id in each of a few hundred archives (one index per id). **Cold**, as above.
-* ``sparse-warm``: the sparse job into an empty destination, with the indexes already in the
-  huggingface_hub cache from an untimed run (a second batch from the same archives, a restart).
-* ``rerun``: the dense job again with every file already in the destination. **Warm** for both:
-  the cache holds the indexes from an untimed first run into the same destination (cheesechaser
-  re-downloads the files, having no resume; this engine verifies their sha256 and fetches none).
+* ``dense``: 300 ids in 12 archives of 40 files (50-500 KB); **cold** (empty hf cache and destination).
+* ``sparse``: one id in each of 300 archives of 4 files (one index per id); cold.
+* ``sparse-warm``: the sparse job with the indexes already in the hf cache (an untimed first run).
+* ``rerun``: the dense job again, every file already in the destination, cache warm.
+  These four print the floor beside them: one latency for the revision's API call, then the
+  requests a minimal client needs x latency / workers (per archive its index unless cached, and
+  its resolve when the Hub redirects archives to a CDN; one ranged GET per file to fetch).
+* ``sparse-real``: one wanted file in each of 300 archives whose indexes list 10,000 well-formed
+  entries (~1.3 MB of JSON each, see ``tests/bench_data.py``); clients: cheesechaser 0.2.2, an
+  hfutils loop (``hf_tar_file_download`` per file), this engine, and the bare urllib3 client (the floor).
+* ``rate-limited``: the loopback Hub's resolver quota scaled down (``--quota 100`` resolves per
+  ``--window 10`` s); cheesechaser 0.2.2 and this engine on one-file-per-archive ids and on dense
+  ids: wall, resolves per file, files per quota window.
+* ``big``: 200 files of 5-20 MiB, no added latency: MB/s of this engine and of the bare client
+  with ``--workers`` connections, peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import os
-import random
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import (
+    Served,
+    check_files,
+    command_line,
+    hub_lacks,
+    peer_python,
+    redirect_hops,
+    run_client,
+    start_hub,
+)
+from bench_data import build_big, build_padded, build_small
+from bench_tables import render_tables
 
-REPO = "bench/booru"
-DENSE_ARCHIVES = range(0, 12)  # residues (archives images/0000.tar .. images/0011.tar)
-DENSE_PER_ARCHIVE = 25  # wanted ids per dense archive (of 40 in it)
-SPARSE_ARCHIVES = range(100, 400)  # 300 archives, one wanted id in each
-# name: (ids, warm huggingface_hub cache, files already in the destination)
+
+@dataclass(frozen=True)
+class Scenario:
+    dataset: str  # "small", "real" or "big"
+    cases: tuple[tuple[str, str], ...]  # (label, id set of the dataset)
+    clients: tuple[str, ...]
+    warm: bool = False  # an untimed first run fills each client's hf cache
+    keep_dst: bool = False  # ... and its destination, kept for the timed runs
+    latency: bool = True
+    rate_limited: bool = False
+
+
 SCENARIOS = {
-    "dense": ("dense", False, False),
-    "sparse": ("sparse", False, False),
-    "sparse-warm": ("sparse", True, False),
-    "rerun": ("dense", True, True),
+    "dense": Scenario("small", (("dense", "dense"),), ("peer", "ours")),
+    "sparse": Scenario("small", (("sparse", "sparse"),), ("peer", "ours")),
+    "sparse-warm": Scenario("small", (("sparse", "sparse"),), ("peer", "ours"), warm=True),
+    "rerun": Scenario("small", (("dense", "dense"),), ("peer", "ours"), warm=True, keep_dst=True),
+    "sparse-real": Scenario("real", (("sparse", "sparse"),), ("peer", "hfutils", "ours", "bare")),
+    "rate-limited": Scenario("small", (("sparse", "rl-sparse"), ("dense", "dense")), ("peer", "ours"),
+                             rate_limited=True),
+    "big": Scenario("big", (("all", "all"),), ("bare", "ours"), latency=False),
 }
-
-# Run inside the child: argv = client, ids file, destination, workers. Prints one JSON line.
-CHILD = r"""
-import json, os, resource, sys, time
-client, ids_file, dst, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-ids = json.load(open(ids_file))
-if client == "peer":
-    import logging
-    logging.disable(logging.WARNING)
-    from cheesechaser.datapool import IncrementIDDataPool
-    pool = IncrementIDDataPool(REPO, base_level=3)
-    kw = {"silent": True}
-else:
-    from pools import IncrementIDDataPool
-    pool = IncrementIDDataPool(REPO, base_level=3)
-    kw = {}
-r0 = resource.getrusage(resource.RUSAGE_SELF)
-t0 = time.perf_counter()
-pool.batch_download_to_directory(ids, dst, max_workers=workers, save_metainfo=False, **kw)
-wall = time.perf_counter() - t0
-r1 = resource.getrusage(resource.RUSAGE_SELF)
-cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-rss_kb = r1.ru_maxrss  # on Linux this survives exec (the parent's size): prefer the peak of this image
-try:
-    with open("/proc/self/status") as f:
-        rss_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-except (OSError, StopIteration):
-    pass
-print(json.dumps({"wall": wall, "cpu": cpu, "rss_kb": rss_kb}))
-""".replace("REPO", repr(REPO))
+QUICK = {"sparse_archives": 60, "real_archives": 30, "rl_sparse": 60, "big_files": 24}
 
 
-def peer_python() -> str | None:
-    exe = os.environ.get("CHEESECHASER_PEER_PYTHON")
-    if exe:
-        return exe
-    default = "/work/peer/bin/python"
-    return default if os.path.exists(default) else None
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scenario", "--only", dest="scenarios", choices=list(SCENARIOS), action="append",
+                   help="run only this scenario (repeatable; all by default)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--workers", type=int, default=12)
+    p.add_argument("--latency-ms", type=float, default=40.0)
+    p.add_argument("--quota", type=int, default=100, help="rate-limited: resolves per window")
+    p.add_argument("--window", type=float, default=10.0, help="rate-limited: window, seconds")
+    p.add_argument("--sparse-archives", type=int, default=300, help="sparse: archives (one id each)")
+    p.add_argument("--real-archives", type=int, default=300, help="sparse-real: archives")
+    p.add_argument("--real-entries", type=int, default=10_000, help="sparse-real: index entries per archive")
+    p.add_argument("--rl-sparse", type=int, default=200, help="rate-limited: one-per-archive ids")
+    p.add_argument("--big-files", type=int, default=200, help="big: files of 5-20 MiB")
+    p.add_argument("--quick", action="store_true",
+                   help="smaller sizes (" + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in QUICK.items()) + ")")
+    p.add_argument("--no-peer", action="store_true", help="leave cheesechaser 0.2.2 out")
+    p.add_argument("--markdown", action="store_true", help="print the README's tables, with this command")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = p.parse_args(argv)
+    if args.quick:
+        for k, v in QUICK.items():
+            if getattr(args, k) == p.get_default(k):
+                setattr(args, k, v)
+    if args.rounds < 1 or args.workers < 1:
+        p.error("--rounds and --workers must be at least 1")
+    return args
 
 
-def build(root: Path, seed: int = 0) -> tuple[dict[int, dict[str, str]], list[int], list[int]]:
-    """The dataset: dense archives with 40 files, sparse ones with the wanted file and 3 small others."""
-    from app.hub.dataset import build_repo
+class Bench:
+    def __init__(self, args, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.peer = None if args.no_peer else peer_python()
+        self.datasets: dict = {}
+        self.results: dict[tuple[str, str, str], list[dict]] = {}
+        self.meta: dict[str, dict] = {}  # per scenario: what the tables need besides the runs
 
-    rng = random.Random(seed)
-    resources: dict[int, dict[str, bytes]] = {}
-    dense, sparse = [], []
+    def python(self, client: str) -> str | None:
+        return self.peer if client == "peer" else sys.executable
 
-    def blob(size: int) -> bytes:
-        return rng.randbytes(size)
+    def dataset(self, name: str):
+        if name not in self.datasets:
+            root = self.work / f"hub-{name}"
+            (root / "datasets").mkdir(parents=True)
+            t0 = time.perf_counter()
+            a = self.args
+            if name == "small":
+                ds = build_small(root, sparse_archives=a.sparse_archives)
+                ds.ids["rl-sparse"] = ds.ids["sparse"][:a.rl_sparse]
+            elif name == "real":
+                ds = build_padded(root, "bench/real", archives=a.real_archives, entries=a.real_entries)
+            else:
+                ds = build_big(root, files=a.big_files, archives=max(1, a.big_files // 10))
+            print(f"dataset {name}: {len(ds.files)} wanted-able files in {ds.archives} archives, "
+                  f"{ds.nbytes / 2**20:,.0f} MiB of tars, {ds.index_bytes / ds.archives / 1e6:.2f} MB "
+                  f"per index, built in {time.perf_counter() - t0:.1f} s", flush=True)
+            self.datasets[name] = ds
+        return self.datasets[name]
 
-    for residue in DENSE_ARCHIVES:
-        for k in range(40):
-            rid = 1000 * (k + 1) + residue
-            resources[rid] = {f"{rid}.webp": blob(rng.randint(50_000, 500_000))}
-            if k < DENSE_PER_ARCHIVE:
-                dense.append(rid)
-    for residue in SPARSE_ARCHIVES:
-        for k in range(4):
-            rid = 1000 * (k + 1) + residue
-            wanted = k == 2
-            resources[rid] = {f"{rid}.webp": blob(rng.randint(50_000, 500_000) if wanted else 20_000)}
-            if wanted:
-                sparse.append(rid)
-    ordered = dict(sorted(resources.items()))
-    manifest = build_repo(root, REPO, ordered, base_level=3)
-    return manifest.files, dense, sparse
+    def features(self, sc: Scenario) -> dict:
+        return {"resolver_quota": self.args.quota, "window": self.args.window} if sc.rate_limited else {}
 
+    def hub(self, sc: Scenario, ds):
+        return start_hub(ds.root, self.args.latency_ms if sc.latency else 0.0, **self.features(sc))
 
-def run_client(python: str, client: str, ids_file: Path, dst: Path, hf_home: Path, workers: int,
-               endpoint: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE"))}
-    env.update(HF_HOME=str(hf_home), HF_ENDPOINT=endpoint, HF_HUB_DISABLE_TELEMETRY="1",
-               HF_HUB_DISABLE_PROGRESS_BARS="1", PYTHONPATH=str(ROOT), TQDM_DISABLE="1")
-    out = subprocess.run([python, "-c", CHILD, client, str(ids_file), str(dst), str(workers)],
-                         cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if out.returncode != 0:
-        raise SystemExit(f"{client} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    def run(self, name: str) -> None:
+        sc = SCENARIOS[name]
+        clients = [c for c in sc.clients if self.python(c)]
+        if len(clients) < len(sc.clients):
+            print(f"{name}: cheesechaser 0.2.2 not found (set CHEESECHASER_PEER_PYTHON); without it")
+        lacking = hub_lacks(self.features(sc))
+        if lacking:
+            print(f"{name}: skipped: this loopback Hub has no {', '.join(lacking)} yet")
+            return
+        ds = self.dataset(sc.dataset)
+        hub = self.hub(sc, ds)
+        try:
+            first = ds.ids[sc.cases[0][1]][0]
+            archive, _ = ds.tasks([first])[0]
+            hops = redirect_hops(hub, ds.repo, archive, archive[:-4] + ".json")
+            self.meta[name] = {"hops": hops, "cases": {}}
+            for label, key in sc.cases:
+                ids = ds.ids[key]
+                self.meta[name]["cases"][label] = {"ids": len(ids), "files": len(ds.expected(ids)),
+                                                   "archives": len({a for a, _ in ds.tasks(ids)})}
+                self.run_case(name, sc, label, ids, ds, clients, hub)
+        finally:
+            hub.stop()
 
+    def run_case(self, name, sc, label, ids, ds, clients, hub) -> None:
+        expected = ds.expected(ids)
+        spec = {"repo": ds.repo, "base_level": ds.base_level, "ids": ids, "tasks": ds.tasks(ids),
+                "workers": self.args.workers}
+        tag = f"{name}-{label}"
+        warm = {}
+        if sc.warm:  # an untimed first run fills the cache (and, for a rerun, the destination)
+            for client in clients:
+                home, dst = self.work / f"{tag}-{client}-home", self.work / f"{tag}-{client}-dst"
+                res = run_client(self.python(client), client, dict(spec, dst=str(dst)), self.work / "spec.json",
+                                 home, hub.url)
+                good, _ = check_files(dst, expected)
+                if "error" in res or good < len(expected):
+                    print(f"  {name}: warm-up run of {client} incomplete ({good}/{len(expected)} files): "
+                          f"{res.get('error', '')}")
+                warm[client] = (home, dst)
+                if not sc.keep_dst:
+                    shutil.rmtree(dst, ignore_errors=True)
+        for rnd in range(self.args.rounds):
+            order = clients if rnd % 2 == 0 else clients[::-1]
+            for client in order:
+                home = warm[client][0] if sc.warm else self.work / f"{tag}-{client}-{rnd}-home"
+                dst = warm[client][1] if sc.keep_dst else self.work / f"{tag}-{client}-{rnd}-dst"
+                own = self.hub(sc, ds) if sc.rate_limited else None  # a fresh quota window for every run
+                served_by = own or hub
+                try:
+                    served_by.clear_log()
+                    res = run_client(self.python(client), client, dict(spec, dst=str(dst)),
+                                     self.work / "spec.json", home, served_by.url)
+                    res["served"] = asdict(Served.of(served_by))
+                finally:
+                    if own is not None:
+                        own.stop()
+                res["good"], bad = check_files(dst, expected)
+                res["files"] = len(expected)
+                res["bytes"] = sum((dst / n).stat().st_size for n in expected if n not in bad)
+                self.results.setdefault((name, label, client), []).append(res)
+                self.print_run(name, label, rnd, client, res)
+                if not sc.keep_dst:
+                    shutil.rmtree(dst, ignore_errors=True)
+                if not sc.warm:
+                    shutil.rmtree(home, ignore_errors=True)
 
-def check(dst: Path, files: dict[int, dict[str, str]], ids: list[int], client: str) -> None:
-    for rid in ids:
-        for name, sha in files[rid].items():
-            path = dst / name
-            if not path.is_file():
-                raise SystemExit(f"{client}: {name} missing from {dst}")
-            with open(path, "rb") as f:
-                if hashlib.sha256(f.read()).hexdigest() != sha:
-                    raise SystemExit(f"{client}: {name} has the wrong bytes")
+    def print_run(self, name, label, rnd, client, res) -> None:
+        head = f"  {name:12} {label:6} round {rnd + 1} {client:7}:"
+        if "wall" not in res:
+            print(f"{head} FAILED: {res.get('error')}", flush=True)
+            if res.get("stderr"):
+                print("    " + res["stderr"].strip().replace("\n", "\n    ")[-1500:])
+            return
+        s = res["served"]
+        done = "" if res["good"] == res["files"] else f"  INCOMPLETE: {res['good']}/{res['files']} files"
+        own = f", report.resolves {res['resolves']}" if "resolves" in res else ""
+        print(f"{head} {res['wall']:7.2f} s wall, {1000 * res['cpu'] / max(1, res['good']):6.2f} ms CPU/file, "
+              f"{res['rss_kb'] / 1024:5.0f} MiB RSS, {s['requests']} requests ({s['resolves']} resolves, "
+              f"{s['limited']} x 429){own}{done}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=12)
-    parser.add_argument("--latency-ms", type=float, default=40.0)
-    parser.add_argument("--only", choices=list(SCENARIOS), action="append",
-                        help="run only these scenarios (repeatable)")
-    parser.add_argument("--no-peer", action="store_true", help="run this engine only")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    args = parser.parse_args(argv)
-
-    from app.hub.server import FaultConfig, HubServer
-
-    peer = None if args.no_peer else peer_python()
-    if peer is None and not args.no_peer:
-        print("cheesechaser 0.2.2 not found (set CHEESECHASER_PEER_PYTHON); running this engine only")
-    ours = sys.executable
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="cheesechaser-bench-"))
+    bench = Bench(args, work)
     try:
-        hub_root = work / "hub"
-        (hub_root / "datasets").mkdir(parents=True)
-        t0 = time.perf_counter()
-        files, dense, sparse = build(hub_root)
-        size = sum(p.stat().st_size for p in (hub_root / "datasets").rglob("*.tar"))
-        print(f"dataset: {len(files)} ids in {len(list((hub_root / 'datasets').rglob('*.tar')))} archives, "
-              f"{size / 2**20:.0f} MiB, built in {time.perf_counter() - t0:.1f}s")
-        faults = FaultConfig(latency_ms=args.latency_ms, on_head=True, on_api=True)
-        scenarios = [s for s in SCENARIOS if not args.only or s in args.only]
-        clients = [("peer", peer), ("ours", ours)] if peer else [("ours", ours)]
-        results: dict[tuple[str, str], list[dict]] = {}
-        with HubServer(hub_root, faults=faults) as hub:
-            for scenario in scenarios:
-                which, warm_cache, keep_dst = SCENARIOS[scenario]
-                ids = sparse if which == "sparse" else dense
-                ids_file = work / f"{scenario}.json"
-                ids_file.write_text(json.dumps(ids))
-                warm: dict[str, tuple[Path, Path]] = {}
-                if warm_cache:  # an untimed first run fills the cache (and, for a rerun, the destination)
-                    for name, python in clients:
-                        home, dst = work / f"{scenario}-{name}-home", work / f"{scenario}-{name}-dst"
-                        run_client(python, name, ids_file, dst, home, args.workers, hub.url)
-                        check(dst, files, ids, name)
-                        warm[name] = (home, dst)
-                        if not keep_dst:
-                            shutil.rmtree(dst)
-                for rnd in range(args.rounds):
-                    order = clients if rnd % 2 == 0 else clients[::-1]
-                    for name, python in order:
-                        home = warm[name][0] if warm_cache else work / f"{scenario}-{name}-{rnd}-home"
-                        dst = warm[name][1] if keep_dst else work / f"{scenario}-{name}-{rnd}-dst"
-                        res = run_client(python, name, ids_file, dst, home, args.workers, hub.url)
-                        check(dst, files, ids, name)
-                        results.setdefault((scenario, name), []).append(res)
-                        print(f"  {scenario:11} round {rnd + 1} {name:4}: {res['wall']:6.2f}s wall, "
-                              f"{1000 * res['cpu'] / len(ids):6.2f} ms CPU/file, {res['rss_kb'] / 1024:5.0f} MiB RSS",
-                              flush=True)
-                        if not keep_dst:
-                            shutil.rmtree(dst, ignore_errors=True)
-                        if not warm_cache:
-                            shutil.rmtree(home, ignore_errors=True)
-        print()
-        print(table(results, scenarios, bool(peer), args, len(dense), len(sparse)))
-        print()
-        extra = "" if args.rounds == 3 and args.workers == 12 and args.latency_ms == 40 else \
-            f" --rounds {args.rounds} --workers {args.workers} --latency-ms {args.latency_ms:g}"
-        print(f"Reproduce: python tests/bench_download.py{extra}")
+        for name in args.scenarios or list(SCENARIOS):
+            bench.run(name)
     finally:
         if args.keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(render_tables(bench.results, bench.meta, args, command_line("bench_download.py", argv),
+                        markdown=args.markdown))
     return 0
-
-
-def table(results, scenarios, with_peer, args, n_dense, n_sparse) -> str:
-    def med(scenario, name, key):
-        return statistics.median(r[key] for r in results[(scenario, name)])
-
-    what = {"dense": f"dense: {n_dense} ids in {len(DENSE_ARCHIVES)} archives, cold",
-            "sparse": f"sparse: {n_sparse} ids, one per archive, cold",
-            "sparse-warm": "sparse, indexes already in the hf cache",
-            "rerun": f"rerun: dense again, all {n_dense} files present, warm"}
-    lines = [f"Median of {args.rounds} alternating runs, {args.workers} workers, "
-             f"{args.latency_ms:g} ms per request, files of 50-500 KB, base level 3.", ""]
-    if with_peer:
-        lines += ["| scenario | cheesechaser 0.2.2 | this engine | speed-up | CPU/file peer | CPU/file ours | peak RSS peer | peak RSS ours |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    else:
-        lines += ["| scenario | this engine | CPU/file | peak RSS |", "|---|---:|---:|---:|"]
-    for s in scenarios:
-        n = n_sparse if SCENARIOS[s][0] == "sparse" else n_dense
-        ours_wall, ours_cpu, ours_rss = (med(s, "ours", k) for k in ("wall", "cpu", "rss_kb"))
-        if with_peer:
-            peer_wall, peer_cpu, peer_rss = (med(s, "peer", k) for k in ("wall", "cpu", "rss_kb"))
-            lines.append(f"| {what[s]} | {peer_wall:.2f} s | {ours_wall:.2f} s | **{peer_wall / ours_wall:.1f}x** | "
-                         f"{1000 * peer_cpu / n:.1f} ms | {1000 * ours_cpu / n:.1f} ms | "
-                         f"{peer_rss / 1024:.0f} MiB | {ours_rss / 1024:.0f} MiB |")
-        else:
-            lines.append(f"| {what[s]} | {ours_wall:.2f} s | {1000 * ours_cpu / n:.1f} ms | {ours_rss / 1024:.0f} MiB |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

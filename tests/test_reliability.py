@@ -638,7 +638,7 @@ def _fetched(hub, manifest) -> list[str]:
     names = _index_names(manifest)
     out = []
     for r in _tar_gets(hub):
-        archive = r.path.split("/resolve/", 1)[1].split("/", 1)[1]
+        archive = r.file  # the path in the repo, whether the GET was redirected or not
         start = int(r.range.split("=")[1].split("-")[0])
         out.append(names[(archive, start)])
     return out

@@ -34,7 +34,7 @@ __all__ = [
 DEMO_REPO = "demo/booru-mini"
 DEMO_BASE_LEVEL = 2
 DEMO_BASE_DIR = "images"
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: metadata.parquet at the repo root
 DEMO_MAX_ID = 4800
 #: residues (id % 100) whose archive exists: images/000.tar .. images/047.tar
 DEMO_RESIDUES = range(48)
@@ -197,9 +197,10 @@ def write_demo(root: str | os.PathLike, *, force: bool = False, seed: int = DEMO
             n_sidecars=n_sidecars, n_archives=len(DEMO_RESIDUES), base_level=DEMO_BASE_LEVEL,
             repo=DEMO_REPO,
         )
+        from .demo_metadata import demo_metadata_files  # the posts' metadata table (issue 12)
         manifest = build_repo(staging, DEMO_REPO, posts, base_level=DEMO_BASE_LEVEL,
                               base_dir=DEMO_BASE_DIR, extra_members=extra,
-                              repo_files={"README.md": readme.encode()})
+                              repo_files={"README.md": readme.encode(), **demo_metadata_files(seed)})
         del posts
 
         final = repo_dir(root, DEMO_REPO)
@@ -247,9 +248,14 @@ def run_demo_data(args: argparse.Namespace) -> int:
         print(f"error: cannot write the demo dataset to {root}: {exc}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
-    n_mb = manifest.total_bytes / 1e6
+    from app.format import fmt_bytes, fmt_elapsed, plural
+
+    # the same numbers the TUI's archives screen shows: every member of every archive (the
+    # unrecognized ones too) and the archives' bytes, in IEC units
+    n_files = manifest.n_files + sum(len(names) for names in manifest.unrecognized.values())
     what = "Wrote" if fresh else "Already up to date:"
-    print(f"{what} {DEMO_REPO} in {root}: {len(manifest.archives)} archives, {len(manifest.ids)} ids, "
-          f"{manifest.n_files} files, {n_mb:.1f} MB ({elapsed:.1f} s).")
+    print(f"{what} {DEMO_REPO} in {root}: {plural(len(manifest.archives), 'archive')} · "
+          f"{fmt_bytes(sum(manifest.archive_sizes.values()))} · {plural(len(manifest.ids), 'id')} in "
+          f"{plural(n_files, 'file')} ({fmt_elapsed(elapsed)}).")
     print(f"Serve it with: cheesechaser-tui serve {root}")
     return 0

@@ -155,6 +155,7 @@ class PickerScreen(Screen):
             idx_revision=None, base_dir=value("base-dir"), base_level=level,
             token=self.query_one("#token", Input).value.strip() or None,
             layout=layout, archive_templates=preset.templates if preset is not None else (), demo=False,
+            extra_layers=preset.extra_layers if preset is not None else (),
         )
 
     def action_open_form(self) -> None:

@@ -1,0 +1,298 @@
+"""A metadata table opened in DuckDB: count, list, sample and iterate the posts a query matches.
+
+Parquet is read in place (columnar, with filters pushed into the scan); CSV/TSV and JSON Lines
+are loaded into memory once. After opening, the connection loses access to every file but the
+table's own and its configuration is locked: a ``--sql`` clause cannot read, write or install
+anything.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Sequence
+
+import duckdb
+
+from .columns import Columns, quote_ident, resolve_columns
+from .query import Compiled, QueryError, compile_query
+from .sqlguard import check_where_sql
+
+FORMATS = ("parquet", "csv", "tsv", "jsonl")
+BATCH = 8192
+
+
+def format_of(path: str) -> str:
+    name = path.lower()
+    for suffix in (".gz", ".zst"):
+        name = name.removesuffix(suffix)
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith(".tsv"):
+        return "tsv"
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    raise ValueError(f"cannot tell the format of {os.path.basename(path)!r}: "
+                     f"use a .parquet, .csv, .tsv or .jsonl file")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _reader(files: Sequence[str], fmt: str) -> str:
+    listed = "[" + ", ".join(_literal(f) for f in files) + "]"
+    if fmt == "parquet":
+        return f"read_parquet({listed}, union_by_name=true)"
+    if fmt == "csv":
+        return f"read_csv({listed}, header=true, union_by_name=true)"
+    if fmt == "tsv":
+        return f"read_csv({listed}, header=true, delim='\\t', union_by_name=true)"
+    return f"read_json({listed}, format='newline_delimited', union_by_name=true)"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One matching post, as the TUI and ``query --format`` show it (values straight from the table)."""
+
+    id: int
+    rating: Any = None
+    score: Any = None
+    width: Any = None
+    height: Any = None
+    ext: Any = None
+    date: Any = None
+    tags: str = ""
+
+
+class MetadataTable:
+    """One table, one DuckDB connection; methods may be called from any thread."""
+
+    def __init__(self, files: Sequence[str], fmt: str | None = None, columns: Mapping[str, str] | None = None,
+                 *, source: str | None = None, memory_limit: str = "1GB", threads: int | None = None):
+        files = [os.path.abspath(f) for f in files]
+        if not files:
+            raise ValueError("no table file given")
+        fmt = fmt or format_of(files[0])
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown table format {fmt!r}; use one of {', '.join(FORMATS)}")
+        self.files = files
+        self.format = fmt
+        self.source = source or files[0]
+        config: dict[str, Any] = {"memory_limit": memory_limit}
+        if threads:
+            config["threads"] = threads
+        self._con = duckdb.connect(":memory:", config=config)
+        self._lock = threading.Lock()
+        try:
+            kind = "VIEW" if fmt == "parquet" else "TABLE"
+            self._con.execute(f"CREATE {kind} posts AS SELECT * FROM {_reader(files, fmt)}")
+            schema = {row[0]: str(row[1]) for row in self._con.execute("DESCRIBE posts").fetchall()}
+        except duckdb.Error as err:
+            self._con.close()
+            raise ValueError(f"cannot read the table {self.source}: {_one_line(err)}") from None
+        try:
+            self.columns: Columns = resolve_columns(schema, columns)
+        except ValueError:
+            self._con.close()
+            raise
+        self.schema = schema
+        allowed = files + [os.path.realpath(f) for f in files] if fmt == "parquet" else []
+        self._con.execute(f"SET allowed_paths=[{', '.join(_literal(p) for p in allowed)}]")
+        self._con.execute("SET enable_external_access=false")
+        self._con.execute("SET lock_configuration=true")
+
+    # -- plumbing
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for one thread; ``cursor.interrupt()`` from another thread stops its query."""
+        with self._lock:
+            return self._con.cursor()
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"MetadataTable({self.source!r})"
+
+    def where(self, query: str = "", *, sql: str | None = None, within=None) -> Compiled:
+        """The WHERE clause for a booru ``query``, a ``--sql`` clause and ids ``within`` an IdRanges."""
+        compiled = compile_query(query, self.columns)
+        if sql is not None:
+            with self._lock:
+                check_where_sql(self._con, sql)
+            compiled = compiled.and_(Compiled(f"({sql}\n)"))
+        if within is not None:
+            ranges = list(getattr(within, "ranges", ()))
+            if not ranges:
+                return compiled.and_(Compiled("FALSE"))
+            col = quote_ident(self.columns.id)
+            compiled = compiled.and_(Compiled(" OR ".join(f"{col} BETWEEN ? AND ?" for _ in ranges),
+                                              [x for r in ranges for x in r]))
+        return compiled
+
+    def _run(self, sql: str, params: list, cursor=None) -> duckdb.DuckDBPyConnection:
+        cur = cursor or self.cursor()
+        try:
+            return cur.execute(sql, params)
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as err:
+            raise QueryError(_one_line(err)) from None
+
+    # -- the API
+    def count(self, query: str = "", *, sql: str | None = None, within=None, cursor=None) -> int:
+        w = self.where(query, sql=sql, within=within)
+        return int(self._run(f"SELECT count(*) FROM posts WHERE {w.where}", w.params, cursor).fetchone()[0])
+
+    def ids(self, query: str = "", *, sql: str | None = None, within=None, limit: int | None = None,
+            sample: int | None = None, seed: int = 0, order_by: str | None = None,
+            descending: bool = False) -> "MatchingIds":
+        """The matching ids, lazily, ascending; ``limit``/``sample`` choose which (see MatchingIds)."""
+        return MatchingIds(self, self.where(query, sql=sql, within=within), limit=limit, sample=sample,
+                           seed=seed, order=self._order(order_by, descending))
+
+    def rows(self, query: str = "", *, sql: str | None = None, within=None, limit: int = 100,
+             offset: int = 0, order_by: str | None = None, descending: bool = False,
+             cursor=None) -> list[Row]:
+        """Up to ``limit`` matching rows from ``offset``, in ``order_by`` order (default: by id)."""
+        w = self.where(query, sql=sql, within=within)
+        sql_text = (f"SELECT {self._row_select()} FROM posts WHERE {w.where} "
+                    f"ORDER BY {self._order(order_by, descending)} LIMIT ? OFFSET ?")
+        result = self._run(sql_text, [*w.params, int(limit), int(offset)], cursor)
+        return [Row(*r) for r in result.fetchall()]
+
+    def iter_rows(self, query: str = "", *, sql: str | None = None, within=None,
+                  order_by: str | None = None, descending: bool = False, limit: int | None = None,
+                  ids=None) -> Iterator[Row]:
+        """Every matching row, fetched in batches (for ``query --format csv|jsonl``)."""
+        w = self.where(query, sql=sql, within=within)
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        if ids is not None:  # exactly these ids (a sample): joined on the table
+            w = w.and_(Compiled(f"{quote_ident(self.columns.id)} IN (SELECT UNNEST(?::BIGINT[]))", [list(ids)]))
+        cur = self._run(f"SELECT {self._row_select()} FROM posts WHERE {w.where} "
+                        f"ORDER BY {self._order(order_by, descending)}{tail}", w.params)
+        while True:
+            batch = cur.fetchmany(BATCH)
+            if not batch:
+                return
+            for r in batch:
+                yield Row(*r)
+
+    def tags_of(self, ids: Sequence[int]) -> dict[int, dict[str, list[str]]]:
+        """``{id: {category: [tags]}}`` for these ids (one scan per call: batch them)."""
+        if not ids:
+            return {}
+        cats = list(self.columns.tags.items())
+        if not cats:
+            return {int(i): {} for i in ids}
+        cols = ", ".join(_tag_text(c.name, c.is_list) for _, c in cats)
+        result = self._run(f"SELECT {quote_ident(self.columns.id)}, {cols} FROM posts "
+                           f"WHERE {quote_ident(self.columns.id)} IN (SELECT UNNEST(?::BIGINT[]))",
+                           [[int(i) for i in ids]])
+        out: dict[int, dict[str, list[str]]] = {}
+        for row in result.fetchall():
+            out[int(row[0])] = {cat: (text or "").split() for (cat, _), text in zip(cats, row[1:])}
+        return out
+
+    def info_of(self, ids: Sequence[int]) -> dict[int, Row]:
+        """The rows of these ids (for captions in JSON)."""
+        if not ids:
+            return {}
+        col = quote_ident(self.columns.id)
+        result = self._run(f"SELECT {self._row_select()} FROM posts WHERE {col} IN (SELECT UNNEST(?::BIGINT[]))",
+                           [[int(i) for i in ids]])
+        return {int(r[0]): Row(*r) for r in result.fetchall()}
+
+    # -- helpers
+    def _order(self, order_by: str | None, descending: bool) -> str:
+        id_col = quote_ident(self.columns.id)
+        if not order_by or order_by == "id":
+            return f"{id_col} DESC" if descending else id_col
+        column = self.columns.field(order_by) or (order_by if order_by in self.schema else None)
+        if column is None:
+            raise QueryError(f"cannot order by {order_by!r}: the table has no such column or field")
+        return f"{quote_ident(column)} {'DESC' if descending else 'ASC'} NULLS LAST, {id_col}"
+
+    def _row_select(self) -> str:
+        parts = [quote_ident(self.columns.id)]
+        for key in ("rating", "score", "width", "height", "ext", "date"):
+            column = self.columns.field(key)
+            parts.append(quote_ident(column) if column else "NULL")
+        tag_cols = [_tag_text(c.name, c.is_list) for c in self.columns.tags.values()]
+        parts.append("concat_ws(' ', " + ", ".join(tag_cols) + ")" if tag_cols else "''")
+        return ", ".join(parts)
+
+
+def _tag_text(name: str, is_list: bool) -> str:
+    text = f"array_to_string({quote_ident(name)}, ' ')" if is_list else quote_ident(name)
+    return f"nullif(trim({text}), '')"
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else err.__class__.__name__
+
+
+class MatchingIds:
+    """The ids a query matches, ascending, fetched from DuckDB in batches as they are iterated.
+
+    ``len()`` is a count query, never a list. ``limit`` keeps the first N in ``order`` (by id by
+    default); ``sample`` keeps N chosen by a hash of each id with ``seed`` (the same seed, the same
+    ids, whatever the thread count). Duplicate and NULL ids are skipped.
+    """
+
+    def __init__(self, table: MetadataTable, where: Compiled, *, limit: int | None = None,
+                 sample: int | None = None, seed: int = 0, order: str | None = None):
+        for name, value in (("limit", limit), ("sample", sample)):
+            if value is not None and value < 0:
+                raise QueryError(f"{name} must not be negative")
+        self.table = table
+        id_col = quote_ident(table.columns.id)
+        base = f"SELECT {id_col} AS rid FROM posts WHERE ({where.where}) AND {id_col} >= 0"
+        params = list(where.params)
+        if sample is not None:
+            base += f" ORDER BY hash(xor(hash({id_col}), ?::UBIGINT)), {id_col} LIMIT ?"
+            params += [int(seed) & (2**64 - 1), int(sample)]
+            if limit is not None:
+                base = f"SELECT rid FROM ({base}) ORDER BY rid LIMIT ?"
+                params.append(int(limit))
+        elif limit is not None:
+            base += f" ORDER BY {order or id_col} LIMIT ?"
+            params.append(int(limit))
+        self._sql = base
+        self._params = params
+        self._len: int | None = None
+
+    def __len__(self) -> int:
+        if self._len is None:
+            cur = self.table._run(f"SELECT count(DISTINCT rid) FROM ({self._sql})", self._params)
+            self._len = int(cur.fetchone()[0])
+        return self._len
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __iter__(self) -> Iterator[int]:
+        cur = self.table._run(f"SELECT rid FROM ({self._sql}) ORDER BY rid", self._params)
+        last = None
+        while True:
+            batch = cur.fetchmany(BATCH)
+            if not batch:
+                return
+            for (rid,) in batch:
+                if rid is None or rid == last:
+                    continue
+                last = rid
+                yield int(rid)
+
+    def __repr__(self):
+        return f"MatchingIds({self.table.source!r})"

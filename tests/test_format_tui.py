@@ -1,0 +1,81 @@
+"""Numbers that once disagreed on the Downloads screen now agree (Pilot, model fed with events)."""
+
+from __future__ import annotations
+
+from app.app import make_app
+from app.jobs import DownloadsModel
+from app.screens.watch import worker_row
+from app.settings import AppSettings
+from pools import events as ev
+
+
+class _Job:
+    """The few attributes the model reads of an engine job."""
+
+    def __init__(self, job_id: int):
+        self.id = job_id
+        self.name = f"job {job_id}"
+        self.state = "queued"
+
+    def cancel(self):  # the app may cancel on quit
+        self.state = "cancelled"
+
+
+class _Pool:
+    data_repo_id = "t/format"
+
+
+def _feed_two_jobs(model: DownloadsModel) -> None:
+    model.add_job(_Job(1), _Pool(), "0-4799", 4800, "out")
+    model.add_job(_Job(2), _Pool(), "5000-5099", 100, "out")
+    model.apply([
+        ev.JobState(1, "running"), ev.JobProgress(1, 4800, 4800, 4000, 10_000_000, 10_000_000, 5, 0),
+        ev.ResourcesMissing(1, tuple(range(4000, 4049))), ev.JobState(1, "done"),
+        ev.JobState(2, "running"), ev.JobProgress(2, 100, 29, 29, 50_000, 100_000, 1, 0),
+    ])
+
+
+def test_overall_counts_ids_files_and_bytes_over_the_same_jobs():
+    """"ids 29/4,800" once counted the running job while files and bytes counted both."""
+    model = DownloadsModel(clock=lambda: 0.0)
+    _feed_two_jobs(model)
+    o = model.overall()
+    assert (o.ids_done, o.ids_total) == (4829, 4900)
+    assert o.files == 4029 and o.nbytes == 10_050_000
+
+
+def test_a_worker_at_zero_bytes_shows_no_speed():
+    model = DownloadsModel(clock=lambda: 0.0)
+    model.set_worker_count(1)
+    w = model.workers[0]
+    w.state, w.job_id, w.archive, w.filename, w.done, w.total, w.speed = (
+        "download", 1, "images/0.tar", "1.png", 0, 27238, 50_000.0)
+    cells = worker_row(w).cells
+    assert cells[4] == "0 B / 26.6 KiB" and cells[5] == "–"
+    w.done = 1024
+    assert worker_row(w).cells[5] == "48.8 KiB/s"
+
+
+async def test_missing_tab_agrees_with_the_job_row_while_jobs_run():
+    """"Missing (43)" in the tab once lagged "49" in the job row: the panes' rows are rebuilt at
+    most twice a second, but the tab counts follow every refresh."""
+    from app.screens.watch import WatchScreen
+    from app.widgets.virtual_table import VirtualTable
+
+    app = make_app(AppSettings(workers=1, clock=lambda: 0.0))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.model.add_job(_Job(1), _Pool(), "0-99", 100, "out")
+        app.model.apply([ev.JobState(1, "running"), ev.ResourcesMissing(1, tuple(range(43)))])
+        app.action_downloads()
+        await pilot.pause()
+        watch = app.screen
+        assert isinstance(watch, WatchScreen)
+        # six more missing ids straight after the panes were rebuilt: within the half second
+        app.model.apply([ev.ResourcesMissing(1, tuple(range(43, 49)))])
+        watch.refresh_view()
+        await pilot.pause()
+        row = watch.query_one("#jobs", VirtualTable).rows[0]
+        assert row.cells[5].startswith("49/")
+        assert str(watch.query_one("#panes").get_tab("pane-missing").label) == "Missing (49)"
+        text = str(watch.query_one("#overall").render())
+        assert "ids 0/100" in text and "0 files" in text and "0 B" in text
