@@ -157,7 +157,7 @@ class HfBasedDataPool(DataPool):
     another Hub, such as the loopback one; by default ``HF_ENDPOINT`` decides, as for huggingface_hub.
     """
 
-    index_cache_bytes = 128 * 2**20
+    index_cache_bytes = 24 * 2**20  # about five parsed indexes of 10,000 files; the disk cache holds the rest
 
     def __init__(self, data_repo_id: str, data_revision: str = 'main',
                  idx_repo_id: Optional[str] = None, idx_revision: str = 'main',

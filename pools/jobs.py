@@ -60,6 +60,7 @@ class Job:
         self._seen_unrecognized: set[str] = set()  # archives whose unrecognized names were reported
         self._unrecognized_seen: set[tuple[str, str]] = set()
         self._broken: dict[str, str] = {}  # archive -> why its index is unusable, for this job
+        self._archive_facts: dict[str, tuple] = {}  # archive -> (filesize, hash_lfs) from its index
         self.in_flight: set = set()  # open HTTP responses, closed by cancel() to stop them at once
         self._busy = 0  # tasks of this job running on a worker
         self._streaming = 0  # of which inside a ranged GET

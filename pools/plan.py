@@ -126,6 +126,9 @@ class PlanStage:
         except (IndexFormatError, TransferError) as err:  # this archive's index: a redirect loop, too large...
             broken[archive] = str(err)
             return None
+        if index is not None:
+            with job._lock:
+                job._archive_facts[archive] = (index.filesize, index.hash_lfs)
         if index is not None and index.name_problems:
             with job._lock:
                 first = archive not in job._seen_unrecognized
