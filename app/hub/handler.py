@@ -164,7 +164,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
-            logger.exception("loopback hub: error serving %s %s", method, raw_path)
+            logger.exception("loopback hub: error serving %s %s", method, shown(raw_path))
             if not self._headers_sent:
                 try:
                     self.send_hub_error(HubError(500, "Internal server error"), head=method == "HEAD")
