@@ -7,6 +7,7 @@ the downloader asks only for the ids of one archive at a time (:meth:`IdRanges.w
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import re
 from typing import Iterable, Iterator
@@ -110,6 +111,23 @@ class IdRanges:
             if first <= hi:
                 total += (hi - first) // modulus + 1
         return total
+
+    def without(self, ids: Iterable[int]) -> "IdRanges":
+        """These ranges less the given ids (ascending), in time proportional to the ranges and ids."""
+        out: list[tuple[int, int]] = []
+        it = iter(ids)
+        cut = next(it, None)
+        for lo, hi in self.ranges:
+            while cut is not None and cut < lo:
+                cut = next(it, None)
+            while cut is not None and cut <= hi:
+                if cut > lo:
+                    out.append((lo, cut - 1))
+                lo = cut + 1
+                cut = next(it, None)
+            if lo <= hi:
+                out.append((lo, hi))
+        return IdRanges(out)
 
     def with_residue(self, residue: int, modulus: int) -> Iterator[int]:
         """Ascending ids with ``id % modulus == residue``, generated lazily."""
@@ -225,9 +243,64 @@ class IdList:
         self._steps.append(0)
         self._counts.append(1)
 
+    def append_run(self, start: int, step: int, count: int) -> None:
+        """Append ``start, start + step, ...`` (``count`` ids, ``step`` > 0) in O(1)."""
+        if count <= 0:
+            return
+        if count == 1:
+            self.append(start)
+            return
+        if step <= 0:
+            raise ValueError("a run's step must be positive")
+        start, step, count = int(start), int(step), int(count)
+        if self._counts:
+            s0, st0, c0 = self._starts[-1], self._steps[-1], self._counts[-1]
+            if (c0 == 1 and start - s0 == step) or (c0 > 1 and st0 == step and start == s0 + st0 * c0):
+                self._steps[-1] = step
+                self._counts[-1] = c0 + count
+                self._len += count
+                return
+        self._starts.append(start)
+        self._steps.append(step)
+        self._counts.append(count)
+        self._len += count
+
     def extend(self, ids: Iterable[int]) -> None:
+        if isinstance(ids, IdList):
+            for start, step, count in zip(ids._starts, ids._steps, ids._counts):
+                self.append_run(start, step, count)
+            return
         for resource_id in ids:
             self.append(resource_id)
+
+    def to_ranges(self) -> IdRanges:
+        """The ids as merged ranges: runs merged in order with O(runs) memory, whatever their length."""
+        runs = [range(st, st + step * count, step) if count > 1 else (st,)
+                for st, step, count in zip(self._starts, self._steps, self._counts)]
+        merged: list[tuple[int, int]] = []
+        for rid in heapq.merge(*runs):
+            if merged and rid <= merged[-1][1] + 1:
+                if rid > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], rid)
+            else:
+                merged.append((rid, rid))
+        return IdRanges(merged)
+
+    def __getitem__(self, item):
+        """An id by position, or a slice of them as a list (walks the runs, not the ids)."""
+        if isinstance(item, slice):
+            start, stop, step = item.indices(self._len)
+            if step != 1:
+                return list(itertools.islice(iter(self), start, stop, step))
+            return list(itertools.islice(iter(self), start, stop))
+        i = item + self._len if item < 0 else item
+        if not 0 <= i < self._len:
+            raise IndexError("IdList index out of range")
+        for start, step, count in zip(self._starts, self._steps, self._counts):
+            if i < count:
+                return start + step * i
+            i -= count
+        raise IndexError("IdList index out of range")  # pragma: no cover
 
     @property
     def runs(self) -> int:
