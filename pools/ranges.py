@@ -7,7 +7,6 @@ the downloader asks only for the ids of one archive at a time (:meth:`IdRanges.w
 from __future__ import annotations
 
 import bisect
-import heapq
 import itertools
 import re
 from typing import Iterable, Iterator
@@ -274,17 +273,14 @@ class IdList:
             self.append(resource_id)
 
     def to_ranges(self) -> IdRanges:
-        """The ids as merged ranges: runs merged in order with O(runs) memory, whatever their length."""
-        runs = [range(st, st + step * count, step) if count > 1 else (st,)
-                for st, step, count in zip(self._starts, self._steps, self._counts)]
-        merged: list[tuple[int, int]] = []
-        for rid in heapq.merge(*runs):
-            if merged and rid <= merged[-1][1] + 1:
-                if rid > merged[-1][1]:
-                    merged[-1] = (merged[-1][0], rid)
-            else:
-                merged.append((rid, rid))
-        return IdRanges(merged)
+        """The ids as merged ranges: runs merged in order with O(runs) memory, whatever their length.
+
+        The runs are swept (:func:`pools.idruns.intervals`), never walked id by id: time follows
+        the runs and the ranges produced, not the count of ids.
+        """
+        from .idruns import intervals
+
+        return IdRanges(intervals(self))
 
     def __getitem__(self, item):
         """An id by position, or a slice of them as a list (walks the runs, not the ids)."""
