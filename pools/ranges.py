@@ -292,7 +292,11 @@ class IdList:
             self.append(resource_id)
 
     def to_ranges(self) -> IdRanges:
-        """The ids as merged ranges, in time and memory proportional to the runs and the ranges."""
+        """The ids as merged ranges: runs merged in order with O(runs) memory, whatever their length.
+
+        The runs are swept (:func:`pools.idruns.intervals`), never walked id by id: time follows
+        the runs and the ranges produced, not the count of ids.
+        """
         from .idruns import intervals
 
         return IdRanges(list(intervals(self)))
