@@ -93,6 +93,9 @@ class AppSettings:
     """``"increment-id"`` (``id % 10**L``) or ``"data-XYZ"`` (``archive_templates`` name the archives)."""
     archive_templates: tuple[str, ...] = ()
     """For ``data-XYZ`` layouts: archive paths from ``{residue}`` = id % 1000, tried in order."""
+    data_dir: Path | None = None
+    """Where the session store lives (``app.sessions``); None: ``$CHEESECHASER_DATA_DIR`` or the
+    user data dir."""
     extra_layers: tuple[tuple[int, str], ...] = ()
     """Further ``(modulus, template)`` layers tried after ``archive_templates`` (danbooru2023's updates)."""
 
@@ -191,7 +194,9 @@ def run_tui(args: argparse.Namespace) -> int:
         print(f"cheesechaser-tui: error: {shown(exc, 500)}", file=sys.stderr)
         return 2
     from app.app import make_app  # Textual is imported only when the TUI really starts
+    from app.widgets.graphics import detect_graphics
 
+    detect_graphics()  # asks the terminal for Kitty / Sixel graphics: only possible before run()
     app = make_app(settings)
     app.run()
     return int(app.return_code or 0)

@@ -83,7 +83,7 @@ class QueueScreen(ModalScreen):
             yield Static("", id="queue-preview", markup=False)
             with Horizontal(id="queue-options"):
                 yield Label("Destination", classes="form-label")
-                yield Input(s.dst_dir, id="queue-dest", compact=True)
+                yield Input(self.app.last_destination, id="queue-dest", compact=True)
                 yield Label("Workers", classes="form-label")
                 yield Input(str(self.app.downloader_workers), id="queue-workers", type="integer",
                             compact=True)
@@ -112,6 +112,7 @@ class QueueScreen(ModalScreen):
     @on(RangeInput.Changed)
     def _range_changed(self, event: RangeInput.Changed) -> None:
         self.ids = event.ids
+        self.preview_failed = False
         preview = self.query_one("#queue-preview", Static)
         if event.ids is None:
             preview.update("")
@@ -124,8 +125,16 @@ class QueueScreen(ModalScreen):
     def _preview(self, ids: IdRanges) -> None:
         worker = get_current_worker()
         try:
-            text = describe_preview(self.pool.preview(ids), self.app.known_archives(self.pool))
-            failed = False
+            preview = self.pool.preview(ids)
+            known = self.app.known_archives(self.pool)
+            text, failed = describe_preview(preview, known), False
+            if known is None or not any(a in known for a in preview.archives):
+                # sessions: a wrong layout is not silent (none of the archives exists)
+                from app.diagnose import diagnose_layout
+
+                problem = diagnose_layout(self.pool, ids)
+                if problem:
+                    text, failed = f"✗ {problem}", True
         except Exception as exc:
             text, failed = f"✗ {error_text(exc, self.settings.token)}", True
         if not worker.is_cancelled:
@@ -150,6 +159,7 @@ class QueueScreen(ModalScreen):
         if message.ids != self.ids:
             return  # the range changed since
         self.preview_text = message.text
+        self.preview_failed = message.error
         preview = self.query_one("#queue-preview", Static)
         preview.update(message.text)
         preview.set_class(message.error, "-error")
@@ -175,9 +185,15 @@ class QueueScreen(ModalScreen):
             self._error(range_input.error or "Enter the ids to download, e.g. 1-500, 1000.")
             range_input.focus()
             return
+        if getattr(self, "preview_failed", False):  # sessions: never queue what the preview gave up on
+            self._error("The preview above gave up: fix the range or the dataset before queueing.")
+            return
         dest = self.query_one("#queue-dest", Input).value.strip()
-        if not dest:
-            self._error("Give a destination folder.")
+        from app.destination import destination_problem
+
+        problem = destination_problem(dest)
+        if problem:
+            self._error(problem[0].upper() + problem[1:] + ".")
             return
         workers_text = self.query_one("#queue-workers", Input).value.strip()
         try:
