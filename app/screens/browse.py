@@ -102,7 +102,7 @@ class BrowseScreen(Screen):
         Binding("s", "sort", "Sort", id="sort"),
         Binding("r", "reverse", "Reverse", show=False),
         Binding("q", "queue", "Queue ids", id="queue"),
-        Binding("m", "query_metadata", "Query metadata", id="query-metadata"),
+        Binding("m", "query_metadata", "Query", show=False, id="query-metadata"),
         Binding("g", "goto", "Go to id", id="goto"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("a", "load_all", "Load all indexes", show=False),

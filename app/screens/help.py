@@ -51,6 +51,7 @@ KEYS: list[tuple[tuple[str, ...], str, str]] = [
     (("i",), "files", "full hashes of the archive"),
     (("p",), "files", "show or hide the preview"),
     (("q",), "archives, files, downloads", "queue an id range: `0-5, 1000-1003, 7000`"),
+    (("m",), "archives", "query the metadata table: `cat_ears -comic rating:g,s score:>=10`, then queue the matches"),
     (("c", "C"), "downloads", "cancel the selected job / every job"),
     (("r",), "downloads", "retry what the selected job did not finish: failed and not reached ids"),
     (("h",), "downloads", "job history of every session: re-run, resume, report"),
