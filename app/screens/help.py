@@ -48,7 +48,7 @@ KEYS: list[tuple[tuple[str, ...], str, str]] = [
     (("g",), "archives, files", "go to an id: its archive opens, its files highlighted; `g g`: first row"),
     (("space",), "files", "mark an id (with its sidecars) and go to the next id"),
     (("u",), "files", "the Unrecognized tab (esc: back to the files)"),
-    (("i",), "files", "full hashes of the archive"),
+    (("i",), "archives, files", "full hashes of the archive (folded into one line otherwise)"),
     (("p",), "files", "show or hide the preview"),
     (("q",), "archives, files, downloads", "queue an id range: `0-5, 1000-1003, 7000`"),
     (("c", "C"), "downloads", "cancel the selected job / every job"),
