@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from app.jobs import DownloadsModel, JobView
+from app.session_app import SessionsMixin
 from app.format import display_path, fmt_counts, plural
 from app.messages import DemoFailed, DemoReady, DownloadsChanged, EngineEventsReady, EventPump
 from app.settings import AppSettings, run_tui  # noqa: F401  (run_tui re-exported for the CLI)
@@ -27,7 +28,7 @@ from pools.text import shown, shown_lines
 FLUSH_INTERVAL = 0.1  # seconds between two folds of engine events into the model (~10 Hz)
 
 
-class CheesechaserApp(App[int]):
+class CheesechaserApp(SessionsMixin, App[int]):
     """Browse indexed-tar datasets on a Hub, queue id ranges, watch the workers."""
 
     TITLE = "cheesechaser"
@@ -88,6 +89,7 @@ class CheesechaserApp(App[int]):
             self.open_demo()
         elif self.settings.repo:
             self.open_dataset(self.settings)
+        self.offer_resume()  # sessions: what the last session left unfinished
 
     def open_dataset(self, settings: AppSettings) -> bool:
         """Open ``settings.repo`` in the archives screen; False (and a notice) when it cannot be."""
@@ -143,6 +145,7 @@ class CheesechaserApp(App[int]):
         self._demo_starting = False
         self._demo_endpoint = message.endpoint
         self._open_demo_repo(message.endpoint)
+        self._resume_pending()  # jobs of the demo waiting for its Hub (sessions)
 
     def on_demo_failed(self, message: DemoFailed) -> None:
         self._demo_starting = False
@@ -197,7 +200,8 @@ class CheesechaserApp(App[int]):
         return self._downloader.workers if self._downloader is not None else self.settings.workers
 
     def queue_job(self, pool, ids: IdRanges, dst_dir: str, workers: int | None = None,
-                  name: str | None = None) -> JobView | None:
+                  name: str | None = None, *, retry_of: int | None = None,
+                  session_id: int | None = None) -> JobView | None:
         """Submit a job; returns its view, or None (with a notice) when the engine refused."""
         try:
             downloader = self.downloader
@@ -209,6 +213,7 @@ class CheesechaserApp(App[int]):
             self.notify(str(exc), title="Job not queued", severity="error")
             return None
         view = self.model.add_job(job, pool, str(ids), len(ids), job.dst_dir, name=job.name)
+        self._session_job_added(view, pool, ids, downloader.workers, retry_of, session_id)
         self.flush_engine_events()
         self.notify(f"Job #{job.id}: {plural(len(ids), 'id')} into {display_path(job.dst_dir)}",
                     title="Queued", timeout=3)
@@ -234,25 +239,9 @@ class CheesechaserApp(App[int]):
             self.notify("No job is running.", timeout=2)
 
     def retry_failed(self, job_id: int | None = None) -> list[JobView]:
-        """Queue the failed ids again (of one job, or of all), one new job per original job."""
-        reasons = dict(self.model.failed)
-        taken = self.model.take_failed(job_id)
-        if not taken:
-            self.notify("No failed ids to retry.", timeout=2)
-            return []
-        views = []
-        for jid, rids in taken.items():
-            old = self.model.jobs[jid]
-            view = self.queue_job(old.pool, IdRanges.of(rids), old.dst_dir,
-                                  name=f"retry of #{jid}: {IdRanges.of(rids)}"[:80])
-            if view is not None:
-                views.append(view)
-            else:  # the retry was refused (say, the folder went away): the ids stay in the pane
-                for rid in rids:
-                    self.model.failed[(jid, rid)] = reasons[(jid, rid)]
-                self.model.version += 1
-        self.post_message(DownloadsChanged())
-        return views
+        """Queue again whatever a job did not finish: its failed ids and those it never reached
+        (see ``SessionsMixin.retry_unfinished``), of one job or of every finished job."""
+        return self.retry_unfinished(job_id)
 
     def on_engine_events_ready(self, message: EngineEventsReady) -> None:
         # one flush per ~100 ms whatever the event rate: later events wait for the timer
@@ -272,6 +261,8 @@ class CheesechaserApp(App[int]):
         self._last_flush = time.monotonic()
         events = self.pump.drain()
         finished = self.model.apply(events) if events else []
+        if events:
+            self._session_sync()  # every state change is written at once (app.sessions)
         for view in finished:
             self._notify_finished(view)
         self._update_sub_title()
@@ -357,7 +348,16 @@ class CheesechaserApp(App[int]):
         yield SystemCommand("Show downloads", "Workers, jobs, missing, unrecognized and failed ids",
                             self.action_downloads)
         yield SystemCommand("Cancel all jobs", "Stop every queued or running job", self.cancel_all)
-        yield SystemCommand("Retry failed ids", "Queue every failed id again", self.retry_failed)
+        yield SystemCommand("Retry failed ids", "Queue again the failed and not reached ids of every job",
+                            self.retry_failed)
+        yield SystemCommand("Job history", "Every job of every session: re-run, resume, report",
+                            self.action_job_history)
+        yield SystemCommand("Resume unfinished jobs", "Jobs the last session left unfinished",
+                            self.offer_resume)
+        yield SystemCommand("Export ids", "Marked, missing, failed or not reached ids to a file",
+                            self.action_export_ids)
+        yield SystemCommand("Import ids", "Queue the ids of a file (ranges or one id per line)",
+                            self.action_import_ids)
         yield SystemCommand("Help", "Keys and how things work", self.action_help)
         yield from super().get_system_commands(screen)
 

@@ -7,6 +7,7 @@ gives the same picture every run.
 
 from __future__ import annotations
 
+import time
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
@@ -65,6 +66,11 @@ class JobView:
     unrecognized: int = 0
     started: float | None = None
     finished: float | None = None
+    session_id: int | None = None
+    """The job's row in the session store (``app.sessions``), once recorded."""
+    wall_started: float | None = None
+    wall_finished: float | None = None
+    """Wall-clock times (``time.time``) for the history; ``started``/``finished`` use the app's clock."""
 
     @property
     def active(self) -> bool:
@@ -145,7 +151,7 @@ class DownloadsModel:
                 job.bytes_done = event.bytes_done
                 job.bytes_planned = event.bytes_planned
             elif isinstance(event, ev.ResourceDone):
-                if event.status == "skipped":
+                if event.status in ("skipped", "unverified"):
                     job.skipped += 1
                 else:
                     job.downloaded += 1
@@ -168,8 +174,10 @@ class DownloadsModel:
                 job.error = event.error
                 if event.state == "running" and job.started is None:
                     job.started = now
+                    job.wall_started = time.time()
                 if not job.active and job.finished is None:
                     job.finished = now
+                    job.wall_finished = time.time()
                     if was_active:
                         finished.append(job)
         if changed:

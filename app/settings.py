@@ -93,6 +93,9 @@ class AppSettings:
     """``"increment-id"`` (``id % 10**L``) or ``"data-XYZ"`` (``archive_templates`` name the archives)."""
     archive_templates: tuple[str, ...] = ()
     """For ``data-XYZ`` layouts: archive paths from ``{residue}`` = id % 1000, tried in order."""
+    data_dir: Path | None = None
+    """Where the session store lives (``app.sessions``); None: ``$CHEESECHASER_DATA_DIR`` or the
+    user data dir."""
     extra_layers: tuple[tuple[int, str], ...] = ()
     """Further ``(modulus, template)`` layers tried after ``archive_templates`` (danbooru2023's updates)."""
 

@@ -22,6 +22,13 @@ os.environ.pop("HF_HUB_OFFLINE", None)
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def session_dirs(tmp_path, monkeypatch):
+    """Every test gets its own session store and no user config (app.sessions, app.config)."""
+    monkeypatch.setenv("CHEESECHASER_DATA_DIR", str(tmp_path / "cheesechaser-data"))
+    monkeypatch.setenv("CHEESECHASER_CONFIG", str(tmp_path / "cheesechaser-config.toml"))
+
+
 @pytest.fixture
 def hf_cache(tmp_path, monkeypatch):
     """A fresh huggingface_hub cache folder for this test."""

@@ -206,7 +206,8 @@ async def test_failed_ids_fill_the_pane_and_retry_fetches_them(demo_settings, tm
         await wait_jobs(pilot)
         retry = app.model.jobs[max(app.model.jobs)]
         assert retry.job_id != view.job_id and retry.failed == 0
-        assert retry.downloaded == view.failed
+        # what the job did not finish: its failed ids and those it never reached (sessions)
+        assert retry.downloaded + retry.missing == view.failed + view.job.report.not_reached == 6
         assert app.screen.query_one("#failed", VirtualTable).row_count == 0
 
 
@@ -320,9 +321,9 @@ async def test_picker_validates_the_form_and_hides_the_token(tmp_path, monkeypat
         assert settings.idx_repo == "deepghs/danbooru2023_index" and settings.can_queue
         assert settings.archive_templates == ("original/data-0{residue:03d}.tar", "recent/data-1{residue:03d}.tar")
         assert "recent/data-1XYZ.tar" in str(picker.query_one("#form-error").render())
-        # the data-XYZ archives first; the combined layout (metadata's) may add more after them
-        assert settings.make_pool().archives_for(7654321)[:2] == ["original/data-0321.tar",
-                                                                  "recent/data-1321.tar"]
+        assert settings.make_pool().archives_for(7654321) == [
+            "original/data-0321.tar", "recent/data-1321.tar",
+            "updates/20240319/dataset-1.tar", "updates/20240522/dataset-1.tar"]
 
 
 # ---- feel ---------------------------------------------------------------------------------
@@ -445,8 +446,10 @@ async def test_unwritable_destination_is_refused_in_the_dialog(demo_settings, tm
         app.screen.query_one("#queue-dest").value = "a-file/below"
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, QueueScreen) and not app.model.jobs
-        messages = [n.message for n in app._notifications]
-        assert any("cannot write to a-file/below" in m for m in messages), messages
+        # the dialog says why, under the form (sessions' destination check), before any job
+        error = str(app.screen.query_one("#queue-error").render())
+        assert "Cannot write to a-file/below: a-file is not a folder" in error, error
+        app.screen.query_one("#queue-dest").value = "downloads"
         app.screen.query_one("#queue-workers").value = "0"
         await pilot.press("ctrl+s")
         assert "Workers must be" in str(app.screen.query_one("#queue-error").render())

@@ -11,6 +11,8 @@ from app.screens.archive import ArchiveScreen
 from app.screens.browse import BrowseScreen
 from app.screens.goto import GoToIdScreen
 from app.screens.help import KEYS, HelpScreen, help_markdown
+from app.screens.jobs import JobsScreen
+from app.screens.jobs import JobsScreen
 from app.screens.picker import PickerScreen
 from app.screens.queue import QueueScreen
 from app.screens.watch import WatchScreen
@@ -22,7 +24,7 @@ from tui_support import demo_app_settings, open_archive, open_demo
 
 SIZE = (100, 30)
 PLACES = {"datasets": [PickerScreen], "archives": [BrowseScreen], "files": [ArchiveScreen],
-          "downloads": [WatchScreen], "tables": [VirtualTable]}
+          "downloads": [WatchScreen], "tables": [VirtualTable], "history": [JobsScreen]}
 SCREENS = [PickerScreen, BrowseScreen, ArchiveScreen, WatchScreen, QueueScreen, HelpScreen,
            GoToIdScreen]
 

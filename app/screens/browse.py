@@ -102,6 +102,7 @@ class BrowseScreen(Screen):
         Binding("s", "sort", "Sort", id="sort"),
         Binding("r", "reverse", "Reverse", show=False),
         Binding("q", "queue", "Queue ids", id="queue"),
+        Binding("m", "query_metadata", "Query metadata", id="query-metadata"),
         Binding("g", "goto", "Go to id", id="goto"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("a", "load_all", "Load all indexes", show=False),
@@ -443,6 +444,10 @@ class BrowseScreen(Screen):
     def action_toggle_details(self) -> None:
         self.show_details = not self.show_details
         self._update_status()
+
+    def action_query_metadata(self) -> None:
+        from app.screens.query import QueryScreen  # issue 12: choose ids by what they show
+        self.app.push_screen(QueryScreen(self.pool, self.settings))
 
     def action_goto(self) -> None:
         from app.screens.goto import GoToIdScreen

@@ -37,7 +37,7 @@ KEYS: list[tuple[tuple[str, ...], str, str]] = [
     (("f1", "question_mark"), "anywhere", "this help"),
     (("ctrl+p",), "anywhere", "command palette: every main action"),
     (("ctrl+d",), "anywhere", "downloads: workers, jobs, errors"),
-    (("ctrl+q",), "anywhere", "quit (running jobs are cancelled; rerun resumes)"),
+    (("ctrl+q",), "anywhere", "quit (asks first while jobs run; they are offered for resuming at the next start)"),
     (("escape",), "anywhere", "back: clears a filter, closes a dialog, leaves a screen"),
     (("up", "down", "j", "k"), "tables", "move the cursor"),
     (("home", "end", "G"), "tables", "first / last row (`g` too where it is not go to id)"),
@@ -45,6 +45,7 @@ KEYS: list[tuple[tuple[str, ...], str, str]] = [
     (("ctrl+o", "ctrl+e"), "datasets", "open the form's repo / the offline demo"),
     (("slash",), "archives, files", "filter on names, ids and hashes"),
     (("s", "r"), "archives, files", "sort by the next column / reverse; or click a header"),
+    (("m",), "archives", "query the dataset's metadata (tags, rating, size…) to choose ids"),
     (("g",), "archives, files", "go to an id: its archive opens, its files highlighted; `g g`: first row"),
     (("space",), "files", "mark an id (with its sidecars) and go to the next id"),
     (("u",), "files", "the Unrecognized tab (esc: back to the files)"),
@@ -52,7 +53,10 @@ KEYS: list[tuple[tuple[str, ...], str, str]] = [
     (("p",), "files", "show or hide the preview"),
     (("q",), "archives, files, downloads", "queue an id range: `0-5, 1000-1003, 7000`"),
     (("c", "C"), "downloads", "cancel the selected job / every job"),
-    (("r",), "downloads", "retry the failed ids (of the selected row in Failed, else all)"),
+    (("r",), "downloads", "retry what the selected job did not finish: failed and not reached ids"),
+    (("h",), "downloads", "job history of every session: re-run, resume, report"),
+    (("x", "i"), "downloads", "export ids (marked, missing, failed, not reached) / import ids from a file"),
+    (("enter", "r", "s", "t", "e"), "history", "report / re-run / resume / retry unfinished / export ids"),
     (("m", "u", "f"), "downloads", "Missing / Unrecognized / Failed pane"),
 ]
 

@@ -44,8 +44,11 @@ class WatchScreen(Screen):
         Binding("escape", "back", "Back", id="back"),
         Binding("c", "cancel_job", "Cancel job", id="cancel"),
         Binding("C", "cancel_all", "Cancel all", show=False),
-        Binding("r", "retry", "Retry failed", id="retry"),
+        Binding("r", "retry", "Retry", id="retry"),
         Binding("q", "queue", "Queue more", id="queue"),
+        Binding("h", "app.job_history", "History", id="history"),
+        Binding("x", "app.export_ids", "Export ids", show=False, id="export"),
+        Binding("i", "app.import_ids", "Import ids", show=False, id="import"),
         Binding("m", "pane('pane-missing')", "Missing", show=False),
         Binding("u", "pane('pane-unrecognized')", "Unrecognized", show=False),
         Binding("f", "pane('pane-failed')", "Failed", show=False),
@@ -193,6 +196,8 @@ class WatchScreen(Screen):
         job_id = None
         if self.focused is failed_table and failed_table.cursor_key is not None:
             job_id = failed_table.cursor_key[0]
+        else:  # the job under the cursor: its failed and not reached ids
+            job_id = self._selected_job()
         self.app.retry_failed(job_id)
 
     def action_queue(self) -> None:

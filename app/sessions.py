@@ -1,0 +1,306 @@
+"""The queue and the job history, kept in SQLite under the user data dir, so nothing is lost.
+
+Every state change of a job is written at once in its own small transaction (WAL journal): a
+quit, a crash or a ``kill -9`` leaves each job as it last was. A job still ``queued`` or
+``running`` whose process is gone, or one ``interrupted`` by a quit, is *unfinished*: the next
+start offers to resume it (the engine skips every verified file, so nothing is fetched twice).
+
+Where: ``$CHEESECHASER_DATA_DIR`` or the app's ``data_dir`` setting, else
+``platformdirs.user_data_dir("cheesechaser-tui")``. Reports go beside the database as JSON files.
+Tokens are never stored. No Textual import: the CLI could use it too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from pools.files import write_atomic
+
+APP_NAME = "cheesechaser-tui"
+DATA_DIR_ENV = "CHEESECHASER_DATA_DIR"
+DB_NAME = "sessions.sqlite3"
+ACTIVE = ("queued", "running")
+UNFINISHED = ("queued", "running", "interrupted")
+FINAL = ("done", "cancelled", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL, updated REAL NOT NULL, owner INTEGER,
+    name TEXT NOT NULL, repo TEXT NOT NULL, spec TEXT NOT NULL, ids TEXT NOT NULL,
+    n_ids INTEGER NOT NULL, dst_dir TEXT NOT NULL, workers INTEGER NOT NULL,
+    state TEXT NOT NULL, error TEXT, started REAL, finished REAL,
+    ids_done INTEGER NOT NULL DEFAULT 0, files INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0, downloaded INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0, missing INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0, unrecognized INTEGER NOT NULL DEFAULT 0,
+    not_reached INTEGER NOT NULL DEFAULT 0, resolves INTEGER, runs INTEGER NOT NULL DEFAULT 1,
+    retry_of INTEGER, report TEXT
+);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+@dataclass
+class JobRecord:
+    """One job of the history, as stored."""
+
+    id: int
+    created: float
+    updated: float
+    owner: int | None
+    name: str
+    repo: str
+    spec: str
+    ids: str
+    n_ids: int
+    dst_dir: str
+    workers: int
+    state: str
+    error: str | None
+    started: float | None
+    finished: float | None
+    ids_done: int
+    files: int
+    bytes: int
+    downloaded: int
+    skipped: int
+    missing: int
+    failed: int
+    unrecognized: int
+    not_reached: int
+    resolves: int | None
+    runs: int
+    retry_of: int | None
+    report: str | None
+
+    @property
+    def pool_spec(self) -> dict[str, Any]:
+        return json.loads(self.spec)
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds from the start of its last run to its end (or to its last update)."""
+        if self.started is None:
+            return None
+        end = self.finished if self.finished is not None else self.updated
+        return max(0.0, end - self.started)
+
+    @property
+    def average_speed(self) -> float | None:
+        """Bytes per second over the last run; None before it has run."""
+        elapsed = self.elapsed
+        if not elapsed:
+            return None
+        return self.bytes / elapsed
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.state in FINAL
+
+
+_COLUMNS = [f.name for f in fields(JobRecord)]
+_UPDATABLE = set(_COLUMNS) - {"id", "created"}
+
+
+class SessionStore:
+    """The SQLite store of one data dir. Thread-safe; every write is its own transaction."""
+
+    def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.data_dir / DB_NAME
+        self.reports_dir = self.data_dir / "reports"
+        self._lock = threading.Lock()
+        # autocommit (isolation_level=None): each statement below is one small transaction
+        self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses no commit
+        self._db.executescript(_SCHEMA)
+        self.pid = os.getpid()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---- jobs -----------------------------------------------------------------------------
+
+    def add_job(self, *, name: str, repo: str, spec: dict[str, Any], ids: str, n_ids: int,
+                dst_dir: str, workers: int, retry_of: int | None = None) -> int:
+        now = time.time()
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO jobs (created, updated, owner, name, repo, spec, ids, n_ids, dst_dir,"
+                " workers, state, retry_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+                (now, now, self.pid, name, repo, json.dumps(spec, sort_keys=True), ids, n_ids,
+                 str(dst_dir), workers, retry_of))
+            return int(cur.lastrowid)
+
+    def update_job(self, job_id: int, **values: Any) -> None:
+        bad = set(values) - _UPDATABLE
+        if bad:
+            raise KeyError(f"not a job column: {sorted(bad)}")
+        values["updated"] = time.time()
+        names = ", ".join(f"{k} = ?" for k in values)
+        with self._lock:
+            self._db.execute(f"UPDATE jobs SET {names} WHERE id = ?", (*values.values(), job_id))
+
+    def claim(self, job_id: int) -> None:
+        """This process runs the job again (a resume): queued, counters of the new run at zero."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET owner = ?, state = 'queued', error = NULL, started = NULL, "
+                "finished = NULL, ids_done = 0, files = 0, bytes = 0, downloaded = 0, skipped = 0, "
+                "missing = 0, failed = 0, unrecognized = 0, not_reached = 0, resolves = NULL, "
+                "runs = runs + 1, updated = ? WHERE id = ?", (self.pid, time.time(), job_id))
+
+    def mark_interrupted(self, job_ids) -> None:
+        """Jobs stopped by a quit: unfinished, offered for resuming next time."""
+        with self._lock:
+            self._db.executemany(
+                "UPDATE jobs SET state = 'interrupted', owner = NULL, updated = ? WHERE id = ? "
+                "AND state IN ('queued', 'running')", [(time.time(), j) for j in job_ids])
+
+    def forget_unfinished(self, job_ids) -> None:
+        """The user declined to resume: the jobs stay in the history as cancelled."""
+        with self._lock:
+            self._db.executemany(
+                "UPDATE jobs SET state = 'cancelled', owner = NULL, updated = ?, "
+                "error = coalesce(error, 'not resumed') WHERE id = ?",
+                [(time.time(), j) for j in job_ids])
+
+    def job(self, job_id: int) -> JobRecord | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?",
+                                   (job_id,)).fetchone()
+        return JobRecord(*row) if row else None
+
+    def jobs(self, limit: int = 1000) -> list[JobRecord]:
+        """The history, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [JobRecord(*row) for row in rows]
+
+    def unfinished(self) -> list[JobRecord]:
+        """Jobs a previous process left unfinished (its owner is gone, or it was interrupted)."""
+        out = []
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE state IN ('queued', 'running', "
+                "'interrupted') ORDER BY id").fetchall()
+        for row in rows:
+            record = JobRecord(*row)
+            if record.state == "interrupted" or record.owner is None or (
+                    record.owner != self.pid and not _pid_alive(record.owner)):
+                out.append(record)
+        return out
+
+    # ---- reports --------------------------------------------------------------------------
+
+    def save_report(self, job_id: int, report: dict[str, Any]) -> str:
+        """Write a finished run's report beside the database; returns its path."""
+        self.reports_dir.mkdir(parents=True, exist_ok=True)
+        path = self.reports_dir / f"job-{job_id}.json"
+        write_atomic(str(path), json.dumps(report, indent=1).encode("utf-8"),
+                     tmp_dir=str(self.reports_dir), prefix=f".job-{job_id}.", suffix=".part")
+        self.update_job(job_id, report=str(path))
+        return str(path)
+
+    def load_report(self, job_id: int) -> dict[str, Any] | None:
+        record = self.job(job_id)
+        if record is None or not record.report:
+            return None
+        try:
+            with open(record.report, encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    # ---- small values (the last destination, the last preset) -----------------------------
+
+    def get_value(self, key: str, default: str | None = None) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_value(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                             "SET value = excluded.value", (key, value))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def pool_spec(pool, demo_endpoint: str | None = None) -> dict[str, Any]:
+    """What rebuilds ``pool`` in another process (never its token)."""
+    client = getattr(pool, "client", None)
+    # the endpoint the pool was given; None when it follows HF_ENDPOINT / the Hub's default
+    endpoint = getattr(client, "_endpoint", None) if client is not None else None
+    templates = list(getattr(pool, "archive_templates", ()) or ())
+    layers = [[int(m), str(t)] for m, t in (getattr(pool, "layers", ()) or ())]  # combined layouts
+    return {
+        "repo": pool.data_repo_id, "revision": pool.data_revision,
+        "idx_repo": pool.idx_repo_id if pool.idx_repo_id != pool.data_repo_id else None,
+        "idx_revision": pool.idx_revision,
+        "base_level": getattr(pool, "base_level", 3), "base_dir": getattr(pool, "base_dir", "images"),
+        "layout": "data-XYZ" if templates or layers else "increment-id", "archive_templates": templates,
+        "layers": layers,
+        "endpoint": None if demo_endpoint and endpoint == demo_endpoint else endpoint,
+        "demo": bool(demo_endpoint and endpoint == demo_endpoint),
+    }
+
+
+def remaining_ids(ids, report: dict[str, Any]):
+    """The ids of a finished run that were neither done nor missing: failed and not reached."""
+    from pools import IdRanges
+
+    settled = IdRanges.of([*report.get("downloaded", ()), *report.get("skipped", ()),
+                           *report.get("missing", ())])
+    return subtract(ids, settled)
+
+
+def subtract(ids, settled):
+    """``ids`` minus ``settled`` (both IdRanges), range by range: no id is materialised."""
+    from pools import IdRanges
+
+    out: list[tuple[int, int]] = []
+    cut = list(settled.ranges)
+    i = 0
+    for lo, hi in ids.ranges:
+        while i < len(cut) and cut[i][1] < lo:
+            i += 1
+        j, start = i, lo
+        while j < len(cut) and cut[j][0] <= hi:
+            if cut[j][0] > start:
+                out.append((start, cut[j][0] - 1))
+            start = max(start, cut[j][1] + 1)
+            j += 1
+        if start <= hi:
+            out.append((start, hi))
+    return IdRanges(out)
