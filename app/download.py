@@ -17,8 +17,6 @@ import time
 from app.format import fmt_bytes, fmt_counts, fmt_duration, fmt_elapsed, fmt_rate, fmt_ratio, plural
 from pools.text import shown
 
-from pools.text import shown
-
 USAGE_ERROR = 2
 ERROR_LIMIT = 500  # characters of one error line
 
@@ -86,15 +84,6 @@ def _fail_usage(message: str) -> int:
     return USAGE_ERROR
 
 
-def _short_ids(ids, limit: int = 20) -> str:
-    from pools import IdRanges
-    text = str(IdRanges.of(ids))
-    parts = text.split(", ")
-    if len(parts) > limit:
-        return ", ".join(parts[:limit]) + f", … ({plural(len(ids), 'id')})"
-    return text
-
-
 class _ProgressLine:
     """One self-overwriting status line on stderr, redrawn at most ten times a second."""
 
@@ -130,8 +119,8 @@ class _ProgressLine:
 
 def run_download(args: argparse.Namespace) -> int:
     from app.settings import check_repo_id, parse_base_level
-    from pools import (ArchiveTemplateDataPool, Downloader, DownloadReport, IncrementIDDataPool, PoolError, RangeError, RepoNotFoundError,
-                       RetryPolicy, RevisionNotFoundError, parse_ids)
+    from pools import (ArchiveTemplateDataPool, Downloader, DownloadReport, IncrementIDDataPool, PoolError,
+                       RepoNotFoundError, RetryPolicy, RevisionNotFoundError)
 
     try:
         check_repo_id(args.repo)
@@ -238,33 +227,43 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
-    """Write the report, print the summary on stderr, return the exit code."""
-    if args.report:
-        with open(args.report, "w", encoding="utf-8") as f:
-            json.dump(report.to_dict(), f, indent=2)
+    """Print the summary on stderr, then write the report; return the exit code.
+
+    Missing ids are ranges (never a list of ids, however long the job's range). A report that
+    cannot be written (a full disk) comes after the summary: one line, exit 1.
+    """
+    from app.report_out import ReportWriteError, report_dict, short_ranges, write_report
+
     if getattr(args, "json", False):
-        _print_json({"event": "report", **report.to_dict(), "resolves": getattr(report, "resolves", None)})
+        _print_json({"event": "report", **report_dict(report)})
 
     out = sys.stderr
     print(f"{fmt_counts(len(report.downloaded), len(report.skipped), len(report.missing), len(report.failed), len(report.unrecognized))}; "
           f"{fmt_bytes(report.nbytes)} in {fmt_elapsed(report.elapsed)} "
-          f"-> {os.path.abspath(args.output)}", file=out)
+          f"-> {shown(os.path.abspath(args.output), ERROR_LIMIT)}", file=out)
     if report.not_reached:
         print(f"{plural(report.not_reached, 'id')} not reached before the job stopped; run the same command "
               f"again to resume", file=out)
     if report.missing:
-        print(f"missing (in no archive): {_short_ids(report.missing)}", file=out)
+        print(f"missing (in no archive): {short_ranges(report.missing)}", file=out)
     for rid, reason in sorted(report.failed.items())[:20]:
         print(f"failed {rid}: {shown(reason, ERROR_LIMIT)}", file=out)
     if len(report.failed) > 20:
         print(f"… and {len(report.failed) - 20:,} more failed", file=out)
+    report_failed = False
+    if args.report:
+        try:
+            write_report(args.report, report)
+        except ReportWriteError as err:
+            print(f"error: {shown(err, ERROR_LIMIT)}", file=out)
+            report_failed = True
     if interrupted:
         print("interrupted: verified files are kept; run the same command again to resume", file=out)
         return 130
     if report.error:
         print(f"error: {shown(report.error, ERROR_LIMIT)}", file=out)
         return 1
-    return 0 if report.ok else 1
+    return 0 if report.ok and not report_failed else 1
 
 
 # ---- sessions: --ids-from, --dry-run, --json, the layout check -------------------------------

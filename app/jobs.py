@@ -32,6 +32,10 @@ class WorkerView:
     done: int = 0
     total: int = 0
     speed: float = 0.0
+    wait: float | None = None
+    """Seconds until a rate-limited or retrying worker resumes, as of ``wait_at``."""
+    wait_at: float = 0.0
+    reason: str = ""
     _key: tuple = ()
     _t: float = 0.0
     _moved: int = 0
@@ -147,7 +151,7 @@ class DownloadsModel:
                 job.bytes_done = event.bytes_done
                 job.bytes_planned = event.bytes_planned
             elif isinstance(event, ev.ResourceDone):
-                if event.status == "skipped":
+                if event.status in ("skipped", "unverified"):
                     job.skipped += 1
                 else:
                     job.downloaded += 1
@@ -197,6 +201,10 @@ class DownloadsModel:
         view.filename = event.filename
         view.done = event.done
         view.total = event.total
+        # transport's additions to WorkerState; read through getattr until they land
+        view.wait = getattr(event, "wait", None)
+        view.wait_at = now
+        view.reason = getattr(event, "reason", "") or ""
         if event.state == "idle":
             view._idle_since = view._idle_since if view._idle_since is not None else now
         else:

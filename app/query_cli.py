@@ -92,8 +92,11 @@ class _FetchProgress:
             self.stream.flush()
 
 
-def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str = "main"):
-    """The table for ``repo``, as the options say; TableUsageError when there is none or it is bad."""
+def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str = "main", on_progress=None):
+    """The table for ``repo``, as the options say; TableUsageError when there is none or it is bad.
+
+    ``on_progress(done, total)`` hears how a Hub table's fetch goes; default: a line on stderr
+    when it is a terminal (the CLI)."""
     from app.presets import find_preset
     from pools.metadata import MappingError, QueryError, TableNotFoundError, find_repo_table, open_table, parse_mapping
 
@@ -108,11 +111,12 @@ def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str =
                 raise TableUsageError(f"no metadata table found in {repo} (no metadata.parquet or meta/*.parquet): "
                                       f"give --metadata PATH or hf://datasets/OWNER/NAME/PATH")
             source = str(found)
-        progress = _FetchProgress(sys.stderr)
+        progress = _FetchProgress(sys.stderr) if on_progress is None else None
         try:
-            return open_table(source, client=client, columns=mapping, on_progress=progress)
+            return open_table(source, client=client, columns=mapping, on_progress=on_progress or progress)
         finally:
-            progress.end()
+            if progress is not None:
+                progress.end()
     except (QueryError, MappingError, TableNotFoundError, ValueError) as err:
         raise TableUsageError(str(err)) from None
 

@@ -202,7 +202,9 @@ def run_tui(args: argparse.Namespace) -> int:
         print(f"cheesechaser-tui: error: {shown(exc, 500)}", file=sys.stderr)
         return 2
     from app.app import make_app  # Textual is imported only when the TUI really starts
+    from app.widgets.graphics import detect_graphics
 
+    detect_graphics()  # asks the terminal for Kitty / Sixel graphics: only possible before run()
     app = make_app(settings)
     app.run()
     return int(app.return_code or 0)

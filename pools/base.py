@@ -16,7 +16,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ContextManager, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, ContextManager, Iterable, Iterator, List, Optional, Tuple, Union
 
 from .errors import (
     FileUnrecognizableError,
@@ -153,7 +153,7 @@ class HfBasedDataPool(DataPool):
     another Hub, such as the loopback one; by default ``HF_ENDPOINT`` decides, as for huggingface_hub.
     """
 
-    index_cache_size = 256
+    index_cache_bytes = 128 * 2**20
 
     def __init__(self, data_repo_id: str, data_revision: str = 'main',
                  idx_repo_id: Optional[str] = None, idx_revision: str = 'main',
@@ -170,6 +170,7 @@ class HfBasedDataPool(DataPool):
         self._sha_locks: dict[tuple[str, str], threading.Lock] = {}
         self._indexes: "OrderedDict[str, ArchiveIndex | None]" = OrderedDict()
         self._index_locks: dict[str, threading.Lock] = {}
+        self._index_bytes = 0
 
     def __repr__(self):
         return f"{self.__class__.__name__}({self.data_repo_id!r}, data_revision={self.data_revision!r})"
@@ -196,7 +197,7 @@ class HfBasedDataPool(DataPool):
         return index_path(archive)
 
     # -- Hub access
-    def _sha(self, repo_id: str, revision: str, cancel=None) -> str:
+    def _sha(self, repo_id: str, revision: str, cancel=None, on_wait=None) -> str:
         """The commit of ``revision``, resolved once per pool even when many threads ask at once."""
         key = (repo_id, revision)
         with self._lock:
@@ -208,14 +209,17 @@ class HfBasedDataPool(DataPool):
             with self._lock:
                 sha = self._shas.get(key)
             if sha is None:
-                sha = self.client.resolve(repo_id, revision, cancel)
+                sha = self.client.resolve(repo_id, revision, cancel, on_wait=on_wait)
                 with self._lock:
                     self._shas[key] = sha
         return sha
 
-    def resolve_revision(self, cancel=None) -> str:
-        """The commit sha of ``data_revision``, resolved once per pool."""
-        return self._sha(self.data_repo_id, self.data_revision, cancel)
+    def resolve_revision(self, cancel=None, on_wait=None) -> str:
+        """The commit sha of ``data_revision``, resolved once per pool.
+
+        ``on_wait(seconds, reason)`` hears of each wait between attempts (for a UI to show).
+        """
+        return self._sha(self.data_repo_id, self.data_revision, cancel, on_wait)
 
     def resolve_index_revision(self, cancel=None) -> str:
         return self._sha(self.idx_repo_id, self.idx_revision, cancel)
@@ -228,11 +232,21 @@ class HfBasedDataPool(DataPool):
                 return None
         return id_of
 
-    def get_index(self, archive: str, cancel=None) -> ArchiveIndex | None:
+    def _index_names_rule(self, archive: str) -> Callable[[str], int | None]:
+        """How names of ``archive`` map to ids: the default rule (with the index's fast path)
+        unless a subclass overrides ``_file_to_resource_id``."""
+        rule = type(self)._file_to_resource_id
+        if rule in (HfBasedDataPool._file_to_resource_id, IncrementIDDataPool._file_to_resource_id):
+            return resource_id_of
+        return self._id_of_name(archive)
+
+    def get_index(self, archive: str, cancel=None, *, on_wait=None, on_resolve=None) -> ArchiveIndex | None:
         """The parsed index of ``archive``, or None when the archive has no index.
 
         Each index is fetched once per pool even when many workers ask at the same time; it is
         read from the huggingface_hub cache when there (keyed by commit, so no request at all).
+        An index that does not parse is never cached. Parsed indexes are kept up to
+        ``index_cache_bytes`` of (estimated) memory, least recently used first out.
         Raises IndexFormatError for a broken index and PoolError subclasses for access problems.
         """
         with self._lock:
@@ -245,16 +259,21 @@ class HfBasedDataPool(DataPool):
                 if archive in self._indexes:
                     return self._indexes[archive]
             sha = self.resolve_index_revision(cancel)
-            # from the cache when there (no request), else one GET that fills the cache
-            local = self.client.download(self.idx_repo_id, self.index_path_of(archive), sha, cancel)
-            index = None
-            if local is not None:
-                with open(local, "rb") as f:
-                    index = ArchiveIndex.from_bytes(archive, f.read(), self._id_of_name(archive))
+            # from the cache when there (no request), else one GET (size-capped) whose bytes are
+            # cached only once they parsed; ``on_wait``/``on_resolve``: see HubClient.fetch_index
+            rule = self._index_names_rule(archive)
+
+            def parse(raw: bytes) -> ArchiveIndex:
+                return ArchiveIndex.from_bytes(archive, raw, rule)
+
+            index = self.client.fetch_index(self.idx_repo_id, self.index_path_of(archive), sha, parse,
+                                            cancel, on_wait, on_resolve=on_resolve)
             with self._lock:
                 self._indexes[archive] = index
-                while len(self._indexes) > self.index_cache_size:
-                    self._indexes.popitem(last=False)
+                self._index_bytes += index.approx_bytes if index is not None else 0
+                while self._index_bytes > self.index_cache_bytes and len(self._indexes) > 1:
+                    _, old = self._indexes.popitem(last=False)
+                    self._index_bytes -= old.approx_bytes if old is not None else 0
                 self._index_locks.pop(archive, None)
             return index
 
@@ -269,12 +288,8 @@ class HfBasedDataPool(DataPool):
         """The ``.tar`` archives of the data repo (under ``path``), from the paginated tree listing."""
         sha = self.resolve_revision()
 
-        def listing():
-            return list(self.client.api().list_repo_tree(
-                self.data_repo_id, path_in_repo=path, recursive=True, repo_type="dataset", revision=sha))
-
-        entries = with_retries(listing, f"{self.data_repo_id} tree", self.client.policy)
-        for entry in entries:
+        # pages followed on the endpoint's own origin only: the token never goes elsewhere
+        for entry in self.client.list_tree(self.data_repo_id, sha, path):
             p = getattr(entry, "path", "")
             if p.endswith(".tar") and getattr(entry, "size", None) is not None:
                 lfs = getattr(entry, "lfs", None)
@@ -284,8 +299,9 @@ class HfBasedDataPool(DataPool):
         """The archive and index entries of ``resource_id``, or None when it is in no archive."""
         for archive in self.archives_for(resource_id):
             index = self.get_index(archive, cancel)
-            if index is not None and resource_id in index.by_id:
-                return archive, index.by_id[resource_id]
+            entries = index.lookup(resource_id) if index is not None else None
+            if entries:
+                return archive, entries
         return None
 
     def preview(self, ids: IdRanges | Iterable[int]) -> Preview:

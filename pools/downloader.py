@@ -30,7 +30,7 @@ from .jobs import Job
 from .plan import FEED, PlanStage
 from .ranges import IdRanges, parse_ids
 from .transport import Cancelled, RetryPolicy
-from .write import PARTIAL_DIR, clean_stale_partials
+from .write import PARTIAL_DIR, check_metainfo_fmt, clean_stale_partials
 
 __all__ = ["Downloader", "Job", "PARTIAL_DIR"]
 
@@ -141,15 +141,16 @@ class Downloader(PlanStage, FetchStage):
                     plain.append(int(item))
             ranges = IdRanges.of(plain)
         try:
-            metainfo_fmt.format(resource_id=0)
-        except (KeyError, IndexError, ValueError) as err:
-            raise ValueError(f"bad metainfo_fmt {metainfo_fmt!r}: {err}") from None
-        try:
             os.makedirs(dst_dir, exist_ok=True)
             if not os.access(dst_dir, os.W_OK | os.X_OK):
                 raise PermissionError(errno.EACCES, "permission denied")
         except OSError as err:
             raise DestinationError(f"cannot write to {dst_dir}: {err.strerror or err}") from None
+        if save_metainfo:
+            check_metainfo_fmt(metainfo_fmt, dst_dir)
+        partial = os.path.join(dst_dir, PARTIAL_DIR)
+        if os.path.lexists(partial) and (os.path.islink(partial) or not os.path.isdir(partial)):
+            raise DestinationError(f"cannot use {partial}: it is a link or not a folder; remove it and run again")
         job = Job(self, next(self._job_ids), pool, ranges, dst_dir, save_metainfo, metainfo_fmt,
                   infos, name or f"{getattr(pool, 'data_repo_id', 'pool')} {ranges}"[:80])
         clean_stale_partials(job.partial_dir)
@@ -239,6 +240,7 @@ class Downloader(PlanStage, FetchStage):
             report.elapsed = (time.monotonic() - job._started) if job._started else 0.0
             report.nbytes = job._bytes_done
             report.not_reached = max(0, len(job.ids) - job._ids_done)
+            report.resolves = job._resolves
         try:
             remove_empty_dir(job.partial_dir)
             job._maybe_progress(force=True)

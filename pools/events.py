@@ -9,13 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Union
 
-WorkerActivity = Literal["idle", "index", "download", "verify"]
+WorkerActivity = Literal["idle", "index", "download", "verify", "rate-limited", "retrying"]
 JobStatus = Literal["queued", "running", "done", "cancelled", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerState:
-    """What one worker is doing now. ``job_id`` is -1 while idle."""
+    """What one worker is doing now. ``job_id`` is -1 while idle.
+
+    While ``"rate-limited"`` (the resolver quota is spent) or ``"retrying"`` (waiting before
+    another attempt), ``wait`` is the seconds until it resumes and ``reason`` says why.
+    """
 
     worker: int
     state: WorkerActivity
@@ -24,15 +28,23 @@ class WorkerState:
     filename: str = ""
     done: int = 0
     total: int = 0
+    wait: float | None = None
+    reason: str = ""
+
+
+def wait_state(reason: str) -> WorkerActivity:
+    """The worker state for a wait the transport reported through ``on_wait(seconds, reason)``."""
+    return "rate-limited" if reason.startswith("rate-limited") else "retrying"
 
 
 @dataclass(frozen=True, slots=True)
 class ResourceDone:
-    """A resource is complete in the destination: ``downloaded`` now, or ``skipped`` (present and verified)."""
+    """A resource is complete in the destination: ``downloaded`` now, ``skipped`` (present and verified)
+    or ``unverified`` (present, of the right size, and the index gives no sha256 to check)."""
 
     job_id: int
     resource_id: int
-    status: Literal["downloaded", "skipped"]
+    status: Literal["downloaded", "skipped", "unverified"]
     files: tuple[str, ...]
     nbytes: int
 

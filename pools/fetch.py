@@ -1,17 +1,24 @@
 """The fetch stage: one ranged GET per run of files, retried until every file is settled.
 
-A retry re-asks only for the files still missing; 5xx, 429 (honouring ``Retry-After``), dropped
-connections, short bodies and bytes that fail their hash are retried with backoff and jitter.
+A retry re-asks only for the files still missing; 5xx, dropped connections, stalls, short bodies
+and bytes that fail their hash are retried with backoff and jitter. A 429 is waited out (the
+resolver budget's window, or ``Retry-After``) without counting as an attempt. Every wait is a
+visible ``rate-limited`` / ``retrying`` worker state.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 from huggingface_hub.errors import EntryNotFoundError
+
+from . import events as ev
+from .budget import format_wait
 
 from .errors import TransferError
 from .index import IndexEntry
 from .jobs import Job, Resource
-from .transport import Cancelled, TransientError
+from .transport import Cancelled, RateLimited, TransientError, wait_visibly
 from .write import RunWriter, write_whole
 
 
@@ -23,6 +30,7 @@ class FetchStage:
         pool = job.pool
         policy = self.retry or pool.client.policy
         sha = pool.resolve_revision(job.cancel_event)
+        expect = self._archive_facts(job, archive)
         pending = [(e, r) for e, r in run if e.size > 0]
         for entry, res in run:
             if entry.size == 0:
@@ -39,9 +47,14 @@ class FetchStage:
                 if job.cancel_event.is_set():
                     raise Cancelled()
                 job._streaming += 1
+            limited = None
             try:
                 pool.client.stream_range(pool.data_repo_id, archive, sha, writer.start, writer.end - 1,
-                                         writer.feed, job.cancel_event, in_flight=job.in_flight)
+                                         writer.feed, job.cancel_event, in_flight=job.in_flight,
+                                         on_wait=self._on_wait(wid, job, archive),
+                                         on_resolve=job._count_resolve, **expect)
+            except RateLimited as err:  # waited out below; never counted as a failed attempt
+                limited = err
             except TransientError as err:
                 error, retry_after = str(err), err.retry_after
             except EntryNotFoundError:
@@ -65,6 +78,11 @@ class FetchStage:
                 job._give_ups = 0
             if not pending:
                 return
+            if limited is not None:
+                wait = policy.delay(0, limited.retry_after if limited.retry_after is not None else 1.0)
+                wait_visibly(wait, job.cancel_event, self._on_wait(wid, job, archive),
+                             lambda left: f"rate-limited: resumes in {format_wait(left)}")
+                continue
             transient = bool(error)
             if writer.mismatched and not error:
                 names = ", ".join(sorted(e.basename for e, _ in writer.mismatched))
@@ -76,8 +94,27 @@ class FetchStage:
                 if transient:
                     self._gave_up(job, error, attempt)
                 return
-            if job.cancel_event.wait(policy.delay(attempt - 1, retry_after)):
-                raise Cancelled()
+            wait_visibly(policy.delay(attempt - 1, retry_after), job.cancel_event, self._on_wait(wid, job, archive),
+                         lambda left: f"retrying (attempt {attempt + 1} of {policy.attempts}): {error}")
+
+    @staticmethod
+    def _archive_facts(job: Job, archive: str) -> dict:
+        """The index's size and LFS sha256 of the archive, checked against the Hub's X-Linked-*
+        headers: a stale index is then one clear error, not a row of sha256 mismatches."""
+        pool = job.pool
+        try:
+            index = pool.get_index(archive, job.cancel_event)  # the one the plan used: in memory
+        except Exception:  # noqa: BLE001 - the plan already dealt with a broken index
+            return {}
+        if index is None:
+            return {}
+        return {"expect_size": getattr(index, "filesize", None), "expect_sha256": getattr(index, "hash_lfs", None)}
+
+    def _on_wait(self, wid: int, job: Job, archive: str) -> Callable[[float, str], None]:
+        """What the transport calls while this worker waits: a visible ``rate-limited``/``retrying`` state."""
+        def on_wait(seconds: float, reason: str) -> None:
+            self._emit(ev.WorkerState(wid, ev.wait_state(reason), job.id, archive, wait=seconds, reason=reason))
+        return on_wait
 
     def _gave_up(self, job: Job, error: str, attempts: int) -> None:
         """After as many give-ups in a row as there are workers (at least 3), the Hub is down:

@@ -1,8 +1,12 @@
-"""Small file-system helpers shared by the engine: atomic writes and quiet clean-up."""
+"""Small file-system helpers shared by the engine: atomic writes, quiet clean-up, and writing
+only inside a destination (exclusive temporary files, real folders, ``realpath`` checks)."""
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
+import stat
 import tempfile
 
 
@@ -34,4 +38,56 @@ def write_atomic(path: str, data: bytes, *, tmp_dir: str | None = None, prefix: 
     except BaseException:
         unlink_quiet(tmp)
         raise
+    return path
+
+
+# -- writing inside a destination that someone else may have prepared (issue 10)
+EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+class OutsideError(OSError):
+    """A path we were about to write leads outside the destination (a link, '..', a swapped folder)."""
+
+
+def unpredictable_name(prefix: str, limit: int = 120) -> str:
+    """``<prefix>.<pid>.<random>.part``: nobody can plant a link at it in advance; the pid lets a
+    later run tell a dead process's leftovers from a live one's."""
+    return f"{prefix[:limit]}.{os.getpid()}.{secrets.token_hex(8)}.part"
+
+
+def open_exclusive(path: str, opener=open):
+    """A new file at ``path``, opened for writing: never an existing file, never through a link."""
+    fd = os.open(path, EXCLUSIVE, 0o666)
+    try:
+        return opener(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def inside(root_real: str, path: str) -> bool:
+    """True when ``path``, every link followed, is ``root_real`` or below it."""
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def real_dir_inside(root: str, rel_parts: list[str] | tuple[str, ...], *, create: bool = True) -> str:
+    """``root/part/part...`` as real folders (made when missing), each checked not to be a link,
+    and the result checked with ``realpath`` to be inside ``root``; raises OutsideError otherwise."""
+    root_real = os.path.realpath(root)
+    path = root
+    for part in rel_parts:
+        if part in ("", ".", "..") or "/" in part or "\0" in part:
+            raise OutsideError(errno.EINVAL, f"{part!r} is not a folder name")
+        path = os.path.join(path, part)
+        if create:
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            raise OutsideError(errno.ENOTDIR, f"{path} is not a real folder (a link or a file stands there)")
+    if not inside(root_real, path):
+        raise OutsideError(errno.EXDEV, f"{path} leads outside {root}")
     return path

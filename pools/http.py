@@ -71,7 +71,7 @@ class Watch:
     """One request in flight: its connection, its progress, and why it was stopped (if it was)."""
 
     __slots__ = ("cancel", "first_byte", "stall_bytes", "stall_seconds", "conn", "started",
-                 "answered", "progress", "_win_start", "_win_bytes", "reason", "_lock", "_finished")
+                 "answered", "progress", "_win_start", "_win_bytes", "reason", "_lock", "_finished", "idle")
 
     def __init__(self, cancel: threading.Event | None, policy):
         self.cancel = cancel
@@ -87,6 +87,7 @@ class Watch:
         self.reason: str | None = None
         self._lock = threading.Lock()
         self._finished = False
+        self.idle = False  # waiting on the resolver budget, not on the server: no deadline runs
 
     def finish(self) -> None:
         """The request is over: from now on a kill must not touch the connection (back in the pool)."""
@@ -126,6 +127,8 @@ class Watch:
         return self.reason == "cancelled" or (self.cancel is not None and self.cancel.is_set())
 
     def check(self, now: float) -> None:
+        if self.idle:
+            return
         if self.reason is not None:
             self.kill(self.reason)  # the socket may have appeared since (a kill during connect)
         elif self.cancel is not None and self.cancel.is_set():
@@ -322,7 +325,11 @@ def request(method: str, url: str, *, endpoint: str, headers: Mapping[str, str],
             if own:
                 send = dict(headers)
                 if budget is not None and "/resolve/" in urlsplit(current).path:
-                    budget.before_resolve(cancel, on_wait)
+                    watch.idle = True
+                    try:
+                        budget.before_resolve(cancel, on_wait)
+                    finally:
+                        watch.idle = False
                     if on_resolve is not None:
                         on_resolve()
             else:

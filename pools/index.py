@@ -1,21 +1,36 @@
-"""An archive's index (made by hfutils' ``tar_create_index``), parsed and checked.
+"""An archive's index (made by hfutils' ``tar_create_index``), parsed, checked and looked up lazily.
 
-Every name is checked before it can become a file on disk: unsafe names (``../x.png``,
-``/etc/x.png``), names with no integer stem and entries whose offset or size run past the
-archive's end are set aside as *unrecognized*, with the reason, and never downloaded.
+A real index lists ~10,000 files; a job usually wants a few of them. So parsing does the least
+that lets an id be found: each name is checked once, through a fast path for the common shapes
+(``ID.ext``, ``./ID.ext``, ``dir/ID.ext``) and the full safety checks only for the rest, and
+:class:`IndexEntry` objects are built only for the ids someone looks up (:meth:`ArchiveIndex.lookup`).
+``entries``, ``by_id`` and ``unrecognized`` build everything on first use, for the TUI.
+
+Unsafe names (``../x.png``, ``/etc/x.png``, control, C1, DEL or bidi characters), names with no
+integer stem, and entries whose offset or size are invalid or run past the archive's end are set
+aside as *unrecognized*, with the reason, and never downloaded.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import IndexFormatError
-from .layout import resource_id_of, safe_basename
+from .layout import MAX_ID_DIGITS, resource_id_of, safe_basename
+from .text import is_unsafe_text
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SIMPLE_DIR = re.compile(r"[A-Za-z0-9_\-]+(?:/[A-Za-z0-9_\-]+)*")
+
+UNSAFE_NAME = "unsafe name (absolute, '..', control, C1, DEL or bidi characters)"
+NO_ID = "name has no integer resource id"
+DUPLICATE = "duplicate file name: another entry is saved under the same name"
+# decoded JSON costs about this many times its text in memory (dicts of small dicts and strings)
+MEMORY_PER_BYTE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,25 +42,175 @@ class IndexEntry:
     size: int
     sha256: str | None
     resource_id: int
+    basename: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        if not self.basename:
+            object.__setattr__(self, "basename", safe_basename(self.name) or "")
+
+
+def fast_id(name: str) -> int | None:
+    """The id of a name of a common shape (``ID.ext``, ``./ID.ext``, ``dir/ID.ext``), or None when
+    the name needs the full checks. Never disagrees with them: a name it accepts is safe, and its
+    id is the one :func:`classify_name` gives."""
+    if name.startswith("./"):
+        name = name[2:]
+    head, slash, base = name.rpartition("/")
+    if slash and not _SIMPLE_DIR.fullmatch(head):
+        return None
+    stem, dot, ext = base.partition(".")
+    if not (stem.isascii() and stem.isdigit()) or len(stem) > MAX_ID_DIGITS:
+        return None
+    if dot and not (ext.isascii() and ext.isalnum()):
+        return None
+    return int(stem)
+
+
+def classify_name(name: str, id_of: Callable[[str], int | None] = resource_id_of) -> tuple[int | None, str | None]:
+    """``(resource id, None)`` for a usable name, ``(None, reason)`` otherwise: the full checks."""
+    if not isinstance(name, str) or safe_basename(name) is None or is_unsafe_text(name):
+        return None, UNSAFE_NAME
+    try:
+        rid = id_of(name)
+    except ValueError:
+        rid = None
+    if rid is None or not isinstance(rid, int) or isinstance(rid, bool) or rid < 0:
+        return None, NO_ID
+    return rid, None
+
+
+def _entry_problem(info: Any, filesize: int | None) -> str | None:
+    if not isinstance(info, dict):
+        return "index entry is not an object"
+    offset, size, sha = info.get("offset"), info.get("size"), info.get("sha256")
+    if not _is_count(offset) or not _is_count(size):
+        return "index entry lacks a valid offset or size"
+    if filesize is not None and offset + size > filesize:
+        return f"offset+size ({offset + size}) past the archive's end ({filesize})"
+    if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha.lower())):
+        return "index entry has a malformed sha256"
+    return None
+
+
+class ArchiveIndex:
+    """The files of one archive, by resource id. Thread-safe: a pool shares it between workers."""
+
+    def __init__(self, archive: str, filesize: int | None = None, hash: str | None = None,
+                 hash_lfs: str | None = None, files: dict[str, Any] | None = None,
+                 id_of: Callable[[str], int | None] | None = None, raw_size: int = 0):
+        self.archive = archive
+        self.filesize = filesize
+        self.hash = hash
+        self.hash_lfs = hash_lfs
+        self._files: dict[str, Any] = files if files is not None else {}
+        self.approx_bytes = max(raw_size, 64 * len(self._files)) * MEMORY_PER_BYTE
+        self._lock = threading.Lock()
+        self._built: dict[int, list[IndexEntry]] = {}
+        self._entry_problems: dict[str, str] = {}
+        self._full: tuple[list[IndexEntry], dict[int, list[IndexEntry]], list[tuple[str, str]]] | None = None
+        self._names, self.name_problems = _scan(self._files, id_of)
+
+    # -- parsing
+    @classmethod
+    def from_bytes(cls, archive: str, raw: bytes | str,
+                   id_of: Callable[[str], int | None] | None = resource_id_of) -> "ArchiveIndex":
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise IndexFormatError(f"index of {archive} is not valid JSON ({err.__class__.__name__})") from None
+        except RecursionError:
+            raise IndexFormatError(f"index of {archive} is nested too deeply to be an index") from None
+        return cls.from_dict(archive, data, id_of, raw_size=len(raw))
+
+    @classmethod
+    def from_dict(cls, archive: str, data: Any, id_of: Callable[[str], int | None] | None = resource_id_of,
+                  raw_size: int = 0) -> "ArchiveIndex":
+        if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+            raise IndexFormatError(f"index of {archive} has no 'files' table")
+        filesize = data.get("filesize")
+        if not _is_count(filesize):
+            filesize = None
+        return cls(archive, filesize, _str_or_none(data.get("hash")), _str_or_none(data.get("hash_lfs")),
+                   data["files"], None if id_of is resource_id_of else id_of, raw_size)
+
+    # -- the job's path: one id at a time
+    def has(self, resource_id: int) -> bool:
+        """True when some name stands for ``resource_id`` (its entries may still be unusable)."""
+        return resource_id in self._names
+
+    def ids(self):
+        """Every id some name stands for, in the index's order (no entry is built)."""
+        return self._names.keys()
+
+    def lookup(self, resource_id: int) -> list[IndexEntry]:
+        """The usable entries of ``resource_id`` (empty when none), built on first use."""
+        got = self._built.get(resource_id)
+        if got is not None:
+            return got
+        names = self._names.get(resource_id)
+        if names is None:
+            return []
+        with self._lock:
+            got = self._built.get(resource_id)
+            if got is None:
+                got = self._built[resource_id] = self._build(resource_id, names)
+        return got
+
+    def problems_of(self, resource_id: int) -> list[tuple[str, str]]:
+        """``(name, reason)`` of the entries of ``resource_id`` that :meth:`lookup` set aside."""
+        names = self._names.get(resource_id)
+        if names is None:
+            return []
+        self.lookup(resource_id)
+        names = (names,) if isinstance(names, str) else names
+        return [(n, self._entry_problems[n]) for n in names if n in self._entry_problems]
+
+    def _build(self, rid: int, names: str | list[str]) -> list[IndexEntry]:
+        out: list[IndexEntry] = []
+        for name in ((names,) if isinstance(names, str) else names):
+            info = self._files.get(name)
+            reason = _entry_problem(info, self.filesize)
+            if reason is None:
+                base = safe_basename(name) or ""
+                if any(e.basename == base for e in out):
+                    reason = DUPLICATE
+            if reason is not None:
+                self._entry_problems[name] = reason
+                continue
+            sha = info.get("sha256")
+            out.append(IndexEntry(name, info["offset"], info["size"], sha.lower() if sha else None, rid, base))
+        return out
+
+    # -- the whole index, for browsing
+    def _everything(self):
+        full = self._full
+        if full is None:
+            for rid in self._names:
+                self.lookup(rid)
+            by_name = {e.name: e for entries in self._built.values() for e in entries}
+            bad = dict(self.name_problems)
+            bad.update(self._entry_problems)
+            entries = [by_name[n] for n in self._files if n in by_name]
+            by_id = {rid: self._built[rid] for rid in self._names if self._built[rid]}
+            unrecognized = [(n, bad[n]) for n in self._files if n in bad]
+            full = self._full = (entries, by_id, unrecognized)
+        return full
 
     @property
-    def basename(self) -> str:
-        return safe_basename(self.name) or ""
+    def entries(self) -> list[IndexEntry]:
+        return self._everything()[0]
 
+    @property
+    def by_id(self) -> dict[int, list[IndexEntry]]:
+        return self._everything()[1]
 
-@dataclass
-class ArchiveIndex:
-    archive: str
-    filesize: int | None
-    hash: str | None
-    hash_lfs: str | None
-    entries: list[IndexEntry] = field(default_factory=list)
-    by_id: dict[int, list[IndexEntry]] = field(default_factory=dict)
-    unrecognized: list[tuple[str, str]] = field(default_factory=list)
+    @property
+    def unrecognized(self) -> list[tuple[str, str]]:
+        return self._everything()[2]
 
     @property
     def n_files(self) -> int:
-        return len(self.entries) + len(self.unrecognized)
+        return len(self._files)
 
     @property
     def n_ids(self) -> int:
@@ -63,55 +228,37 @@ class ArchiveIndex:
     def total_bytes(self) -> int:
         return sum(e.size for e in self.entries)
 
-    @classmethod
-    def from_bytes(cls, archive: str, raw: bytes | str,
-                   id_of: Callable[[str], int | None] = resource_id_of) -> "ArchiveIndex":
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise IndexFormatError(f"index of {archive} is not valid JSON ({err.__class__.__name__})") from None
-        return cls.from_dict(archive, data, id_of)
+    def __repr__(self) -> str:
+        return f"ArchiveIndex({self.archive!r}, {len(self._files)} files)"
 
-    @classmethod
-    def from_dict(cls, archive: str, data: Any,
-                  id_of: Callable[[str], int | None] = resource_id_of) -> "ArchiveIndex":
-        if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-            raise IndexFormatError(f"index of {archive} has no 'files' table")
-        filesize = data.get("filesize")
-        if not isinstance(filesize, int) or isinstance(filesize, bool) or filesize < 0:
-            filesize = None
-        index = cls(archive=archive, filesize=filesize,
-                    hash=_str_or_none(data.get("hash")), hash_lfs=_str_or_none(data.get("hash_lfs")))
-        for name, info in data["files"].items():
-            reason = None
-            if safe_basename(name) is None:
-                reason = "unsafe name (absolute, '..' or control characters)"
-            elif not isinstance(info, dict):
-                reason = "index entry is not an object"
+
+def _scan(files: dict[str, Any], id_of: Callable[[str], int | None] | None):
+    """Each name checked once: ``{id: name or [names]}`` and the ``(name, reason)`` set aside."""
+    names: dict[int, Any] = {}
+    problems: list[tuple[str, str]] = []
+    setdefault = names.setdefault
+    for name in files:
+        rid = None
+        if id_of is None:
+            # inline fast path for the commonest shape, "ID.ext" at the top level
+            stem, dot, ext = name.partition(".")
+            if stem.isdigit() and stem.isascii() and len(stem) <= MAX_ID_DIGITS and \
+                    (not dot or (ext.isalnum() and ext.isascii())):
+                rid = int(stem)
             else:
-                offset, size, sha = info.get("offset"), info.get("size"), info.get("sha256")
-                if not _is_count(offset) or not _is_count(size):
-                    reason = "index entry lacks a valid offset or size"
-                elif filesize is not None and offset + size > filesize:
-                    reason = f"offset+size ({offset + size}) past the archive's end ({filesize})"
-                elif sha is not None and not (isinstance(sha, str) and _SHA256.match(sha.lower())):
-                    reason = "index entry has a malformed sha256"
-            if reason is None:
-                rid = id_of(name)
-                if rid is None:
-                    reason = "name has no integer resource id"
-            if reason is not None:
-                index.unrecognized.append((name, reason))
+                rid = fast_id(name)
+        if rid is None:
+            rid, reason = classify_name(name, id_of or resource_id_of)
+            if rid is None:
+                problems.append((name, reason))
                 continue
-            if any(e.basename == safe_basename(name) for e in index.by_id.get(rid, ())):
-                index.unrecognized.append((name, "duplicate file name: another entry is saved under the same name"))
-                continue
-            entry = IndexEntry(name=name, offset=info["offset"], size=info["size"],
-                               sha256=info.get("sha256").lower() if info.get("sha256") else None,
-                               resource_id=rid)
-            index.entries.append(entry)
-            index.by_id.setdefault(rid, []).append(entry)
-        return index
+        got = setdefault(rid, name)
+        if got is not name:
+            if isinstance(got, str):
+                names[rid] = [got, name]
+            else:
+                got.append(name)
+    return names, problems
 
 
 def _is_count(value: Any) -> bool:

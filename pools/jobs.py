@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 from .index import IndexEntry
-from .ranges import IdRanges
+from .ranges import IdList, IdRanges
 from .report import DownloadReport
+from .files import OutsideError
 from .write import PARTIAL_DIR, metainfo_path, tmp_dir, write_json_atomic
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Job:
         self.pool = pool
         self.ids = ids
         self.dst_dir = os.path.abspath(dst_dir)
+        self.real_dst = os.path.realpath(self.dst_dir)  # every path written is checked against it
         self.partial_dir = os.path.join(self.dst_dir, PARTIAL_DIR)
         self.save_metainfo = save_metainfo
         self.metainfo_fmt = metainfo_fmt
@@ -51,13 +53,16 @@ class Job:
         self._bytes_planned = 0
         self._samples: deque[tuple[float, int]] = deque()
         self._last_progress = 0.0
-        self._seen_unrecognized: set[str] = set()
+        self._seen_unrecognized: set[str] = set()  # archives whose unrecognized names were reported
+        self._unrecognized_seen: set[tuple[str, str]] = set()
+        self._broken: dict[str, str] = {}  # archive -> why its index is unusable, for this job
         self.in_flight: set = set()  # open HTTP responses, closed by cancel() to stop them at once
         self._busy = 0  # tasks of this job running on a worker
         self._streaming = 0  # of which inside a ranged GET
         self._writing = 0  # temporary files open in the destination
         self._finished = False
         self._give_ups = 0  # ranged GETs in a row that gave up on a transient error, no success between
+        self._resolves = 0  # /resolve/ requests spent for this job (the Hub's quota counts them)
 
     def __repr__(self):
         return f"Job({self.id}, {self.name!r}, state={self.state})"
@@ -112,6 +117,10 @@ class Job:
                                   self._bytes_done, self._bytes_planned, elapsed, rate)
 
     # -- bookkeeping, called by workers
+    def _count_resolve(self) -> None:
+        with self._lock:
+            self._resolves += 1
+
     def _emit(self, event) -> None:
         self.downloader._emit(event)
 
@@ -142,6 +151,23 @@ class Job:
         self.cancel_event.set()
 
     # -- outcomes, called by the stages
+    def _missing(self, ids: IdList) -> None:
+        """Ids that are in no archive (a run list: a long range's gaps stay a few runs)."""
+        if not ids:
+            return
+        with self._lock:  # IdList appends read then write its last run: one writer at a time
+            self.report.missing.extend(ids)
+        self._emit(ev.ResourcesMissing(self.id, ids))
+        self._settled(len(ids))
+
+    def _unrecognized(self, archive: str, name: str, reason: str) -> None:
+        with self._lock:
+            if (archive, name) in self._unrecognized_seen:
+                return
+            self._unrecognized_seen.add((archive, name))
+            self.report.unrecognized.append((archive, name, reason))
+        self._emit(ev.FileUnrecognized(self.id, archive, name, reason))
+
     def _file_done(self, res: Resource, entry: IndexEntry) -> None:
         with self._lock:
             res.files.append(entry.basename)
@@ -165,10 +191,16 @@ class Job:
             self._resource_failed(res.rid, res.failed)
             return
         if self.save_metainfo and res.info is not None:
-            write_json_atomic(metainfo_path(self.dst_dir, self.metainfo_fmt, res.rid), res.info,
-                              tmp_dir=tmp_dir(self))
+            try:
+                path = metainfo_path(self.dst_dir, self.metainfo_fmt, res.rid)
+            except (ValueError, OutsideError) as err:  # a folder swapped for a link during the job
+                self._resource_failed(res.rid, f"metainfo not written: {err}")
+                return
+            write_json_atomic(path, res.info, tmp_dir=tmp_dir(self))
         with self._lock:
             (self.report.downloaded if status == "downloaded" else self.report.skipped).append(res.rid)
+            if status == "unverified":
+                self.report.unverified.append(res.rid)
         self._emit(ev.ResourceDone(self.id, res.rid, status, tuple(res.files), res.nbytes))  # type: ignore[arg-type]
         self._settled()
 

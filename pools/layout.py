@@ -5,7 +5,10 @@ from __future__ import annotations
 import posixpath
 import re
 
+from .text import is_unsafe_text
+
 _DIGITS = re.compile(r"[0-9]+")
+MAX_ID_DIGITS = 19  # ids stop below 2**63; a longer stem is no id (and int() of 5,000 digits is slow)
 
 
 def archive_path(resource_id: int, base_level: int, base_dir: str = "images") -> str:
@@ -36,10 +39,10 @@ def index_path(archive: str) -> str:
 def safe_basename(name: str) -> str | None:
     """The basename a file is saved under, or None when the stored name is unsafe.
 
-    Names with ``..`` parts, absolute paths, backslashes or control characters are refused
-    outright (not merely stripped): an index that holds them is not to be trusted.
+    Names with ``..`` parts, absolute paths, backslashes, control, C1, DEL or bidi characters are
+    refused outright (not merely stripped): an index that holds them is not to be trusted.
     """
-    if not name or "\\" in name or "\x00" in name or any(ord(c) < 32 for c in name):
+    if not name or "\\" in name or is_unsafe_text(name):
         return None
     if name.startswith("/"):
         return None
@@ -58,6 +61,6 @@ def resource_id_of(name: str) -> int | None:
     if base is None:
         return None
     stem, _ = posixpath.splitext(base)
-    if not _DIGITS.fullmatch(stem):
+    if len(stem) > MAX_ID_DIGITS or not _DIGITS.fullmatch(stem):
         return None
     return int(stem)

@@ -9,13 +9,45 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
-from . import events as ev
-from .errors import IndexFormatError
+from .errors import IndexFormatError, TransferError
 from .index import IndexEntry
 from .jobs import Job, Resource
+from .ranges import IdList, IdRanges
 from .write import verified
+
+def _group_archives(job: Job, layers, residue: int, modulus: int) -> list[tuple[str, int, int]] | None:
+    """Every archive an id ``% modulus == residue`` of the job may be in, as ``(archive, its
+    modulus, its residue)`` in the order they are tried; None when a layer does not split the
+    group into a few residues (its ids are then looked up one by one)."""
+    out: list[tuple[str, int, int]] = []
+    for mod_k, path_of in layers:
+        if mod_k % modulus or mod_k // modulus > 1024:
+            return None
+        for j in range(mod_k // modulus):
+            res_k = residue + j * modulus
+            if mod_k == modulus or job.ids.count_with_residue(res_k, mod_k):
+                out.append((path_of(res_k), mod_k, res_k))
+    return out
+
+
+def _complement(ids: IdRanges, residue: int, modulus: int, present: list[int]) -> IdList:
+    """The ids ``% modulus == residue`` of ``ids`` that are not in the sorted ``present``, as runs."""
+    out = IdList()
+    i = 0
+    for lo, hi in ids.ranges:
+        first = lo + ((residue - lo) % modulus)
+        while first <= hi:
+            while i < len(present) and present[i] < first:
+                i += 1
+            stop = present[i] if i < len(present) and present[i] <= hi else hi + 1
+            count = (stop - first + modulus - 1) // modulus
+            if count > 0:
+                out.append_run(first, modulus, count)
+            first = stop + modulus
+    return out
+
 
 # task priorities: fetching beats planning beats starting new archives, so memory stays bounded
 FETCH, PLAN, FEED = 0, 1, 2
@@ -26,14 +58,15 @@ class PlanStage:
     ``self._push`` and reports worker states with ``self._worker``)."""
 
     # -- planning
-    def _groups(self, job: Job) -> Iterator[tuple[str, Iterable[int]]]:
-        """(first candidate archive, its ids) pairs, lazily."""
+    def _groups(self, job: Job) -> Iterator[tuple]:
+        """``(first candidate archive, residue, modulus)`` for a layout by ``id % modulus``, else
+        ``(first candidate archive, its ids, None)``, lazily."""
         pool = job.pool
         layers = pool.archive_layers() if hasattr(pool, "archive_layers") else None
         if layers:
             modulus, path_of = layers[0]
             for residue in job.ids.residues(modulus):
-                yield path_of(residue), job.ids.with_residue(residue, modulus)
+                yield path_of(residue), residue, modulus
             return
         by_archive: dict[str, list[int]] = {}
         nowhere: list[int] = []  # ids the pool maps to no archive at all
@@ -44,48 +77,76 @@ class PlanStage:
             else:
                 nowhere.append(rid)
         if nowhere:
-            with job._lock:
-                job.report.missing.extend(nowhere)
-            job._emit(ev.ResourcesMissing(job.id, tuple(nowhere)))
-            job._settled(len(nowhere))
+            job._missing(IdList(nowhere))
         for archive, rids in by_archive.items():
-            yield archive, rids
+            yield archive, rids, None
 
-    def _first_feed(self, wid: int, job: Job, groups: Iterator[tuple[str, Iterable[int]]]) -> None:
-        # Resolve the revisions before the next group can start on another worker: otherwise
-        # every worker's first index lookup resolves them again, all at once.
-        for resolve in ("resolve_revision", "resolve_index_revision"):
-            if hasattr(job.pool, resolve):
-                getattr(job.pool, resolve)(job.cancel_event)
+    def _first_feed(self, wid: int, job: Job, groups: Iterator[tuple]) -> None:
+        # The index revision before the next group can start on another worker: otherwise every
+        # worker's first index lookup resolves it again, all at once. The data revision (needed
+        # only by the first ranged GET) resolves on another worker meanwhile.
+        pool = job.pool
+        if hasattr(pool, "resolve_index_revision"):
+            pool.resolve_index_revision(job.cancel_event)
+        if hasattr(pool, "resolve_revision"):
+            self._push(FETCH, job, lambda w: pool.resolve_revision(job.cancel_event))
         self._feed(wid, job, groups)
 
-    def _feed(self, wid: int, job: Job, groups: Iterator[tuple[str, Iterable[int]]]) -> None:
+    def _feed(self, wid: int, job: Job, groups: Iterator[tuple]) -> None:
         group = next(groups, None)
         if group is None:
             return
         self._push(FEED, job, lambda w: self._feed(w, job, groups))
-        archive, rids = group
-        self._plan(wid, job, archive, iter(rids))
+        archive, rids, modulus = group
+        if modulus is None:
+            self._plan(wid, job, archive, iter(rids))
+        else:
+            self._plan_residue(wid, job, archive, rids, modulus)
 
     def _index(self, wid: int, job: Job, archive: str, broken: dict[str, str]):
         if archive in broken:
             return None
         self._worker(wid, "index", job, archive, job.pool.index_path_of(archive))
         try:
-            index = job.pool.get_index(archive, job.cancel_event)
-        except IndexFormatError as err:
+            index = job.pool.get_index(archive, job.cancel_event, on_wait=self._on_wait(wid, job, archive),
+                                       on_resolve=job._count_resolve)
+        except (IndexFormatError, TransferError) as err:  # this archive's index: a redirect loop, too large...
             broken[archive] = str(err)
             return None
-        if index is not None and index.unrecognized:
+        if index is not None and index.name_problems:
             with job._lock:
                 first = archive not in job._seen_unrecognized
                 job._seen_unrecognized.add(archive)
-            if not first:
-                return index
-            for name, reason in index.unrecognized:
-                job.report.unrecognized.append((archive, name, reason))
-                job._emit(ev.FileUnrecognized(job.id, archive, name, reason))
+            if first:
+                for name, reason in index.name_problems:
+                    job._unrecognized(archive, name, reason)
         return index
+
+    def _plan_residue(self, wid: int, job: Job, archive0: str, residue: int, modulus: int) -> None:
+        """The ids ``id % modulus == residue`` of the job. A small group goes id by id; a big one
+        (a long range) is planned from what its indexes hold: the rest is missing, appended as
+        arithmetic runs, so a range of 10**8 ids costs its indexes, not its span."""
+        count = job.ids.count_with_residue(residue, modulus)
+        candidates = None
+        if count > self.plan_chunk:
+            candidates = _group_archives(job, job.pool.archive_layers(), residue, modulus)
+        if candidates is None:
+            self._plan(wid, job, archive0, job.ids.with_residue(residue, modulus))
+            return
+        named: set[int] = set()
+        for archive, mod_k, res_k in candidates:
+            index = self._index(wid, job, archive, job._broken)
+            if archive in job._broken:  # which ids it held is unknown: each fails with the reason
+                self._plan(wid, job, archive0, job.ids.with_residue(residue, modulus))
+                return
+            if index is not None:
+                ids = job.ids
+                named.update(rid for rid in index.ids()
+                             if rid % mod_k == res_k and rid % modulus == residue and rid in ids)
+        present = sorted(named)
+        job._missing(_complement(job.ids, residue, modulus, present))
+        if present:
+            self._plan(wid, job, archive0, iter(present))
 
     def _plan(self, wid: int, job: Job, archive0: str, rids: Iterator[int]) -> None:
         """Resolve up to ``plan_chunk`` ids of one group, queue their fetches, then continue later."""
@@ -95,7 +156,7 @@ class PlanStage:
         if not chunk:
             return
         more = len(chunk) == self.plan_chunk
-        broken: dict[str, str] = {}
+        broken = job._broken
         missing: list[int] = []
         wanted: dict[str, list[tuple[IndexEntry, Resource]]] = {}
         indexes: dict[str, Any] = {}  # this chunk's indexes: one lookup per archive, not per id
@@ -105,10 +166,10 @@ class PlanStage:
             # index lacks is missing, settled in one pass instead of id by id
             index0 = indexes[archive0] = self._index(wid, job, archive0, broken)
             if len(layers) == 1 and archive0 not in broken:
-                by_id = index0.by_id if index0 is not None else {}
-                missing = [rid for rid in chunk if rid not in by_id]
+                has = index0.has if index0 is not None else (lambda rid: False)
+                missing = [rid for rid in chunk if not has(rid)]
                 if missing:
-                    chunk = [rid for rid in chunk if rid in by_id]
+                    chunk = [rid for rid in chunk if has(rid)]
         paths: dict[tuple[int, ...], list[str]] = {}
         for rid in chunk:
             found = None
@@ -127,9 +188,13 @@ class PlanStage:
                     index = indexes[archive] = self._index(wid, job, archive, broken)
                 if archive in broken:
                     reason = reason or f"broken index: {broken[archive]}"
-                if index is not None and rid in index.by_id:
-                    found = (archive, index.by_id[rid])
-                    break
+                if index is not None and index.has(rid):
+                    entries = index.lookup(rid)
+                    for name, why in index.problems_of(rid):
+                        job._unrecognized(archive, name, why)
+                    if entries:
+                        found = (archive, entries)
+                        break
             if found is None:
                 if reason is not None:
                     job._resource_failed(rid, reason)
@@ -139,10 +204,7 @@ class PlanStage:
             archive, entries = found
             self._prepare(wid, job, rid, archive, entries, wanted)
         if missing:
-            with job._lock:  # IdList appends read then write its last run: one writer at a time
-                job.report.missing.extend(missing)
-            job._emit(ev.ResourcesMissing(job.id, tuple(missing)))
-            job._settled(len(missing))
+            job._missing(IdList(missing))
         for archive, items in wanted.items():
             for run in self._runs(items):
                 with job._lock:
@@ -156,16 +218,19 @@ class PlanStage:
         """Skip the files already present and verified; queue the rest of the resource."""
         todo = []
         present: list[str] = []
+        unverified = False
         for entry in entries:
             final = os.path.join(job.dst_dir, entry.basename)
-            if verified(final, entry, lambda: self._worker(wid, "verify", job, archive, entry.basename)):
-                present.append(entry.basename)
-            else:
+            verdict = verified(final, entry, lambda: self._worker(wid, "verify", job, archive, entry.basename))
+            if verdict is None:
                 todo.append(entry)
+            else:
+                present.append(entry.basename)
+                unverified = unverified or verdict == "unverified"
         resource = Resource(rid, archive, len(todo), job.infos.get(rid))
         resource.files = present
         if not todo:
-            job._resource_complete(resource, "skipped")
+            job._resource_complete(resource, "unverified" if unverified else "skipped")
             return
         bucket = wanted.setdefault(archive, [])
         for entry in todo:

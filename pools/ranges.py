@@ -7,6 +7,7 @@ the downloader asks only for the ids of one archive at a time (:meth:`IdRanges.w
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import re
 from typing import Iterable, Iterator
@@ -14,7 +15,6 @@ from typing import Iterable, Iterator
 from .errors import RangeError
 
 MAX_ID = 2**62  # a count of ids must fit len(); real datasets stop near 10**8
-_PART = re.compile(r"^([0-9]+)(?:\s*-\s*([0-9]+))?$")
 
 
 class IdRanges:
@@ -112,6 +112,23 @@ class IdRanges:
                 total += (hi - first) // modulus + 1
         return total
 
+    def without(self, ids: Iterable[int]) -> "IdRanges":
+        """These ranges less the given ids (ascending), in time proportional to the ranges and ids."""
+        out: list[tuple[int, int]] = []
+        it = iter(ids)
+        cut = next(it, None)
+        for lo, hi in self.ranges:
+            while cut is not None and cut < lo:
+                cut = next(it, None)
+            while cut is not None and cut <= hi:
+                if cut > lo:
+                    out.append((lo, cut - 1))
+                lo = cut + 1
+                cut = next(it, None)
+            if lo <= hi:
+                out.append((lo, hi))
+        return IdRanges(out)
+
     def with_residue(self, residue: int, modulus: int) -> Iterator[int]:
         """Ascending ids with ``id % modulus == residue``, generated lazily."""
         for lo, hi in self.ranges:
@@ -119,30 +136,74 @@ class IdRanges:
             yield from range(first, hi + 1, modulus)
 
 
+MAX_DIGITS = 19  # 2**63 has 19 digits: a longer id is refused before int() ever sees it
+_NUMBER = r"[0-9](?:_?[0-9])*"  # digits, ``_`` allowed between two of them (7_000_000)
+_PART_IDS = re.compile(rf"^({_NUMBER})(?:\s*-\s*({_NUMBER}))?$")
+_THOUSANDS = re.compile(r"(?<![0-9_])[0-9]{1,3}(?:,\s*[0-9]{3})+(?![0-9_])")
+
+
+def _quoted(part: str) -> str:
+    from .text import shown
+
+    return f"'{shown(part, 40)}'"
+
+
+def _number(digits: str, part: str) -> int:
+    digits = digits.replace("_", "")
+    if len(digits) > MAX_DIGITS:
+        raise RangeError(f"{_quoted(part)} is too large: ids have at most {MAX_DIGITS} digits "
+                         f"and go up to {MAX_ID}")
+    value = int(digits)
+    if value > MAX_ID:
+        raise RangeError(f"{_quoted(part)} is too large: ids go up to {MAX_ID}")
+    return value
+
+
+def _thousands_hint(text: str) -> str:
+    """``7,000,000`` as the user most likely meant it: ``write 7000000 or 7_000_000``."""
+    from .text import shown
+
+    plain = _THOUSANDS.sub(lambda m: re.sub(r",\s*", "", m.group(0)), text.strip())
+    grouped = _THOUSANDS.sub(lambda m: re.sub(r",\s*", "_", m.group(0)), text.strip())
+    if plain == text.strip():
+        return "ids are written without leading zeros"
+    return f"write {shown(plain, 60)} or {shown(grouped, 60)}"
+
+
 def parse_ids(text: str) -> IdRanges:
     """Parse ``"0-5, 1000-1003,7000"``: ids and inclusive ``A-B`` ranges, comma-separated.
 
-    Errors name the offending part: reversed (``5-1``), non-numeric (``abc``), malformed
-    (``1-2-3``, ``-4``) or empty input.
+    ``_`` may separate digits (``7_000_000``). Errors are one bounded line naming the
+    offending part: reversed (``5-1``), non-numeric (``abc``), malformed (``1-2-3``, ``-4``),
+    too large (over 19 digits, or past the largest id), a part after a comma with a leading
+    zero (``7,000,000`` is not ids 7, 0, 0: the message says to write ``7000000``), or empty.
     """
-    if text is None or not str(text).strip():
+    if text is None or not isinstance(text, str) or not text.strip():
+        if text is not None and not isinstance(text, str):
+            raise RangeError(f"a range expression is text, not {type(text).__name__}")
         raise RangeError("empty range: give ids like '0-5, 1000-1003, 7000'")
     ranges = []
-    for raw in str(text).split(","):
+    for position, raw in enumerate(text.split(",")):
         part = raw.strip()
         if not part:
-            raise RangeError(f"empty part in {text.strip()!r}: remove the extra comma")
-        m = _PART.match(part)
+            raise RangeError(f"empty part in {_quoted(text.strip())}: remove the extra comma")
+        m = _PART_IDS.match(part)
         if not m:
             if part.startswith("-"):
-                raise RangeError(f"{part!r} is malformed: a range needs a start, like '0-4'")
+                raise RangeError(f"{_quoted(part)} is malformed: a range needs a start, like '0-4'")
             if part.count("-") > 1:
-                raise RangeError(f"{part!r} is malformed: use one '-' per range, like '1-3'")
-            raise RangeError(f"{part!r} is not a number or a range like '10-20'")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) is not None else lo
+                raise RangeError(f"{_quoted(part)} is malformed: use one '-' per range, like '1-3'")
+            if "_" in part and _PART_IDS.match(part.replace("_", "")):
+                raise RangeError(f"{_quoted(part)} is malformed: '_' goes between two digits, "
+                                 "like 7_000_000")
+            raise RangeError(f"{_quoted(part)} is not a number or a range like '10-20'")
+        if position > 0 and len(m.group(1)) > 1 and m.group(1)[0] == "0":
+            raise RangeError(f"{_quoted(part)} has a leading zero after a comma: "
+                             f"{_thousands_hint(text)}")
+        lo = _number(m.group(1), part)
+        hi = _number(m.group(2), part) if m.group(2) is not None else lo
         if hi < lo:
-            raise RangeError(f"{part!r} is reversed: write {hi}-{lo}")
+            raise RangeError(f"{_quoted(part)} is reversed: write {hi}-{lo}")
         ranges.append((lo, hi))
     return IdRanges(ranges)
 
@@ -182,13 +243,73 @@ class IdList:
         self._steps.append(0)
         self._counts.append(1)
 
+    def append_run(self, start: int, step: int, count: int) -> None:
+        """Append ``start, start + step, ...`` (``count`` ids, ``step`` > 0) in O(1)."""
+        if count <= 0:
+            return
+        if count == 1:
+            self.append(start)
+            return
+        if step <= 0:
+            raise ValueError("a run's step must be positive")
+        start, step, count = int(start), int(step), int(count)
+        if self._counts:
+            s0, st0, c0 = self._starts[-1], self._steps[-1], self._counts[-1]
+            if (c0 == 1 and start - s0 == step) or (c0 > 1 and st0 == step and start == s0 + st0 * c0):
+                self._steps[-1] = step
+                self._counts[-1] = c0 + count
+                self._len += count
+                return
+        self._starts.append(start)
+        self._steps.append(step)
+        self._counts.append(count)
+        self._len += count
+
     def extend(self, ids: Iterable[int]) -> None:
+        if isinstance(ids, IdList):
+            for start, step, count in zip(ids._starts, ids._steps, ids._counts):
+                self.append_run(start, step, count)
+            return
         for resource_id in ids:
             self.append(resource_id)
+
+    def to_ranges(self) -> IdRanges:
+        """The ids as merged ranges: runs merged in order with O(runs) memory, whatever their length."""
+        runs = [range(st, st + step * count, step) if count > 1 else (st,)
+                for st, step, count in zip(self._starts, self._steps, self._counts)]
+        merged: list[tuple[int, int]] = []
+        for rid in heapq.merge(*runs):
+            if merged and rid <= merged[-1][1] + 1:
+                if rid > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], rid)
+            else:
+                merged.append((rid, rid))
+        return IdRanges(merged)
+
+    def __getitem__(self, item):
+        """An id by position, or a slice of them as a list (walks the runs, not the ids)."""
+        if isinstance(item, slice):
+            start, stop, step = item.indices(self._len)
+            if step != 1:
+                return list(itertools.islice(iter(self), start, stop, step))
+            return list(itertools.islice(iter(self), start, stop))
+        i = item + self._len if item < 0 else item
+        if not 0 <= i < self._len:
+            raise IndexError("IdList index out of range")
+        for start, step, count in zip(self._starts, self._steps, self._counts):
+            if i < count:
+                return start + step * i
+            i -= count
+        raise IndexError("IdList index out of range")  # pragma: no cover
 
     @property
     def runs(self) -> int:
         return len(self._counts)
+
+    def arithmetic_runs(self) -> Iterator[tuple[int, int, int]]:
+        """The stored runs ``(start, step, count)`` in the order appended (``step`` 0 when
+        ``count`` is 1): what :func:`pools.idruns.intervals` turns into ranges without listing ids."""
+        return zip(self._starts, self._steps, self._counts)
 
     def __len__(self) -> int:
         return self._len

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ranges import IdList
+from .ranges import IdList, IdRanges
 
 
 @dataclass
@@ -28,6 +28,13 @@ class DownloadReport:
     error: str | None = None
     not_reached: int = 0
     """Ids the job never settled because it was cancelled or stopped by an error (rerun them)."""
+    resolves: int = 0
+    """``/resolve/`` requests the job spent against the Hub's resolver quota."""
+    unverified: list[int] = field(default_factory=list)
+    """Ids kept on a rerun without a hash check: present, of the right size, and the index gives
+    no sha256 (also counted in ``skipped``)."""
+    requested: IdRanges | None = field(default=None, repr=False, compare=False)
+    """The ids asked for, when known as ranges: lets ``missing`` be written as ranges cheaply."""
 
     @property
     def ok(self) -> bool:
@@ -40,11 +47,25 @@ class DownloadReport:
             "error": self.error,
             "downloaded": sorted(self.downloaded),
             "skipped": sorted(self.skipped),
-            "missing": sorted(self.missing),
+            "missing": self.missing_ranges(),
             "failed": {str(k): v for k, v in sorted(self.failed.items())},
             "unrecognized": [{"archive": a, "name": n, "reason": r} for a, n, r in self.unrecognized],
             "files": self.files,
             "bytes": self.nbytes,
             "elapsed": round(self.elapsed, 3),
             "not_reached": self.not_reached,
+            "resolves": self.resolves,
+            "unverified": sorted(self.unverified),
         }
+
+    def missing_ranges(self) -> list[str]:
+        """``missing`` as ``["0-99", "101-4799", "5000"]``: its size follows what exists, not the
+        span asked for."""
+        settled = (self.state == "done" and not self.not_reached and self.requested is not None
+                   and len(self.requested) == len(self.missing) + len(self.downloaded) + len(self.skipped)
+                   + len(self.failed))
+        if settled:  # every other id asked for is missing: the complement of the few that exist
+            gaps = self.requested.without(sorted({*self.downloaded, *self.skipped, *self.failed}))
+        else:
+            gaps = self.missing.to_ranges()
+        return [f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in gaps.ranges]

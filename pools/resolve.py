@@ -30,7 +30,7 @@ class StaleIndexError(TransferError):
 
 @dataclass(frozen=True)
 class SignedUrl:
-    url: str
+    url: str | None  # None: this server answers resolves directly, there is nothing to keep
     expires_at: float  # time.monotonic() after which it is no longer used
     linked_size: int | None
     linked_etag: str | None
@@ -88,28 +88,63 @@ def check_linked(what: str, linked_size: int | None, linked_etag: str | None,
 
 
 class SignedUrls:
-    """A small thread-safe cache: (repo, path, commit) -> the signed URL to use for it."""
+    """A small thread-safe cache: (repo, path, commit) -> the signed URL to use for it.
+
+    One resolve per archive at a time: while a worker resolves an archive, the others asking for
+    it wait for that answer (:meth:`claim`) rather than each spend a resolve of their own. A
+    server that answers resolves directly (no redirect) is remembered too (``url`` None), so
+    its ranged GETs are not serialised.
+    """
 
     def __init__(self, limit: int = 4096):
         self._lock = threading.Lock()
         self._urls: dict[tuple[str, str, str], SignedUrl] = {}
+        self._resolving: dict[tuple[str, str, str], threading.Event] = {}
         self._limit = limit
 
     def get(self, key: tuple[str, str, str]) -> SignedUrl | None:
         with self._lock:
-            signed = self._urls.get(key)
-            if signed is not None and time.monotonic() >= signed.expires_at:
-                del self._urls[key]
-                return None
-            return signed
+            return self._valid(key)
+
+    def _valid(self, key) -> SignedUrl | None:
+        signed = self._urls.get(key)
+        if signed is not None and time.monotonic() >= signed.expires_at:
+            del self._urls[key]
+            return None
+        return signed
+
+    def claim(self, key: tuple[str, str, str], cancel: threading.Event | None = None,
+              patience: float = 30.0) -> SignedUrl | None:
+        """The URL to use, or None: then the caller resolves, and must :meth:`put` or :meth:`release`."""
+        deadline = time.monotonic() + patience
+        while True:
+            with self._lock:
+                signed = self._valid(key)
+                if signed is not None:
+                    return signed
+                pending = self._resolving.get(key)
+                if pending is None or time.monotonic() > deadline:
+                    self._resolving.setdefault(key, threading.Event())
+                    return None
+            pending.wait(0.2)
+            if cancel is not None and cancel.is_set():
+                from .http import Cancelled
+                raise Cancelled()
+
+    def release(self, key: tuple[str, str, str]) -> None:
+        with self._lock:
+            pending = self._resolving.pop(key, None)
+        if pending is not None:
+            pending.set()
 
     def put(self, key: tuple[str, str, str], signed: SignedUrl) -> None:
         with self._lock:
             if len(self._urls) >= self._limit:
                 self._urls.pop(next(iter(self._urls)))
             self._urls[key] = signed
+        self.release(key)
 
-    def drop(self, key: tuple[str, str, str], url: str) -> None:
+    def drop(self, key: tuple[str, str, str], url: str | None) -> None:
         """Forget ``url`` (refused by the CDN); a newer one another worker put there stays."""
         with self._lock:
             signed = self._urls.get(key)
@@ -118,4 +153,4 @@ class SignedUrls:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._urls)
+            return sum(1 for s in self._urls.values() if s.url is not None)

@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import huggingface_hub
 from huggingface_hub import constants, hf_hub_url
@@ -185,6 +185,8 @@ def translate(err: BaseException, what: str) -> BaseException:
             return TransientError(f"network error for {what}: {e.__class__.__name__}")
         if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):  # an API answer garbled in flight
             return TransientError(f"the Hub's answer for {what} is not valid JSON")
+        if isinstance(e, httpx.DecodingError):  # a gzip body (the Hub gzips text) garbled in flight
+            return TransientError(f"the Hub's compressed answer for {what} arrived damaged")
     if isinstance(err, LocalEntryNotFoundError):
         return TransientError(f"the Hub could not be reached for {what}")
     return err
@@ -327,13 +329,18 @@ class HubClient:
     def file_url(self, repo_id: str, path: str, sha: str) -> str:
         return hf_hub_url(repo_id, path, repo_type=REPO_TYPE, revision=sha, endpoint=self.endpoint)
 
+    def _is_resolve(self, url: str) -> bool:
+        """A ``/resolve/`` URL of the endpoint: what the resolver quota counts."""
+        return origin_of(url) == origin_of(self.endpoint) and "/resolve/" in urlsplit(url).path
+
     def _note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
             log.warning("%s", text)
 
     # -- API calls (huggingface_hub's session)
-    def resolve(self, repo_id: str, revision: str, cancel: threading.Event | None = None) -> str:
+    def resolve(self, repo_id: str, revision: str, cancel: threading.Event | None = None,
+                on_wait: Callable[[float, str], None] | None = None) -> str:
         """The commit sha ``revision`` points at (one request, retried).
 
         The request ``HfApi.dataset_info`` makes, asking only for the sha (a big repo's full info
@@ -352,7 +359,7 @@ class HubClient:
                 # the sha names a cache folder: anything but 40 hex digits could lead outside it
                 raise HubUnreachableError(f"the Hub gave no valid commit for {repo_id}@{revision}")
             return sha
-        return with_retries(call, f"{repo_id}@{revision}", self.policy, cancel)
+        return with_retries(call, f"{repo_id}@{revision}", self.policy, cancel, on_wait=on_wait)
 
     def list_tree(self, repo_id: str, sha: str, path: str | None = None, recursive: bool = True) -> list:
         """The repo's tree at ``sha`` (``RepoFile``/``RepoFolder``), page after page.
@@ -567,23 +574,32 @@ class HubClient:
         what = f"{repo_id}/{path}"
         key = (repo_id, path, sha)
         for _ in range(3):  # a refused signed URL is resolved again (a fresh one is not refused twice)
-            signed = self.urls.get(key)
+            signed = self.urls.claim(key, cancel)
             if signed is not None:
                 check_linked(what, signed.linked_size, signed.linked_etag, expect_size, expect_sha256)
-            url = signed.url if signed is not None else self.file_url(repo_id, path, sha)
+            url = signed.url if signed is not None and signed.url else self.file_url(repo_id, path, sha)
             headers = self.headers()
             headers["Range"] = f"bytes={start}-{end}"
             headers["Accept-Encoding"] = "identity"
-            with http.request("GET", url, endpoint=self.endpoint, headers=headers, policy=self.policy,
-                              what=what, cancel=cancel, in_flight=in_flight, budget=self.budget,
-                              on_wait=on_wait, on_resolve=on_resolve) as reply:
-                if signed is not None and reply.status in (400, 401, 403):
+            try:
+                reply = http.request("GET", url, endpoint=self.endpoint, headers=headers, policy=self.policy,
+                                     what=what, cancel=cancel, in_flight=in_flight, budget=self.budget,
+                                     on_wait=on_wait, on_resolve=on_resolve)
+            except BaseException:
+                if signed is None:
+                    self.urls.release(key)
+                raise
+            with reply:
+                if signed is not None and signed.url and reply.status in (400, 401, 403):
                     self.urls.drop(key, signed.url)  # expired or revoked: resolve again
                     continue
                 if signed is None:
                     linked = linked_of(reply.first_headers)
-                    if reply.hops and reply.status in (200, 206) and "/resolve/" not in reply.url:
-                        self.urls.put(key, SignedUrl(reply.url, expiry_of(reply.url), *linked))
+                    if reply.status in (200, 206):
+                        keep = reply.url if reply.hops and not self._is_resolve(reply.url) else None
+                        self.urls.put(key, SignedUrl(keep, expiry_of(keep or ""), *linked))
+                    else:
+                        self.urls.release(key)
                     check_linked(what, *linked, expect_size, expect_sha256)
                 self._read_range(reply, start, end, on_chunk, cancel, chunk_size, what)
                 return

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import itertools
 import json
 import os
+import stat
+import string
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from .files import remove_empty_dir, unlink_quiet, write_atomic
+from .errors import DestinationError
+from .files import OutsideError, inside, open_exclusive, real_dir_inside, remove_empty_dir, unlink_quiet, \
+    unpredictable_name, write_atomic
 from .index import IndexEntry
+from .text import is_unsafe_text, shown
 from .transport import Cancelled
 
 if TYPE_CHECKING:
@@ -23,9 +27,8 @@ if TYPE_CHECKING:
     from .jobs import Job, Resource
 
 PARTIAL_DIR = ".cheesechaser-partial"
-# Temporary names are unique in the process (all downloaders, all jobs), and a temporary file of
-# this pid older than this process was left by an earlier process that had the same pid.
-_TMP_NAMES = itertools.count()
+# A temporary file of this pid older than this process was left by an earlier process that had
+# the same pid.
 _STARTED = time.time()
 
 
@@ -105,7 +108,7 @@ class RunWriter:
                 unlink_quiet(tmp)
                 self.mismatched.append((entry, res))
                 return
-            why = place(tmp, os.path.join(self.job.dst_dir, entry.basename))
+            why = place(tmp, os.path.join(self.job.dst_dir, entry.basename), self.job.real_dst)
             self.completed.add(id(entry))  # settled either way: a name that cannot be taken is not retried
             if why is not None:
                 self.job._file_failed(res, why)
@@ -146,7 +149,7 @@ def write_whole(job: Job, entry: IndexEntry, res: Resource, data: bytes) -> None
     tmp = tmp_path(job, entry.basename)
     with create_tmp(tmp) as f:
         f.write(data)
-    why = place(tmp, os.path.join(job.dst_dir, entry.basename))
+    why = place(tmp, os.path.join(job.dst_dir, entry.basename), job.real_dst)
     if why is not None:
         job._file_failed(res, why)
         return
@@ -154,23 +157,29 @@ def write_whole(job: Job, entry: IndexEntry, res: Resource, data: bytes) -> None
 
 
 def tmp_dir(job: Job) -> str:
-    os.makedirs(job.partial_dir, exist_ok=True)
-    return job.partial_dir
+    """The job's partial folder: a real folder inside the destination, never a link followed."""
+    try:
+        return real_dir_inside(job.dst_dir, [PARTIAL_DIR])
+    except OutsideError as err:
+        raise DestinationError(f"cannot use {err.strerror}; remove it and run again") from None
+
 
 def tmp_path(job: Job, basename: str) -> str:
-    os.makedirs(job.partial_dir, exist_ok=True)
-    return os.path.join(job.partial_dir, f"{basename}.{os.getpid()}.{next(_TMP_NAMES)}.part")
+    return os.path.join(tmp_dir(job), unpredictable_name(basename))
 
 
-def verified(path: str, entry: IndexEntry, on_hash: Callable[[], None]) -> bool:
-    """True when ``path`` already holds exactly the bytes the index describes."""
+def verified(path: str, entry: IndexEntry, on_hash: Callable[[], None]) -> str | None:
+    """``"verified"`` when ``path`` already holds exactly the bytes the index describes,
+    ``"unverified"`` when the index gives no sha256 and the size matches (kept, not fetched
+    again every run), None when the file must be fetched."""
     try:
-        if os.path.getsize(path) != entry.size or not os.path.isfile(path):
-            return False
+        st = os.lstat(path)
     except OSError:
-        return False
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+        return None
     if not entry.sha256:
-        return False
+        return "unverified"
     on_hash()
     h = hashlib.sha256()
     try:
@@ -178,8 +187,8 @@ def verified(path: str, entry: IndexEntry, on_hash: Callable[[], None]) -> bool:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     except OSError:
-        return False
-    return h.hexdigest() == entry.sha256
+        return None
+    return "verified" if h.hexdigest() == entry.sha256 else None
 
 
 def clean_stale_partials(partial_dir: str) -> None:
@@ -209,9 +218,13 @@ def clean_stale_partials(partial_dir: str) -> None:
     remove_empty_dir(partial_dir)
 
 
-def place(tmp: str, final: str) -> str | None:
+def place(tmp: str, final: str, root_real: str | None = None) -> str | None:
     """Rename a verified temporary file into place: None, or why this one name cannot be taken
-    (a folder or a non-empty directory stands there). The temporary file never stays behind."""
+    (a folder or a non-empty directory stands there, or its folder now leads outside the
+    destination ``root_real``). The temporary file never stays behind."""
+    if root_real is not None and not inside(root_real, os.path.dirname(final)):
+        unlink_quiet(tmp)
+        return f"cannot save {os.path.basename(final)}: its folder leads outside the destination"
     try:
         os.replace(tmp, final)
         return None
@@ -223,13 +236,18 @@ def place(tmp: str, final: str) -> str | None:
 
 
 def create_tmp(path: str):
-    """A new temporary file; its folder may have just been removed by a job that ended."""
+    """A new temporary file (``O_EXCL|O_NOFOLLOW``); its folder may have just been removed by a
+    job that ended, and is then made again (a real folder, checked)."""
     for _ in range(3):
         try:
-            return open(path, "wb")
+            return open_exclusive(path, open)
         except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-    return open(path, "wb")
+            folder = os.path.dirname(path)
+            try:
+                real_dir_inside(os.path.dirname(folder), [os.path.basename(folder)])
+            except OutsideError as err:
+                raise DestinationError(f"cannot use {err.strerror}; remove it and run again") from None
+    return open_exclusive(path, open)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -242,13 +260,44 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def metainfo_path(dst_dir: str, metainfo_fmt: str, resource_id) -> str:
+def metainfo_parts(metainfo_fmt: str, resource_id: int) -> list[str]:
+    """The folders and file name ``metainfo_fmt`` gives for ``resource_id``; ValueError with the
+    reason when it is not a plain relative name inside the destination."""
+    for _, field_name, spec, conversion in string.Formatter().parse(metainfo_fmt):
+        if field_name is not None and (field_name != "resource_id" or conversion or len(spec or "") > 8):
+            raise ValueError("only {resource_id} (with a short format spec such as :08d) may be used")
     name = metainfo_fmt.format(resource_id=resource_id)
-    path = os.path.abspath(os.path.join(dst_dir, name))
-    root = os.path.abspath(dst_dir)
-    if os.path.commonpath([path, root]) != root or path == root:
-        raise ValueError(f"metainfo name {name!r} leaves the destination folder")
-    return path
+    if not name or name.startswith("/") or "\\" in name or is_unsafe_text(name):
+        raise ValueError(f"{shown(name)!r} is not a relative file name")
+    parts = name.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"{shown(name)!r} leaves the destination folder (or has an empty part)")
+    if parts[0] == PARTIAL_DIR or any(len(p.encode()) > 255 for p in parts):
+        raise ValueError(f"{shown(name)!r} is not a usable file name")
+    return parts
+
+
+def check_metainfo_fmt(metainfo_fmt: str, dst_dir: str) -> None:
+    """Refuse a bad ``metainfo_fmt`` when a job is submitted: ValueError with the reason."""
+    try:
+        parts = metainfo_parts(metainfo_fmt, 0)
+        metainfo_parts(metainfo_fmt, 2**62)
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError) as err:
+        raise ValueError(f"bad metainfo_fmt {metainfo_fmt!r}: {err}") from None
+    folder, root_real = dst_dir, os.path.realpath(dst_dir)
+    for part in parts[:-1]:  # the folders already there must be real folders inside
+        folder = os.path.join(folder, part)
+        if not os.path.lexists(folder):
+            break
+        if os.path.islink(folder) or not os.path.isdir(folder) or not inside(root_real, folder):
+            raise ValueError(f"bad metainfo_fmt {metainfo_fmt!r}: {folder} is a link or not a folder")
+
+
+def metainfo_path(dst_dir: str, metainfo_fmt: str, resource_id) -> str:
+    """Where the metainfo of ``resource_id`` goes (its folders made, each a real folder inside
+    ``dst_dir``); ValueError or OutsideError when it would lead outside."""
+    parts = metainfo_parts(metainfo_fmt, resource_id)
+    return os.path.join(real_dir_inside(dst_dir, parts[:-1]), parts[-1])
 
 
 def write_json_atomic(path: str, data: Any, tmp_dir: str | None = None) -> None:

@@ -127,7 +127,9 @@ def run_job(hub: HubServer, root: Path, ids: str, dst: Path, workers: int, cache
     result = json.loads(out.stdout.strip().splitlines()[-1])
     log = hub.request_log
     result["requests"] = len(log)
-    result["ranged_gets"] = sum(1 for r in log if r.method == "GET" and r.range)
+    result["ranged_gets"] = sum(1 for r in log if r.method == "GET" and r.status == 206)  # not the 302s
+    result["resolves"] = sum(1 for r in log if getattr(r, "kind", "resolve" if "/resolve/" in r.path else "")
+                             == "resolve")
     return result
 
 
@@ -171,7 +173,7 @@ def main(argv=None) -> int:
           f"--dense {args.dense} --sparse-range {args.sparse_range} --sparse-hits {args.sparse_hits}` "
           f"({os.cpu_count()} CPUs, Python {sys.version.split()[0]})\n")
     print("| job | ids in range | downloaded | skipped | missing | failed | first file | total | files/s "
-          "| peak RSS | RSS after imports | CPU | requests (ranged GETs) |")
+          "| peak RSS | RSS after imports | CPU | requests (ranged GETs, resolves) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, ids, r in rows:
         n = r["downloaded"] + r["skipped"]
@@ -179,7 +181,7 @@ def main(argv=None) -> int:
         print(f"| {name} | {r['ids']:,} | {r['downloaded']:,} | {r['skipped']:,} | {r['missing']:,} | "
               f"{r['failed']} | {first} | {r['elapsed_s']:.1f} s | {n / r['elapsed_s']:,.0f} | "
               f"{r['peak_rss_kb'] / 1024:.0f} MiB | {r['rss_after_import_kb'] / 1024:.0f} MiB | "
-              f"{r['cpu_s']:.1f} s | {r['requests']:,} ({r['ranged_gets']:,}) |")
+              f"{r['cpu_s']:.1f} s | {r['requests']:,} ({r['ranged_gets']:,}, {r['resolves']:,}) |")
         if r["state"] != "done" or r["failed"]:
             print(f"  ! {name}: state {r['state']}, error {r['error']}", file=sys.stderr)
     return 0

@@ -170,7 +170,7 @@ def test_report_json(hub, hub_root, tmp_path):
     report = json.loads(report_path.read_text())
     assert report["state"] == "done" and report["error"] is None
     assert report["downloaded"] == [1000] and report["skipped"] == [2000]
-    assert report["missing"] == [4000, 4001]
+    assert report["missing"] == ["4000-4001"] and report["missing_count"] == 2  # ranges (issue 10)
     assert list(report["failed"]) == ["3000"] and "sha256 mismatch" in report["failed"]["3000"]
     assert report["unrecognized"] == [{"archive": "images/0000.tar", "name": "notes.txt",
                                        "reason": report["unrecognized"][0]["reason"]}]

@@ -94,7 +94,7 @@ def test_json_prints_one_event_per_line_then_the_report(repo, tmp_path):
     assert done == [100, 101, 102, 103, 104, 105]
     assert [x["ids"] for x in lines if x["event"] == "resources_missing"] == ["7"]
     report = lines[-1]
-    assert report["state"] == "done" and report["downloaded"] == done and report["missing"] == [7]
+    assert report["state"] == "done" and report["downloaded"] == done and report["missing"] == ["7"]
     assert "worker_state" not in kinds
     assert "6 downloaded" in out.stderr  # the summary stays on stderr for people
 

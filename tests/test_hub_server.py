@@ -84,14 +84,11 @@ def hub(hub_root: Path):
         yield srv
 
 
-@pytest.fixture
-def hf_env(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Point huggingface_hub and hfutils at ``hub``, with a fresh cache and no token."""
+def point_hf_clients(hub: HubServer, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point huggingface_hub and hfutils at ``hub``, with a fresh cache under ``home`` and no token
+    (``monkeypatch`` undoes it; call :func:`clear_hf_caches` after)."""
     from huggingface_hub import constants
-    from hfutils.index import fetch
-    from hfutils.operate import base
 
-    home = tmp_path / "hf_home"
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.delenv("HF_TOKEN", raising=False)
@@ -100,15 +97,25 @@ def hf_env(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+    clear_hf_caches()
+
+
+def clear_hf_caches() -> None:
+    from hfutils.index import fetch
+    from hfutils.operate import base
+
     base.get_hf_client.cache_clear()
     base.get_hf_fs.cache_clear()
     fetch._HF_TAR_IDX_CACHE.clear()
     fetch._HF_TAR_IDX_PFILES_CACHE.clear()
+
+
+@pytest.fixture
+def hf_env(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Point huggingface_hub and hfutils at ``hub``, with a fresh cache and no token."""
+    point_hf_clients(hub, tmp_path / "hf_home", monkeypatch)
     yield hub
-    base.get_hf_client.cache_clear()
-    base.get_hf_fs.cache_clear()
-    fetch._HF_TAR_IDX_CACHE.clear()
-    fetch._HF_TAR_IDX_PFILES_CACHE.clear()
+    clear_hf_caches()
 
 
 def raw(srv: HubServer, method: str, path: str, headers: dict | None = None, conn=None):
@@ -124,6 +131,44 @@ def raw(srv: HubServer, method: str, path: str, headers: dict | None = None, con
 
 
 TAR_URL = f"/datasets/{REPO}/resolve/main/images/0001.tar"
+
+
+class Client:
+    """Follows redirects as the real clients do (a relative Location on the same connection, an
+    absolute one on a connection to its origin, dropping ``Authorization`` when the origin changes),
+    keeping one keep-alive connection per origin. ``hops`` holds the statuses of the redirects."""
+
+    def __init__(self, srv: HubServer):
+        self.srv = srv
+        self.conns: dict[str, http.client.HTTPConnection] = {}
+        self.hops: list[int] = []
+
+    def conn(self, netloc: str) -> http.client.HTTPConnection:
+        if netloc not in self.conns:
+            self.conns[netloc] = http.client.HTTPConnection(netloc, timeout=10)
+        return self.conns[netloc]
+
+    def get(self, method: str, path: str, headers: dict | None = None):
+        from urllib.parse import urlsplit
+
+        netloc = f"127.0.0.1:{self.srv.port}"
+        headers = dict(headers or {})
+        self.hops = []
+        for _ in range(5):
+            resp, body = raw(self.srv, method, path, headers, conn=self.conn(netloc))
+            if resp.status not in (301, 302, 307, 308):
+                return resp, body
+            self.hops.append(resp.status)
+            target = urlsplit(resp.getheader("Location"))
+            if target.netloc and target.netloc != netloc:
+                netloc = target.netloc
+                headers.pop("Authorization", None)
+            path = target.path + (f"?{target.query}" if target.query else "")
+        raise AssertionError("redirect loop")
+
+
+def follow(srv: HubServer, method: str, path: str, headers: dict | None = None):
+    return Client(srv).get(method, path, headers)
 
 
 # ---- huggingface_hub ------------------------------------------------------------------------
@@ -187,7 +232,7 @@ def test_dataset_info_sha_stable_then_changes(hf_env: HubServer, hub_root: Path)
     with pytest.raises(RevisionNotFoundError):
         api.dataset_info(REPO, revision=info.sha)
     # The file endpoint agrees with the new commit.
-    resp, body = raw(hf_env, "GET", f"/datasets/{REPO}/resolve/main/README.md")
+    resp, body = follow(hf_env, "GET", f"/datasets/{REPO}/resolve/main/README.md")
     assert body == b"# MINI\n" and resp.getheader("X-Repo-Commit") == new
 
 
@@ -225,34 +270,42 @@ def test_errors_map_to_client_exceptions(hf_env: HubServer, tmp_path: Path):
 # ---- raw HTTP -------------------------------------------------------------------------------
 
 
-def test_ranges_head_and_keep_alive(hub: HubServer, hub_root: Path):
+@pytest.mark.parametrize("direct", [False, True], ids=["redirects", "direct"])
+def test_ranges_head_and_keep_alive(hub: HubServer, hub_root: Path, direct: bool):
+    hub.direct = direct
     data = (hub_root / "datasets" / REPO / "images" / "0001.tar").read_bytes()
     size = len(data)
-    conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=10)
-    resp, body = raw(hub, "HEAD", TAR_URL, conn=conn)
+    sha256 = hashlib.sha256(data).hexdigest()
+    client = Client(hub)
+    resp, body = client.get("HEAD", TAR_URL)
     assert resp.status == 200 and body == b"" and int(resp.getheader("Content-Length")) == size
-    assert resp.getheader("ETag") == f'"{hashlib.sha256(data).hexdigest()}"'
-    assert len(resp.getheader("X-Repo-Commit")) == 40
+    assert resp.getheader("ETag") == f'"{sha256}"'
+    assert len(resp.getheader("X-Repo-Commit") or "x" * 40) == 40
+    assert client.hops == ([] if direct else [302])
     for rng, (a, b) in {"bytes=10-19": (10, 19), "bytes=100-": (100, size - 1),
                         "bytes=5-99999999": (5, size - 1), "bytes=-16": (size - 16, size - 1)}.items():
-        resp, body = raw(hub, "GET", TAR_URL, {"Range": rng}, conn=conn)
+        resp, body = client.get("GET", TAR_URL, {"Range": rng})
         assert resp.status == 206, rng
         assert resp.getheader("Content-Range") == f"bytes {a}-{b}/{size}"
         assert body == data[a : b + 1] and int(resp.getheader("Content-Length")) == b - a + 1
-    resp, body = raw(hub, "GET", TAR_URL, {"Range": f"bytes={size}-"}, conn=conn)
+    resp, body = client.get("GET", TAR_URL, {"Range": f"bytes={size}-"})
     assert resp.status == 416 and resp.getheader("Content-Range") == f"bytes */{size}"
-    resp, body = raw(hub, "GET", TAR_URL, conn=conn)
+    resp, body = client.get("GET", TAR_URL)
     assert resp.status == 200 and body == data
     # README is small and not LFS: its ETag is the git blob sha1.
-    resp, _ = raw(hub, "HEAD", f"/datasets/{REPO}/resolve/main/README.md", conn=conn)
+    resp, body = client.get("HEAD", f"/datasets/{REPO}/resolve/main/README.md")
     assert resp.getheader("ETag") == '"%s"' % hashlib.sha1(b"blob 7\0# mini\n").hexdigest()
-    # Errors on HEAD carry Content-Length too, and everything went over one connection.
-    resp, body = raw(hub, "HEAD", f"/datasets/{REPO}/resolve/main/nope", conn=conn)
+    assert resp.status == 200 and int(resp.getheader("Content-Length")) == 7
+    assert client.hops == ([] if direct else [307])
+    # Errors on HEAD carry Content-Length too, and everything went over one connection per origin.
+    resp, body = client.get("HEAD", f"/datasets/{REPO}/resolve/main/nope")
     assert resp.status == 404 and resp.getheader("X-Error-Code") == "EntryNotFound"
     assert resp.getheader("Content-Length") is not None
     assert not any(h.lower().startswith("x-xet") for h in resp.headers)
-    assert len({r for r in hub.request_log}) == len(hub.request_log) > 5
-    assert hub.count("GET", "images/0001.tar") == 6 and hub.count("HEAD") == 3
+    assert len(client.conns) == (1 if direct else 2)
+    assert hub.count("GET", "images/0001.tar", kind="resolve") == 6 and hub.count("HEAD", kind="resolve") == 3
+    assert hub.cdn_gets == (0 if direct else 6) and hub.resolves == 9
+    assert len(hub.data_gets(".tar")) == 5  # the 416 carried no bytes
 
 
 def test_paths_never_escape_the_repo(hub: HubServer, hub_root: Path, tmp_path: Path):
@@ -331,7 +384,8 @@ def test_hfutils_archive_access(hf_env: HubServer, tmp_path: Path):
     hf_tar_file_download(REPO, "images/0001.tar", "2001.png", str(dst))
     assert dst.read_bytes() == _payload(2001)
     ranged = [r for r in hf_env.request_log if r.range]
-    assert len(ranged) == 1 and ranged[0].status == 206 and ranged[0].bytes_sent == len(_payload(2001))
+    assert [(r.kind, r.status) for r in ranged] == [("resolve", 302), ("cdn", 206)]
+    assert ranged[1].bytes_sent == len(_payload(2001))
 
 
 # ---- faults ---------------------------------------------------------------------------------
@@ -341,31 +395,31 @@ def test_fault_kinds_seen_by_a_raw_client(hub: HubServer, hub_root: Path):
     data = (hub_root / "datasets" / REPO / "images" / "0001.tar").read_bytes()
 
     hub.faults = FaultConfig(rate_429=1.0, retry_after=3)
-    resp, body = raw(hub, "GET", TAR_URL)
+    resp, body = follow(hub, "GET", TAR_URL)
     assert resp.status == 429 and resp.getheader("Retry-After") == "3" and resp.getheader("Content-Length")
 
     hub.faults = FaultConfig(error_rate=1.0, error_codes=(502,))
-    resp, _ = raw(hub, "GET", TAR_URL, {"Range": "bytes=0-9"})
+    resp, _ = follow(hub, "GET", TAR_URL, {"Range": "bytes=0-9"})
     assert resp.status == 502
-    resp, _ = raw(hub, "HEAD", TAR_URL)  # HEAD is not faulted unless on_head
+    resp, _ = follow(hub, "HEAD", TAR_URL)  # HEAD is not faulted unless on_head
     assert resp.status == 200
 
     hub.faults = FaultConfig(drop_rate=1.0)
-    resp, body = raw(hub, "GET", TAR_URL)
+    resp, body = follow(hub, "GET", TAR_URL)
     assert resp.status == 200 and isinstance(body, (http.client.IncompleteRead, ConnectionError))
 
     hub.faults = FaultConfig(truncate_rate=1.0)
-    resp, body = raw(hub, "GET", TAR_URL, {"Range": "bytes=512-4095"})
+    resp, body = follow(hub, "GET", TAR_URL, {"Range": "bytes=512-4095"})
     assert resp.status == 206 and isinstance(body, http.client.IncompleteRead)
     assert 0 < len(body.partial) < 3584 and body.partial == data[512 : 512 + len(body.partial)]
 
     hub.faults = FaultConfig(corrupt_rate=1.0)
-    resp, body = raw(hub, "GET", TAR_URL)
+    resp, body = follow(hub, "GET", TAR_URL)
     assert resp.status == 200 and len(body) == len(data)
     assert sum(x != y for x, y in zip(body, data)) == 1
 
     hub.faults = FaultConfig(error_rate=1.0, paths="*.tar")
-    resp, _ = raw(hub, "GET", f"/datasets/{REPO}/resolve/main/README.md")
+    resp, _ = follow(hub, "GET", f"/datasets/{REPO}/resolve/main/README.md")
     assert resp.status == 200
 
     hub.faults = FaultConfig(rate_429=1.0, on_head=True, on_api=True)
@@ -373,11 +427,11 @@ def test_fault_kinds_seen_by_a_raw_client(hub: HubServer, hub_root: Path):
     assert raw(hub, "GET", f"/api/datasets/{REPO}")[0].status == 429
 
     hub.faults = FaultConfig(latency_ms=30)
-    resp, body = raw(hub, "GET", TAR_URL)
+    resp, body = follow(hub, "GET", TAR_URL)
     assert resp.status == 200 and body == data
 
     hub.faults = None
-    resp, body = raw(hub, "GET", TAR_URL)
+    resp, body = follow(hub, "GET", TAR_URL)
     assert body == data
     faults = [r.fault for r in hub.request_log if r.fault]
     assert faults == ["429", "error", "drop", "truncate", "corrupt", "429", "429"]
@@ -387,10 +441,10 @@ def test_faults_are_seeded(hub: HubServer):
     def run() -> list:
         hub.faults = FaultConfig(error_rate=0.2, rate_429=0.2, corrupt_rate=0.2, seed=7)
         hub.clear_log()
-        conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=10)
+        client = Client(hub)
         for _ in range(30):
-            raw(hub, "GET", TAR_URL, {"Range": "bytes=0-99"}, conn=conn)
-        return [(r.status, r.fault) for r in hub.request_log]
+            client.get("GET", TAR_URL, {"Range": "bytes=0-99"})
+        return [(r.status, r.fault) for r in hub.request_log if r.kind == "cdn"]
 
     first = run()
     assert first == run()
@@ -402,10 +456,10 @@ def test_concurrent_ranged_gets(hub: HubServer, hub_root: Path):
     local = threading.local()
 
     def get(i: int) -> bool:
-        if not hasattr(local, "conn"):
-            local.conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=10)
+        if not hasattr(local, "client"):
+            local.client = Client(hub)
         a = (i * 37) % (len(data) - 100)
-        _, body = raw(hub, "GET", TAR_URL, {"Range": f"bytes={a}-{a + 99}"}, conn=local.conn)
+        _, body = local.client.get("GET", TAR_URL, {"Range": f"bytes={a}-{a + 99}"})
         return body == data[a : a + 100]
 
     with ThreadPoolExecutor(12) as pool:
@@ -415,13 +469,21 @@ def test_concurrent_ranged_gets(hub: HubServer, hub_root: Path):
 
 def test_multi_range_and_stop_closes_keep_alive(hub: HubServer, hub_root: Path):
     data = (hub_root / "datasets" / REPO / "images" / "0001.tar").read_bytes()
+    hub.direct = True  # the CDN honours a single range only (see test_cdn_*)
     conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=10)
     resp, body = raw(hub, "GET", TAR_URL, {"Range": "bytes=0-9,100-109"}, conn=conn)
     assert resp.status == 206 and resp.getheader("Content-Type").startswith("multipart/byteranges")
     assert data[0:10] in body and data[100:110] in body and len(body) == int(resp.getheader("Content-Length"))
+    hub.direct = False
+    client = Client(hub)
+    assert client.get("GET", TAR_URL)[1] == data
     hub.stop()
     with pytest.raises((ConnectionError, http.client.HTTPException)):
         raw(hub, "GET", TAR_URL, conn=conn)
+    for cdn in client.conns.values():  # the CDN port's keep-alive connections are cut too
+        with pytest.raises((ConnectionError, http.client.HTTPException)):
+            cdn.request("GET", "/")
+            cdn.getresponse().read()
 
 
 # ---- command line and the peer client -------------------------------------------------------

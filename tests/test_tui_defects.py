@@ -75,3 +75,27 @@ async def test_c_cancels_the_new_running_job_not_the_finished_one(demo):
         app.clear_notifications()
         await pilot.press("c")
         assert any(f"Job #{first.job_id} is done" in n.message for n in app._notifications)
+
+
+async def test_an_unreachable_endpoint_shows_the_attempt_the_reason_and_the_wait(tmp_path, monkeypatch):
+    from app.screens.browse import BrowseScreen
+    from pools import RetryPolicy
+
+    from helpers import closed_port
+
+    monkeypatch.chdir(tmp_path)
+    slow = RetryPolicy(attempts=3, backoff=30.0, max_backoff=30.0, jitter=0.0, connect_timeout=2.0,
+                       read_timeout=5.0)
+    app = make_app(AppSettings(repo="someone/anything", endpoint=f"http://127.0.0.1:{closed_port()}",
+                               retry=slow, clock=lambda: 0.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: isinstance(app.screen, BrowseScreen), "the archives screen")
+        table = app.screen.query_one("#archives", VirtualTable)
+        await settle(pilot, lambda: "attempt" in table.empty_text, "the first retry's wait")
+        text = table.empty_text
+        assert "retrying (attempt 2 of 3)" in text and "next try in 0:" in text, text
+        rendered = table.render_line(1).text
+        assert "attempt 2 of 3" in rendered
+        await pilot.press("escape")  # leaving stops the wait at once: no 30 s hang
+        assert type(app.screen).__name__ == "PickerScreen"
+        await app.workers.wait_for_complete()

@@ -170,12 +170,12 @@ async def test_queue_a_range_files_arrive_and_panes_fill(demo_settings, tmp_path
             assert any(p.name.startswith(f"{rid}.") for p in dest.iterdir()), rid
         watch = app.screen
         missing = watch.query_one("#missing", VirtualTable)
-        assert sum(r.values[2] for r in missing.rows) == len(report.missing)
+        assert sum(r.values[1] for r in missing.rows) == len(report.missing)
         unrec = watch.query_one("#unrecognized-files", VirtualTable)
         assert sorted(r.cells[2] for r in unrec.rows) == sorted(n for _, n, _ in report.unrecognized)
         assert watch.query_one("#failed", VirtualTable).row_count == 0
         jobs = watch.query_one("#jobs", VirtualTable)
-        assert jobs.rows[0].cells[1] == "done" and jobs.rows[0].cells[2] == "100%"
+        assert jobs.rows[0].cells[1] == "done" and jobs.rows[0].cells[2] == "300/300"
         assert all(w.state == "idle" for w in app.model.workers.values())
         # a second job while the first is finished: queued from the downloads screen
         await pilot.press("q")
@@ -321,7 +321,9 @@ async def test_picker_validates_the_form_and_hides_the_token(tmp_path, monkeypat
         assert settings.idx_repo == "deepghs/danbooru2023_index" and settings.can_queue
         assert settings.archive_templates == ("original/data-0{residue:03d}.tar", "recent/data-1{residue:03d}.tar")
         assert "recent/data-1XYZ.tar" in str(picker.query_one("#form-error").render())
-        assert settings.make_pool().archives_for(7654321) == ["original/data-0321.tar", "recent/data-1321.tar"]
+        assert settings.make_pool().archives_for(7654321) == [
+            "original/data-0321.tar", "recent/data-1321.tar",
+            "updates/20240319/dataset-1.tar", "updates/20240522/dataset-1.tar"]
 
 
 # ---- feel ---------------------------------------------------------------------------------

@@ -159,6 +159,8 @@ def test_error_panel_unknown_repo(snap_compare, hub, tmp_path, monkeypatch):
     from app.screens.browse import BrowseScreen
 
     monkeypatch.chdir(tmp_path)
+    # a token the hub knows (for another repo): a junk one is refused as invalid before any lookup
+    hub.access = {"someone/other": {"private": True, "tokens": ["hf_snapshotsecret"]}}
     app = make_app(AppSettings(repo="someone/no-such-dataset", token="hf_snapshotsecret",
                                endpoint=hub.url, endpoint_label="loopback hub", retry=FAST,
                                clock=lambda: 0.0))

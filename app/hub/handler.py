@@ -14,25 +14,28 @@ import email.utils
 import json
 import logging
 import os
+import re
 import socket
 import struct
 import sys
-import threading
 import time
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import unquote
+
+from pools.text import shown
 
 from .faults import NO_FAULT, Fault
 
 if TYPE_CHECKING:
-    from .server import HubServer
+    from .pool import HubHTTPServer
 
-__all__ = ["HubError", "HubHTTPServer", "HubRequestHandler", "parse_range"]
+__all__ = ["HubError", "HubRequestHandler", "parse_range", "MAX_BODY"]
 
 logger = logging.getLogger("app.hub.server")  # one logger for the whole loopback hub
 
+MAX_BODY = 1024 * 1024  # a paths-info form of a few thousand paths; anything larger is refused
 SMALL_BODY = 256 * 1024  # read + one sendall below this, sendfile above
 CHUNK = 1024 * 1024
 
@@ -48,9 +51,14 @@ class HubError(Exception):
         self.headers = list(headers)
 
 
+MAX_RANGES = 16
+
+
 def parse_range(value: str | None, size: int) -> list[tuple[int, int]] | str | None:
-    """``None`` = whole file (no or unparsable header), ``"unsatisfiable"``, or inclusive ranges."""
-    if not value:
+    """``None`` = whole file (no, unparsable or too greedy a header), ``"unsatisfiable"``, or
+    inclusive ranges, sorted, with overlapping and touching ones merged: never more than
+    MAX_RANGES of them, never more bytes than the file."""
+    if not value or len(value) > 8192:
         return None
     unit, _, spec = value.partition("=")
     if unit.strip().lower() != "bytes" or not spec.strip():
@@ -59,74 +67,48 @@ def parse_range(value: str | None, size: int) -> list[tuple[int, int]] | str | N
     for part in spec.split(","):
         part = part.strip()
         first, dash, last = part.partition("-")
-        if not dash:
+        if not dash or not (first + last).isascii() or not all(c.isdigit() for c in first + last):
             return None
-        try:
-            if first == "":
-                n = int(last)
-                if n <= 0:
-                    continue
-                a, b = max(0, size - n), size - 1
-            else:
-                a = int(first)
-                b = int(last) if last else size - 1
-                if last and b < a:
-                    return None  # syntactically invalid: ignore the header
-                b = min(b, size - 1)
-        except ValueError:
+        if len(first) > 19 or len(last) > 19:
             return None
-        if a < 0:
-            return None
+        if first == "":
+            if not last:
+                return None
+            n = int(last)
+            if n <= 0:
+                continue
+            a, b = max(0, size - n), size - 1
+        else:
+            a = int(first)
+            b = int(last) if last else size - 1
+            if last and b < a:
+                return None  # syntactically invalid: ignore the header
+            b = min(b, size - 1)
         if a <= b and a < size:
             out.append((a, b))
     if not out:
         return "unsatisfiable"
-    return out
-
-
-class HubHTTPServer(ThreadingHTTPServer):
-    """A thread per connection; keeps the open connections so ``stop()`` can cut them."""
-
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 256
-    allow_reuse_address = True
-
-    def __init__(self, addr: tuple[str, int], hub: "HubServer"):
-        self.hub = hub
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
-        if ":" in addr[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(addr, HubRequestHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns)
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
-            return
-        logger.exception("loopback hub: unexpected error")
+    out.sort()
+    merged = [out[0]]
+    for a, b in out[1:]:
+        la, lb = merged[-1]
+        if a <= lb + 1:
+            merged[-1] = (la, max(lb, b))
+        else:
+            merged.append((a, b))
+    if len(merged) > MAX_RANGES:
+        return None  # a whole-file answer costs less than a flood of parts
+    return merged
 
 
 _date_cache: tuple[int, str] = (0, "")
+_UNSAFE_HEADER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _header_safe(text: str) -> str:
+    """A header name or value with every control character (CR and LF above all) made visible:
+    nothing a client put in a URL can start a header of its own."""
+    return _UNSAFE_HEADER.sub(lambda m: "%%%02X" % ord(m.group()), text)
 
 
 def _http_date() -> str:
@@ -139,16 +121,16 @@ def _http_date() -> str:
 
 class HubRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"  # a garbage request line still gets a status line and headers
     disable_nagle_algorithm = True
-    timeout = 120
     server_version = "loopback-hub/1"
     sys_version = ""
     server: HubHTTPServer
 
-    # Quiet by default; never prints headers (so never a token).
+    # Quiet by default; never prints headers (so never a token); what the client sent is escaped.
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         if self.server.hub.verbose:
-            sys.stderr.write("hub: %s\n" % (format % args))
+            sys.stderr.write("hub: %s\n" % shown(format % args, limit=1000))
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -168,22 +150,13 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             target = "/" + target.split("://", 1)[1].partition("/")[2]
         raw_path, _, query = target.partition("?")
         raw_path = raw_path.split("#", 1)[0]
-        self._rec: dict[str, Any] = {"status": 0, "sent": 0, "fault": None}
+        self._rec: dict[str, Any] = {"status": 0, "sent": 0, "fault": None, "kind": "other", "file": ""}
+        self.extra_headers: list[tuple[str, str]] = []  # sent on this request's answer, whatever it is
         self._logged = False
         self._method, self._raw_path = method, raw_path
-        body = b""
-        if method == "POST":
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                self.close_connection = True
-                body = self._read_chunked()
-            else:
-                try:
-                    n = int(self.headers.get("Content-Length") or 0)
-                except ValueError:
-                    n = 0
-                body = self.rfile.read(n) if n > 0 else b""
         self._headers_sent = False
         try:
+            body = self._read_body(method)
             hub.routes.route(self, method, raw_path, query, body)
         except HubError as e:
             if not self._headers_sent:
@@ -191,7 +164,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
-            logger.exception("loopback hub: error serving %s %s", method, raw_path)
+            logger.exception("loopback hub: error serving %s %s", method, shown(raw_path))
             if not self._headers_sent:
                 try:
                     self.send_hub_error(HubError(500, "Internal server error"), head=method == "HEAD")
@@ -210,26 +183,73 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         rec = self._rec
         hub = self.server.hub
         hub._log(
-            self._method, unquote(self._raw_path), self.headers.get("Range"), rec["status"], rec["sent"], rec["fault"]
+            self._method, unquote(self._raw_path), self.headers.get("Range"), rec["status"], rec["sent"], rec["fault"],
+            rec["kind"], rec["file"],
         )
         if hub.verbose:
             self.log_message('"%s %s" %s %s', self._method, self._raw_path, rec["status"], rec["sent"])
+
+    def note_kind(self, kind: str, file: str = "") -> None:
+        """Record what this request is: "resolve", "cdn", "cache" (resolve-cache), "api" or "other",
+        and the path in the repo it asks for."""
+        self._rec["kind"] = kind
+        self._rec["file"] = file
 
     def note_fault(self, kind: str) -> None:
         """Record the injected fault this request gets (shown in ``request_log``)."""
         self._rec["fault"] = kind
 
+    def _read_body(self, method: str) -> bytes:
+        """The request body: none on GET/HEAD (a body there is refused), at most MAX_BODY bytes
+        on POST, read before routing only when it is within bounds. A refused or malformed body
+        closes the connection (its unread bytes would be taken for the next request)."""
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        length = self.headers.get("Content-Length")
+        closing = self.close_connection  # what the client asked for
+        if chunked or length not in (None, "0"):
+            self.close_connection = True
+        if method != "POST":
+            if chunked or length not in (None, "0"):
+                raise HubError(400, f"A {method} request carries no body")
+            return b""
+        if chunked:
+            return self._read_chunked()
+        if length is None:
+            return b""
+        if not (length.isascii() and length.isdigit() and len(length) <= 19):
+            raise HubError(400, "Invalid Content-Length")
+        n = int(length)
+        if n > MAX_BODY:
+            raise HubError(413, f"Request body larger than {MAX_BODY} bytes")
+        body = self.rfile.read(n)
+        if len(body) != n:
+            raise ConnectionAbortedError("the client sent a short body")
+        self.close_connection = closing
+        return body
+
     def _read_chunked(self) -> bytes:
         out = bytearray()
         while True:
             line = self.rfile.readline(1024)
-            size = int(line.split(b";")[0].strip() or b"0", 16)
+            if not line.endswith(b"\n"):
+                raise HubError(400, "Malformed chunked body")
+            size_s = line.split(b";")[0].strip()
+            if not size_s or len(size_s) > 16 or not all(c in b"0123456789abcdefABCDEF" for c in size_s):
+                raise HubError(400, "Malformed chunk size")
+            size = int(size_s, 16)
             if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                return bytes(out)
-            out += self.rfile.read(size)
-            self.rfile.readline(1024)
+                for _ in range(100):  # trailers, bounded
+                    if self.rfile.readline(1024) in (b"\r\n", b"\n", b""):
+                        return bytes(out)
+                raise HubError(400, "Malformed chunked body")
+            if len(out) + size > MAX_BODY:
+                raise HubError(413, f"Request body larger than {MAX_BODY} bytes")
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                raise ConnectionAbortedError("the client sent a short chunk")
+            out += chunk
+            if self.rfile.readline(1024) not in (b"\r\n", b"\n"):
+                raise HubError(400, "Malformed chunked body")
 
     def _header_block(self, status: int, headers: list[tuple[str, str]]) -> bytes:
         try:
@@ -237,7 +257,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             reason = "Error"
         lines = [f"HTTP/1.1 {status} {reason}", f"Server: {self.server_version}", f"Date: {_http_date()}"]
-        lines += [f"{k}: {v}" for k, v in headers]
+        lines += [f"{_header_safe(k)}: {_header_safe(v)}" for k, v in [*headers, *self.extra_headers]]
         if self.close_connection:
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
@@ -272,7 +292,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     def send_hub_error(self, e: HubError, head: bool = False) -> None:
         body = json.dumps({"error": e.message}).encode()
         headers = [("Content-Type", "application/json; charset=utf-8")]
-        if e.code:
+        if e.code and not (e.status == 404 and self.server.hub.plain_404):
             headers.append(("X-Error-Code", e.code))
         headers.append(("X-Error-Message", e.message))
         headers += e.headers

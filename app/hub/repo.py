@@ -31,6 +31,7 @@ __all__ = [
     "ContentHashes",
     "iso_time",
     "split_repo_path",
+    "is_lfs",
 ]
 
 REPO_TYPES = ("datasets", "models", "spaces")
@@ -55,7 +56,7 @@ def iso_time(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%03dZ" % ((ns // 1_000_000) % 1000)
 
 
-def _is_lfs(path: str, size: int) -> bool:
+def is_lfs(path: str, size: int) -> bool:
     return size >= LFS_MIN_SIZE or os.path.splitext(path)[1].lower() in LFS_SUFFIXES
 
 
@@ -238,6 +239,13 @@ class RepoStore:
         self._repos: dict[str, Repo] = {}
         self._lock = threading.Lock()
 
+    def inside(self, repo_type: str, owner: str, name: str) -> bool:
+        """Whether ``ROOT/type/owner/name`` is a real folder at that very place: no symbolic link
+        at any level (type, owner or repo folder) takes it outside the root, or anywhere else."""
+        path = os.path.join(self.root, repo_type, owner, name)
+        want = os.path.join(os.path.realpath(self.root), repo_type, owner, name)
+        return os.path.realpath(path) == want and os.path.isdir(want)
+
     def names(self) -> list[str]:
         """``type/owner/name`` of every repo folder under the root."""
         out = []
@@ -249,21 +257,23 @@ class RepoStore:
                 if not owner.is_dir() or not NAME_RE.match(owner.name):
                     continue
                 for name in sorted(owner.iterdir()):
-                    if name.is_dir() and NAME_RE.match(name.name):
+                    if NAME_RE.match(name.name) and self.inside(t, owner.name, name.name):
                         out.append(f"{t}/{owner.name}/{name.name}")
         return out
 
     def get(self, repo_type: str, owner: str, name: str) -> Repo | None:
         key = f"{repo_type}/{owner}/{name}"
-        repo = self._repos.get(key)
-        if repo is not None:
-            return repo  # a vanished folder shows up when its snapshot is refreshed
+        if repo_type not in REPO_TYPES:
+            return None
         if not (NAME_RE.match(owner) and NAME_RE.match(name)) or ".." in owner + name or "--" in owner + name:
             return None
-        path = self.root / repo_type / owner / name
-        if not path.is_dir() or path.is_symlink():
+        if not self.inside(repo_type, owner, name):  # checked every time: a folder can become a link
             self.forget(key)
             return None
+        repo = self._repos.get(key)
+        if repo is not None:
+            return repo
+        path = self.root / repo_type / owner / name
         with self._lock:
             repo = self._repos.get(key)
             if repo is None:
@@ -363,12 +373,12 @@ class ContentHashes:
             return v
 
     def etag(self, rel: str, e: FileEntry, compute: bool = True) -> str | None:
-        if _is_lfs(rel, e.size):
+        if is_lfs(rel, e.size):
             return self.sha256(e, compute)
         return self.git_sha1(e)  # non-LFS files are small: hashing once is cheap
 
     def tree_entry(self, rel: str, e: FileEntry) -> dict[str, Any]:
-        if _is_lfs(rel, e.size):
+        if is_lfs(rel, e.size):
             sha = self.sha256(e)
             assert sha is not None
             pointer = _lfs_pointer(sha, e.size)

@@ -12,21 +12,17 @@ Stdlib only; no Textual.
 from __future__ import annotations
 
 import base64
-import email.utils
-import hashlib
 import json
-import mimetypes
-import os
 import re
-import stat
 import time
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import parse_qs, unquote, urlencode
 
 from .access import INVALID_CREDENTIALS, RepoAccess, bearer_token
 from .faults import NO_FAULT, Fault
-from .handler import HubError, HubRequestHandler, parse_range
-from .repo import REPO_TYPES, FileEntry, Repo, Snapshot, iso_time, split_repo_path
+from .handler import HubError, HubRequestHandler
+from .repo import REPO_TYPES, Repo, Snapshot, iso_time, split_repo_path
+from .resolve import CDN_PREFIX, FileAnswers
 
 if TYPE_CHECKING:
     from .server import HubServer
@@ -43,13 +39,23 @@ class HubRoutes:
 
     def __init__(self, hub: "HubServer"):
         self.hub = hub
+        self.files = FileAnswers(self)
 
     def route(self, h: HubRequestHandler, method: str, raw_path: str, query: str, body: bytes) -> None:
         parts = [unquote(p) for p in raw_path.split("/")[1:]]
         params = parse_qs(query, keep_blank_values=True)
         head = method == "HEAD"
+        if h.server.role == "cdn":
+            if len(parts) >= 2 and parts[0] == CDN_PREFIX[1:] and method in ("GET", "HEAD"):
+                self.files.cdn(h, head, parts[1:], params)
+                return
+            raise HubError(404, "NoSuchKey")
+        if len(parts) >= 2 and parts[:2] == ["api", "resolve-cache"] and method in ("GET", "HEAD"):
+            self.files.resolve_cache(h, head, parts[2:])
+            return
         if parts and parts[0] == "api":
-            fault = self._fault(h, "api", unquote(raw_path))
+            h.note_kind("api")
+            fault = self.fault(h, "api", unquote(raw_path))
             if fault is None:
                 return
             if len(parts) >= 4 and parts[1] in REPO_TYPES:
@@ -69,15 +75,11 @@ class HubRoutes:
             repo_type = "models"
         if len(parts) >= 5 and parts[2] == "resolve" and method in ("GET", "HEAD"):
             owner, name, _, rev = parts[:4]
-            path = "/".join(parts[4:])
-            fault = self._fault(h, "head" if head else "get", path)
-            if fault is None:
-                return
-            self._resolve(h, head, repo_type, owner, name, rev, path, fault)
+            self.files.resolve(h, head, repo_type, owner, name, rev, "/".join(parts[4:]))
             return
         raise HubError(404, "Not found")
 
-    def _fault(self, h: HubRequestHandler, kind: str, path: str) -> Fault | None:
+    def fault(self, h: HubRequestHandler, kind: str, path: str) -> Fault | None:
         """Draw this request's fault; answer it here and return None when it ends the request."""
         dice = self.hub.dice
         if dice is None:
@@ -113,7 +115,7 @@ class HubRoutes:
             # Fail closed: a broken access.json must not make private repos public.
             raise HubError(500, "The hub's access rules are broken") from None
 
-    def _open_repo(
+    def open_repo(
         self, h: HubRequestHandler, repo_type: str, owner: str, name: str, files: bool, full: bool
     ) -> tuple[Repo, RepoAccess, Snapshot]:
         """The repo, or the error a client without access must see. Gated repos answer their
@@ -124,11 +126,15 @@ class HubRoutes:
         rules = self._rules()
         rule = rules.get(f"{repo_type}/{owner}/{name}") or rules.get(f"{owner}/{name}") or RepoAccess()
         not_found = HubError(401 if token is None else 404, "Repository not found", "RepoNotFound")
+        known = token is not None and any(token in r.tokens for r in rules.values())
         if repo is None:
+            if token is not None and not known:
+                # what a private repo answers this token: no existence oracle
+                raise HubError(401, INVALID_CREDENTIALS)
             raise not_found
         if rule.private or (rule.gated and files):
             if token is None or token not in rule.tokens:
-                if token is not None and not any(token in r.tokens for r in rules.values()):
+                if token is not None and not known:
                     raise HubError(401, INVALID_CREDENTIALS)
                 if rule.private:
                     raise not_found
@@ -146,90 +152,10 @@ class HubRoutes:
         return repo, rule, snap
 
     @staticmethod
-    def _check_rev(repo: Repo, snap: Snapshot, rev: str) -> None:
+    def check_rev(repo: Repo, snap: Snapshot, rev: str) -> None:
         if rev in ("main", "refs/heads/main") or rev.lower() == snap.sha:
             return
         raise HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
-
-    # ---- resolve -------------------------------------------------------------------------
-
-    def _resolve(
-        self, h: HubRequestHandler, head: bool, repo_type: str, owner: str, name: str, rev: str, path: str,
-        fault: Fault,
-    ) -> None:
-        repo, _, snap = self._open_repo(h, repo_type, owner, name, files=True, full=False)
-        self._check_rev(repo, snap, rev)
-        rel = split_repo_path(path)
-        fd = -1
-        for attempt in (0, 1):
-            entry = snap.files.get(rel) if rel else None
-            if entry is None and rel and attempt == 0:
-                snap = repo.snapshot(recheck=True)  # maybe just created
-                entry = snap.files.get(rel)
-            if entry is None:
-                raise HubError(404, "Entry not found", "EntryNotFound", [("X-Repo-Commit", snap.sha)])
-            try:
-                fd = os.open(entry.abspath, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            except OSError:
-                fd = -1
-            if fd >= 0:
-                st = os.fstat(fd)
-                if (st.st_size, st.st_mtime_ns) == (entry.size, entry.mtime_ns) and stat.S_ISREG(st.st_mode):
-                    break
-                os.close(fd)
-                fd = -1
-            if attempt == 1:
-                raise HubError(404, "Entry not found", "EntryNotFound", [("X-Repo-Commit", snap.sha)])
-            snap = repo.snapshot(full=True)  # changed under us: new content, new commit
-        assert rel is not None
-        try:
-            self._send_file(h, head, snap, rel, entry, fd, fault)
-        finally:
-            os.close(fd)
-
-    def _send_file(
-        self, h: HubRequestHandler, head: bool, snap: Snapshot, rel: str, entry: FileEntry, fd: int, fault: Fault
-    ) -> None:
-        size = entry.size
-        etag = self.hub.hashes.etag(rel, entry, compute=head or h.headers.get("Range") is None)
-        ctype = mimetypes.guess_type(rel)[0] or "application/octet-stream"
-        headers = [
-            ("Content-Type", ctype),
-            ("Accept-Ranges", "bytes"),
-            ("X-Repo-Commit", snap.sha),
-            ("Last-Modified", email.utils.formatdate(entry.mtime_ns / 1e9, usegmt=True)),
-        ]
-        if etag:
-            headers.append(("ETag", f'"{etag}"'))
-        ranges = parse_range(h.headers.get("Range"), size)
-        if ranges == "unsatisfiable":
-            raise HubError(416, "Requested range not satisfiable", headers=[("Content-Range", f"bytes */{size}")])
-        if not ranges:
-            status, segments = 200, [(0, size)]
-        elif len(ranges) == 1:
-            a, b = ranges[0]
-            status, segments = 206, [(a, b - a + 1)]
-            headers.append(("Content-Range", f"bytes {a}-{b}/{size}"))
-        else:
-            boundary = "hubrange" + hashlib.sha1(repr(ranges).encode()).hexdigest()[:16]
-            segments = []
-            for a, b in ranges:
-                segments.append(
-                    (
-                        f"\r\n--{boundary}\r\nContent-Type: {ctype}\r\n"
-                        f"Content-Range: bytes {a}-{b}/{size}\r\n\r\n"
-                    ).encode()
-                )
-                segments.append((a, b - a + 1))
-            segments.append(f"\r\n--{boundary}--\r\n".encode())
-            status = 206
-            headers[0] = ("Content-Type", f"multipart/byteranges; boundary={boundary}")
-        length = sum(len(s) if isinstance(s, bytes) else s[1] for s in segments)
-        headers.append(("Content-Length", str(length)))
-        if head:
-            h.send_headers_only(status, headers)
-            return
-        h.send_segments(status, headers, segments, fd, fault)
 
     # ---- api -----------------------------------------------------------------------------
 
@@ -259,23 +185,23 @@ class HubRoutes:
         head = method == "HEAD"
         get = method in ("GET", "HEAD")
         if get and (not rest or (len(rest) == 2 and rest[0] == "revision")):
-            repo, rule, snap = self._open_repo(h, repo_type, owner, name, files=False, full=True)
+            repo, rule, snap = self.open_repo(h, repo_type, owner, name, files=False, full=True)
             if rest:
-                self._check_rev(repo, snap, rest[1])
+                self.check_rev(repo, snap, rest[1])
             h.send_json(self._info(repo, rule, snap, _flag(params, "blobs")), head=head, fault=fault)
             return
         if get and len(rest) >= 2 and rest[0] == "tree":
-            repo, _, snap = self._open_repo(h, repo_type, owner, name, files=False, full=True)
-            self._check_rev(repo, snap, rest[1])
+            repo, _, snap = self.open_repo(h, repo_type, owner, name, files=False, full=True)
+            self.check_rev(repo, snap, rest[1])
             self._tree(h, head, snap, "/".join(rest[2:]), params, raw_path, fault)
             return
         if method == "POST" and len(rest) == 2 and rest[0] == "paths-info":
-            repo, _, snap = self._open_repo(h, repo_type, owner, name, files=False, full=True)
-            self._check_rev(repo, snap, rest[1])
+            repo, _, snap = self.open_repo(h, repo_type, owner, name, files=False, full=True)
+            self.check_rev(repo, snap, rest[1])
             self._paths_info(h, snap, body, fault)
             return
         if get and rest == ["refs"]:
-            repo, _, snap = self._open_repo(h, repo_type, owner, name, files=False, full=True)
+            repo, _, snap = self.open_repo(h, repo_type, owner, name, files=False, full=True)
             h.send_json(
                 {
                     "branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": snap.sha}],

@@ -24,9 +24,7 @@ Stdlib only; no Textual.
 
 from __future__ import annotations
 
-import argparse
 import os
-import signal
 import sys
 import threading
 from collections import deque
@@ -35,9 +33,11 @@ from typing import Any, Mapping, NamedTuple
 
 from .access import AccessRules, RepoAccess, parse_access
 from .faults import FaultConfig, FaultDice
-from .handler import HubHTTPServer
+from .pool import IDLE_TIMEOUT, WORKERS, HubHTTPServer
+from .ratelimit import ResolverQuota
 from .repo import ContentHashes, RepoStore
 from .routes import HubRoutes
+from .signing import SECRET, UrlSigner
 
 __all__ = [
     "HubServer",
@@ -51,7 +51,13 @@ __all__ = [
 
 
 class RequestRecord(NamedTuple):
-    """One served request, as seen by the server (``path`` is unquoted, without the query)."""
+    """One served request, as seen by the server (``path`` is unquoted, without the query).
+
+    ``kind`` tells the requests apart: ``"resolve"`` (every ``/resolve/`` URL, redirected or
+    answered in place: what the resolver quota counts), ``"cdn"`` (a signed-URL request on the
+    CDN port), ``"cache"`` (``/api/resolve-cache/``), ``"api"`` or ``"other"``. ``file`` is the
+    path in the repo a resolve, CDN or resolve-cache request asked for ("" for the others).
+    """
 
     method: str
     path: str
@@ -59,6 +65,8 @@ class RequestRecord(NamedTuple):
     status: int
     bytes_sent: int
     fault: str | None = None
+    kind: str = "other"
+    file: str = ""
 
 
 class HubServer:
@@ -77,8 +85,30 @@ class HubServer:
         *,
         verbose: bool = False,
         log_limit: int = 200_000,
+        direct: bool = False,
+        resolver_quota: int | None = None,
+        window: float = 300.0,
+        cdn_ttl: float = 3600.0,
+        opaque_etags: bool = False,
+        plain_404: bool = False,
+        workers: int = WORKERS,
+        idle_timeout: float = IDLE_TIMEOUT,
     ):
+        """``direct`` answers every file in place (no 302/307); ``resolver_quota`` resolves per
+        ``window`` seconds (per token or client) before 429s; ``cdn_ttl`` is the lifetime of a
+        signed CDN URL; ``opaque_etags`` sends ETags that are not content hashes (a mirror);
+        ``plain_404`` sends 404s without ``X-Error-Code``; all may be changed while it runs.
+        ``workers`` threads per port serve connections; ``idle_timeout`` is how long a silent
+        peer may hold one."""
         self.root = Path(root)
+        self.workers = workers
+        self.idle_timeout = idle_timeout
+        self.direct = direct
+        self.opaque_etags = opaque_etags
+        self.plain_404 = plain_404
+        self.secret = SECRET
+        self.signer = UrlSigner(cdn_ttl)
+        self.quota: ResolverQuota | None = ResolverQuota(resolver_quota, window) if resolver_quota else None
         self.host = host
         self.port = port
         self.verbose = verbose
@@ -92,7 +122,8 @@ class HubServer:
         self._records: deque[RequestRecord] = deque(maxlen=log_limit)
         self._counters = {"requests": 0, "bytes_sent": 0}
         self._httpd: HubHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._cdn: HubHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -102,24 +133,32 @@ class HubServer:
         if not self.root.is_dir():
             raise FileNotFoundError(f"hub root is not a folder: {self.root}")
         self.access_rules.from_file()  # fail early on a broken access.json
-        self._httpd = HubHTTPServer((self.host, self.port), self)
+        pool = {"workers": self.workers, "idle_timeout": self.idle_timeout}
+        self._httpd = HubHTTPServer((self.host, self.port), self, **pool)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="loopback-hub", daemon=True
-        )
-        self._thread.start()
+        try:
+            self._cdn = HubHTTPServer((self.host, 0), self, role="cdn", **pool)
+        except OSError:
+            self._httpd.server_close()
+            self._httpd = None
+            raise
+        self.cdn_port = self._cdn.server_address[1]
+        for name, httpd in (("loopback-hub", self._httpd), ("loopback-hub-cdn", self._cdn)):
+            t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
         return self
 
     def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        servers = [s for s in (self._httpd, self._cdn) if s is not None]
+        self._httpd = self._cdn = None
+        for httpd in servers:
+            httpd.shutdown()
+            httpd.close_connections()
+            httpd.server_close()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._threads = []
 
     def __enter__(self) -> "HubServer":
         return self.start()
@@ -131,8 +170,7 @@ class HubServer:
     def running(self) -> bool:
         return self._httpd is not None
 
-    @property
-    def url(self) -> str:
+    def _base(self, port: int) -> str:
         if self._httpd is None:
             raise RuntimeError("HubServer is not started")
         host = self.host
@@ -142,7 +180,17 @@ class HubServer:
             host = "::1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        """The endpoint (``HF_ENDPOINT``)."""
+        return self._base(self.port)
+
+    @property
+    def cdn_url(self) -> str:
+        """The CDN port that LFS files redirect to (another origin: the token is dropped there)."""
+        return self._base(self.cdn_port)
 
     # ---- configuration -------------------------------------------------------------------
 
@@ -171,9 +219,10 @@ class HubServer:
     # ---- observability -------------------------------------------------------------------
 
     def _log(
-        self, method: str, path: str, range_: str | None, status: int, bytes_sent: int, fault: str | None
+        self, method: str, path: str, range_: str | None, status: int, bytes_sent: int, fault: str | None,
+        kind: str = "other", file: str = "",
     ) -> None:
-        rec = RequestRecord(method, path, range_, status, bytes_sent, fault)
+        rec = RequestRecord(method, path, range_, status, bytes_sent, fault, kind, file)
         with self._log_lock:
             self._records.append(rec)
             self._counters["requests"] += 1
@@ -188,7 +237,9 @@ class HubServer:
         with self._log_lock:
             self._records.clear()
 
-    def count(self, method: str | None = None, path_suffix: str | None = None, status: int | None = None) -> int:
+    def count(self, method: str | None = None, path_suffix: str | None = None, status: int | None = None,
+              kind: str | None = None) -> int:
+        """Requests in the log matching every criterion given (``kind``: see :class:`RequestRecord`)."""
         with self._log_lock:
             return sum(
                 1
@@ -196,7 +247,25 @@ class HubServer:
                 if (method is None or r.method == method)
                 and (path_suffix is None or r.path.endswith(path_suffix))
                 and (status is None or r.status == status)
+                and (kind is None or r.kind == kind)
             )
+
+    @property
+    def resolves(self) -> int:
+        """``/resolve/`` requests in the log (what the resolver quota counts)."""
+        return self.count(kind="resolve")
+
+    @property
+    def cdn_gets(self) -> int:
+        """GETs on the CDN port in the log."""
+        return self.count("GET", kind="cdn")
+
+    def data_gets(self, suffix: str = "") -> list[RequestRecord]:
+        """The GETs that carried a file's bytes (answered in place, on the CDN or resolve-cache),
+        for paths ending with ``suffix``; redirects and errors left out."""
+        with self._log_lock:
+            return [r for r in self._records if r.method == "GET" and r.status in (200, 206)
+                    and r.kind in ("resolve", "cdn", "cache") and r.path.endswith(suffix)]
 
     @property
     def stats(self) -> dict[str, int]:
@@ -207,122 +276,8 @@ class HubServer:
         """``type/owner/name`` of every repo folder under the root."""
         return self.store.names()
 
-# --------------------------------------------------------------------------------------------
-# Command line: `cheesechaser-tui serve ROOT`
-
-
-def _repo_token(value: str) -> tuple[str, str | None]:
-    repo, eq, token = value.partition("=")
-    repo = repo.strip().strip("/")
-    if repo.count("/") not in (1, 2):
-        raise argparse.ArgumentTypeError(f"expected OWNER/NAME[=TOKEN], got {value.split('=')[0]!r}")
-    return repo, (token if eq else None)
-
-
-def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``serve`` options to ``parser`` (used by ``cheesechaser-tui serve``)."""
-    parser.add_argument("root", metavar="ROOT", help="folder holding datasets/<owner>/<name>/ repos")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind, 0 picks a free one (default: 0)")
-    g = parser.add_argument_group("fault injection (per request, seeded)")
-    g.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="delay before each answer")
-    g.add_argument("--fail-rate", type=float, default=0.0, metavar="P", help="share of 5xx answers")
-    g.add_argument(
-        "--fail-codes", default="500,502,503", metavar="CODES", help="status codes for --fail-rate (%(default)s)"
-    )
-    g.add_argument("--rate-429", type=float, default=0.0, metavar="P", help="share of 429 answers")
-    g.add_argument("--retry-after", type=int, default=1, metavar="S", help="Retry-After seconds on 429/503")
-    g.add_argument("--drop-rate", type=float, default=0.0, metavar="P", help="share of bodies cut by a reset")
-    g.add_argument("--truncate-rate", type=float, default=0.0, metavar="P", help="share of short bodies")
-    g.add_argument("--corrupt-rate", type=float, default=0.0, metavar="P", help="share of bodies with a flipped byte")
-    g.add_argument("--seed", type=int, default=0, help="fault dice seed (default: 0)")
-    g.add_argument(
-        "--fault-paths", action="append", metavar="GLOB", help="only fault these files (glob or re:REGEX; repeatable)"
-    )
-    g.add_argument("--fault-head", action="store_true", help="also fault file HEAD requests")
-    g.add_argument("--fault-api", action="store_true", help="also fault /api/ requests")
-    a = parser.add_argument_group("access control (adds to ROOT/access.json)")
-    a.add_argument(
-        "--private", action="append", type=_repo_token, default=[], metavar="REPO[=TOKEN]",
-        help="make REPO private, readable with TOKEN (repeatable)",
-    )
-    a.add_argument(
-        "--gated", action="append", type=_repo_token, default=[], metavar="REPO[=TOKEN]",
-        help="make REPO gated, files readable with TOKEN (repeatable)",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each request to stderr")
-    return parser
-
-
-def _access_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    rules: dict[str, dict[str, Any]] = {}
-    for flag in ("private", "gated"):
-        for repo, token in getattr(args, flag, None) or []:
-            r = rules.setdefault(repo, {"private": False, "gated": False, "tokens": []})
-            r[flag] = True
-            if token:
-                r["tokens"].append(token)
-    return rules
-
-
-def run_serve(args: argparse.Namespace) -> int:
-    """Serve in the foreground until Ctrl-C or SIGTERM. The first stdout line is the base URL."""
-    root = Path(args.root)
-    if not root.is_dir():
-        print(f"cheesechaser-tui serve: error: {root}: no such folder", file=sys.stderr)
-        return 2
-    try:
-        codes = tuple(int(c) for c in str(args.fail_codes).replace(" ", "").split(",") if c)
-        faults = FaultConfig(
-            latency_ms=args.latency_ms,
-            error_rate=args.fail_rate,
-            error_codes=codes or (500,),
-            rate_429=args.rate_429,
-            retry_after=args.retry_after,
-            drop_rate=args.drop_rate,
-            truncate_rate=args.truncate_rate,
-            corrupt_rate=args.corrupt_rate,
-            seed=args.seed,
-            paths=args.fault_paths or None,
-            on_head=args.fault_head,
-            on_api=args.fault_api,
-        )
-        srv = HubServer(root, host=args.host, port=args.port, faults=faults, access=_access_from_args(args),
-                        verbose=args.verbose)
-        srv.start()
-    except (ValueError, OSError) as e:
-        print(f"cheesechaser-tui serve: error: {e}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    old: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, lambda *_: stop.set())
-    try:
-        print(srv.url, flush=True)
-        repos = srv.repos()
-        print(
-            f"serving {len(repos)} repo(s) from {root} at {srv.url} (Ctrl-C to stop)"
-            + (f"; faults: {faults}" if faults.active else ""),
-            file=sys.stderr,
-            flush=True,
-        )
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        srv.stop()
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-    return 0
-
-
-def serve_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cheesechaser-tui serve", description="Serve a folder as a loopback Hub.")
-    add_serve_arguments(parser)
-    return run_serve(parser.parse_args(argv))
-
+# The command line lives in app.hub.serve_cli; these names stay importable from here.
+from .serve_cli import add_serve_arguments, run_serve, serve_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(serve_main())

@@ -7,7 +7,7 @@ import threading
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
@@ -15,10 +15,11 @@ from textual.worker import get_current_worker
 
 from app.format import error_text, fmt_bytes, plural
 from app.settings import AppSettings
-from app.widgets.image_preview import MAX_PREVIEW_BYTES, ImagePreview, decode_preview, preview_kind
+from app.widgets.preview_decode import MAX_PREVIEW_BYTES, decode_preview, preview_kind
+from app.widgets.preview_pane import PreviewPane
 from app.widgets.virtual_table import Column, Row, VirtualTable
 from pools import ArchiveInfo, IdRanges, IndexEntry
-from pools.text import shown, shown_lines
+from pools.text import shown
 
 MARK = "●"
 FILE_COLUMNS = [
@@ -112,15 +113,13 @@ class ArchiveScreen(Screen):
                     yield VirtualTable(UNRECOGNIZED_COLUMNS, id="unrecognized",
                                        empty_text="Every name maps to an id.", show_cursor=False,
                                        vim_top=False)
-            with Vertical(id="preview-pane"):
-                yield Static("Preview", id="preview-title", markup=False)
-                yield ImagePreview(id="preview")
+            yield PreviewPane(id="preview-pane")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#files").focus()
         self.query_one("#preview-pane").display = self.app.size.width >= PREVIEW_MIN_WIDTH
-        self.query_one("#preview", ImagePreview).show_message("Select a file to preview it.")
+        self.query_one(PreviewPane).show_message("Select a file to preview it.")
         self._load_index()
 
     def on_unmount(self) -> None:
@@ -193,10 +192,10 @@ class ArchiveScreen(Screen):
         self._preview_current()
 
     def _preview_current(self) -> None:
-        if not self.query_one("#preview-pane").display:
+        pane = self.query_one(PreviewPane)
+        if not pane.display:
             return
         row = self.query_one("#files", VirtualTable).cursor_row
-        preview = self.query_one("#preview", ImagePreview)
         if row is None:
             return
         entry = self.entries.get(row.key)
@@ -205,22 +204,25 @@ class ArchiveScreen(Screen):
         self._preview_key = entry.name
         self._preview_cancel.set()
         self._preview_cancel = threading.Event()
-        title = self.query_one("#preview-title", Static)
-        title.update(f"{shown(entry.basename or entry.name, 200)} · {fmt_bytes(entry.size)}")
+        pane.set_title(f"{shown(entry.basename or entry.name, 200)} · {fmt_bytes(entry.size)}")
         if preview_kind(entry.name) is None:
-            preview.show_message("No preview for this kind of file.")
+            pane.show_message("No preview for this kind of file.")
             return
         if entry.size > MAX_PREVIEW_BYTES:
-            preview.show_message("Too large to preview.")
+            pane.show_message("Too large to preview.")
             return
-        preview.show_message("Loading…")
-        self._fetch_preview(entry, self._preview_cancel)
+        pane.show_message("Loading…")
+        self._fetch_preview(entry, self._preview_cancel, pane.max_side)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def _fetch_preview(self, entry: IndexEntry, cancel: threading.Event) -> None:
+    def _fetch_preview(self, entry: IndexEntry, cancel: threading.Event, max_side: int) -> None:
         try:
             data = self.pool.read_file(self.archive, entry, cancel=cancel)
-            content = decode_preview(entry.name, data)
+            content = decode_preview(entry.name, data, max_side)
+        except ValueError as exc:  # the decoder's own one-line reasons (too large, unreadable)
+            if not cancel.is_set():
+                self.post_message(self.PreviewReady(entry.name, None, shown(str(exc))))
+            return
         except Exception as exc:
             if not cancel.is_set():
                 self.post_message(self.PreviewReady(entry.name, None,
@@ -233,13 +235,13 @@ class ArchiveScreen(Screen):
     def _preview_ready(self, message: PreviewReady) -> None:
         if message.key != self._preview_key:
             return
-        preview = self.query_one("#preview", ImagePreview)
+        pane = self.query_one(PreviewPane)
         if message.error:
-            preview.show_message(f"✗ {message.error}")
+            pane.show_message(f"✗ {message.error}")
         elif isinstance(message.content, str):
-            preview.show_text(message.content)
+            pane.show_text(message.content)
         else:
-            preview.show_image(message.content)
+            pane.show_image(message.content)
 
     # ---- marks, go to id, queue --------------------------------------------------------
 

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
-from app.format import error_text, fmt_bytes, fmt_count, fmt_hash, plural
+from app.format import error_text, fmt_bytes, fmt_count, fmt_duration, fmt_hash, plural
 from app.messages import ArchiveSummary, IndexLoaded
 from app.settings import AppSettings, format_base_level
 from app.widgets.virtual_table import Column, Row, VirtualTable
@@ -102,6 +102,7 @@ class BrowseScreen(Screen):
         Binding("s", "sort", "Sort", id="sort"),
         Binding("r", "reverse", "Reverse", show=False),
         Binding("q", "queue", "Queue ids", id="queue"),
+        Binding("m", "query_metadata", "Query metadata", id="query-metadata"),
         Binding("g", "goto", "Go to id", id="goto"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("a", "load_all", "Load all indexes", show=False),
@@ -159,11 +160,28 @@ class BrowseScreen(Screen):
 
     # ---- loading ------------------------------------------------------------------------
 
+    class ListingWait(Message):
+        """The listing waits before trying again: ``seconds`` left, ``reason`` (attempt, error)."""
+
+        def __init__(self, seconds: float, reason: str) -> None:
+            super().__init__()
+            self.seconds = seconds
+            self.reason = reason
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, BrowseScreen.ListingWait)
+
     @work(thread=True, exclusive=True, group="listing", exit_on_error=False)
     def _list_archives(self) -> None:
         worker = get_current_worker()
+        stop = self._stop
+
+        def on_wait(seconds: float, reason: str) -> None:
+            if not worker.is_cancelled:
+                self.post_message(self.ListingWait(seconds, reason))
+
         try:
-            sha = self.pool.resolve_revision()
+            sha = self.pool.resolve_revision(cancel=stop, on_wait=on_wait)
             archives = list(self.pool.list_archives())
         except Exception as exc:  # every failure becomes the error panel, never a crash
             if not worker.is_cancelled:
@@ -172,6 +190,16 @@ class BrowseScreen(Screen):
             return
         if not worker.is_cancelled:
             self.post_message(self.Listed(sha, archives))
+
+    @on(ListingWait)
+    def _listing_waits(self, message: ListingWait) -> None:
+        if self.archives or self.error:
+            return
+        # not "Listing archives…" for 20 s: which attempt, why, and when the next one starts
+        table = self.query_one("#archives", VirtualTable)
+        table.empty_text = (f"Listing archives… {shown(message.reason, 200)} · next try in "
+                            f"{fmt_duration(message.seconds)}")
+        table.refresh()
 
     @on(Listed)
     def _listed(self, message: Listed) -> None:
@@ -405,6 +433,10 @@ class BrowseScreen(Screen):
 
     def action_queue(self) -> None:
         self.app.action_queue()
+
+    def action_query_metadata(self) -> None:
+        from app.screens.query import QueryScreen  # issue 12: choose ids by what they show
+        self.app.push_screen(QueryScreen(self.pool, self.settings))
 
     def action_goto(self) -> None:
         from app.screens.goto import GoToIdScreen

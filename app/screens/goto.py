@@ -10,6 +10,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
 from app.screens.keys import QUIT
+from pools.ranges import MAX_DIGITS, MAX_ID
+from pools.text import shown
 
 FIRST_ROW = "first-row"
 """What the dialog returns for a second `g` in an empty box: vim's `gg`, the table's first row."""
@@ -20,12 +22,11 @@ def parse_goto(text: str) -> int | str:
     cleaned = text.replace(",", "").replace("_", "").strip()
     if not cleaned:
         return "type an id, e.g. 7017"
-    if not cleaned.isdigit():
-        return f"{cleaned[:20]!r} is not an id: ids are whole numbers"
-    value = int(cleaned)
-    if value >= 2**62:
+    if not (cleaned.isascii() and cleaned.isdigit()):  # "²" is a digit to isdigit(), not to int()
+        return f"'{shown(cleaned, 20)}' is not an id: ids are whole numbers"
+    if len(cleaned) > MAX_DIGITS or int(cleaned) > MAX_ID:  # int() of 5,000 digits raises
         return "that id is too large"
-    return value
+    return int(cleaned)
 
 
 class GoToIdScreen(ModalScreen[int | str | None]):

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
 from app.format import error_text, plural
@@ -61,11 +61,12 @@ class QueueScreen(ModalScreen):
             self.text = text
             self.error = error
 
-    def __init__(self, pool, settings: AppSettings, ids_text: str = "") -> None:
+    def __init__(self, pool, settings: AppSettings, ids_text: str = "", matches=None) -> None:
         super().__init__()
         self.pool = pool
         self.settings = settings
         self.ids_text = ids_text
+        self.matches = matches  # a query's matches (app.screens.query.Matches) instead of a range
         self.ids: IdRanges | None = None
         self.preview_text = ""
 
@@ -73,8 +74,12 @@ class QueueScreen(ModalScreen):
         s = self.settings
         with Vertical(id="queue-dialog"):
             yield Static(f"Queue a download from {shown(s.repo)}", id="queue-title", markup=False)
-            yield Label("Resource ids")
-            yield RangeInput(self.ids_text, id="queue-range")
+            if self.matches is None:
+                yield Label("Resource ids")
+                yield RangeInput(self.ids_text, id="queue-range")
+            else:
+                yield Static(self.matches.label, id="queue-matches", markup=False)
+                yield Checkbox("Write captions beside the images (<id>.txt)", id="queue-captions", compact=True)
             yield Static("", id="queue-preview", markup=False)
             with Horizontal(id="queue-options"):
                 yield Label("Destination", classes="form-label")
@@ -89,7 +94,12 @@ class QueueScreen(ModalScreen):
         yield Footer()  # the dialog's own keys, not those of the screen behind it
 
     def on_mount(self) -> None:
-        self.query_one(RangeInput).focus()
+        if self.matches is not None:
+            self.query_one("#queue-dest", Input).focus()
+            self.query_one("#queue-preview", Static).update("working out the archives…")
+            self._preview_matches()
+        else:
+            self.query_one(RangeInput).focus()
         if not self.settings.can_queue:
             self._error("This dataset's layout has no id → archive rule: it can be browsed only.")
             self.query_one("#queue-go", Button).disabled = True
@@ -130,8 +140,22 @@ class QueueScreen(ModalScreen):
         if not worker.is_cancelled:
             self.post_message(self.PreviewDone(ids, text, failed))
 
+    @work(thread=True, exclusive=True, group="queue-preview", exit_on_error=False)
+    def _preview_matches(self) -> None:
+        worker = get_current_worker()
+        try:
+            ids = IdRanges.of(self.matches.ids())
+            text = describe_preview(self.pool.preview(ids), self.app.known_archives(self.pool))
+            failed = False
+        except Exception as exc:
+            ids, text, failed = None, f"✗ {error_text(exc, self.settings.token)}", True
+        if not worker.is_cancelled:
+            self.post_message(self.PreviewDone(ids, text, failed))
+
     @on(PreviewDone)
     def _preview_done(self, message: PreviewDone) -> None:
+        if self.matches is not None:
+            self.ids = message.ids
         if message.ids != self.ids:
             return  # the range changed since
         self.preview_text = message.text
@@ -153,8 +177,11 @@ class QueueScreen(ModalScreen):
     def action_queue(self) -> None:
         if not self.settings.can_queue:
             return
-        range_input = self.query_one(RangeInput)
+        if self.ids is None and self.matches is not None:
+            self._error("Still working out which archives the matches are in…")
+            return
         if self.ids is None:
+            range_input = self.query_one(RangeInput)
             self._error(range_input.error or "Enter the ids to download, e.g. 1-500, 1000.")
             range_input.focus()
             return
@@ -177,7 +204,14 @@ class QueueScreen(ModalScreen):
             self._error(problem[0].upper() + problem[1:] + ".")
             return
         self._error("")
-        view = self.app.queue_job(self.pool, self.ids, dest, workers)
+        name = f"query: {self.matches.query}"[:80] if self.matches is not None else None
+        captions = None
+        if self.matches is not None and self.query_one("#queue-captions", Checkbox).value:
+            from app.screens.query import start_captions
+            captions = start_captions(self.app, self.matches.table, dest)
+        view = self.app.queue_job(self.pool, self.ids, dest, workers, name=name)
+        if captions is not None:
+            captions.bind(view.job.id if view is not None else None)
         if view is None:
             return
         self.app.pop_screen()

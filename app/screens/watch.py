@@ -8,69 +8,31 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from app.jobs import DownloadsModel, JobView, WorkerView
-from app.format import (display_path, fmt_bytes, fmt_duration, fmt_progress_bytes, fmt_rate, fmt_ratio,
-                        fmt_short, plural)
+from app.format import display_path, fmt_bytes, fmt_duration, fmt_rate, fmt_ratio, plural
+from app.jobs import DownloadsModel
 from app.messages import DownloadsChanged
+from app.screens.watch_rows import (
+    JOB_COLUMNS,
+    MISSING_COLUMNS,
+    WAITING,
+    WORKER_COLUMNS,
+    job_row,
+    missing_rows,
+    worker_row,
+)
+from app.widgets.progress import BlockBar
 from app.widgets.virtual_table import Column, Row, VirtualTable
+from pools.text import shown
 
-JOB_COLUMNS = [
-    Column("job", "Job", 4, "right"),
-    Column("state", "State", 9),
-    Column("done", "Done", 6, "right"),
-    Column("ids", "Ids", 13, "right"),
-    Column("bytes", "Bytes", 9, "right"),
-    Column("issues", "Miss/Fail", 9, "right"),
-    Column("what", "Repo · ids → destination", None, min_width=16),
-]
-WORKER_COLUMNS = [
-    Column("worker", "#", 3, "right"),
-    Column("state", "State", 8),
-    Column("job", "Job", 4, "right"),
-    Column("item", "Archive › file", None, min_width=16),
-    Column("bytes", "Bytes", 19, "right"),
-    Column("speed", "Speed", 11, "right"),
-]
-MISSING_COLUMNS = [Column("job", "Job", 4, "right"), Column("ids", "Ids in no archive", None),
-                   Column("count", "Count", 8, "right")]
 UNRECOGNIZED_COLUMNS = [Column("job", "Job", 4, "right"), Column("archive", "Archive", 20),
                         Column("name", "Name", None), Column("reason", "Reason", None)]
 FAILED_COLUMNS = [Column("job", "Job", 4, "right"), Column("id", "Id", 10, "right"),
                   Column("reason", "Reason", None)]
 
-STATE_STYLE = {"queued": "dim", "running": "accent", "done": "ok", "cancelled": "warn",
-               "failed": "error"}
 PANES_INTERVAL = 0.5  # seconds between two rebuilds of the error panes while jobs run
-WORKER_STYLE = {"idle": "dim", "index": "accent", "download": None, "verify": "ok"}
-
-
-def job_row(job: JobView) -> Row:
-    issues = f"{fmt_short(job.missing)}/{fmt_short(job.failed)}" if (job.missing or job.failed) else "–"
-    what = f"{job.repo} · {job.ids_text} → {display_path(job.dst_dir)}"
-    if job.error:
-        what = f"{job.error} · {what}"
-    return Row(
-        job.job_id,
-        (f"#{job.job_id}", job.state, f"{100 * job.fraction:.0f}%",
-         f"{fmt_short(job.ids_done)}/{fmt_short(job.ids_total)}", fmt_bytes(job.bytes_done),
-         issues, what),
-        cell_styles={1: STATE_STYLE.get(job.state, ""), 5: "warn" if job.failed or job.missing else ""},
-    )
-
-
-def worker_row(w: WorkerView) -> Row:
-    if w.state == "idle":
-        return Row(w.worker, (str(w.worker), "idle", "", "", "", ""), style="dim")
-    item = w.archive
-    if w.filename:
-        item = f"{w.archive} › {w.filename}" if w.archive else w.filename
-    progress = fmt_progress_bytes(w.done, w.total)
-    # a speed beside "0 B / …" would contradict it: a file that has not moved yet shows none
-    speed = fmt_rate(w.speed) if w.done > 0 or w.state != "download" else fmt_rate(None)
-    return Row(w.worker, (str(w.worker), w.state, f"#{w.job_id}", item, progress, speed),
-               cell_styles={1: WORKER_STYLE.get(w.state) or ""})
+TICK = 1.0  # seconds between two redraws of the workers while one waits (its countdown moves)
 
 
 class WatchScreen(Screen):
@@ -96,6 +58,7 @@ class WatchScreen(Screen):
         super().__init__()
         self._seen = -1
         self._jobs_shown: set[int] = set()
+        self._missing_shown = 0
         self._pane_counts: tuple = ()
         self._panes_at = 0.0
 
@@ -103,7 +66,7 @@ class WatchScreen(Screen):
         yield Header()
         yield Static("No download yet: open a dataset and press q to queue ids.", id="overall",
                      markup=False)
-        yield ProgressBar(total=1, show_eta=False, id="overall-bar")
+        yield BlockBar(id="overall-bar")
         yield VirtualTable(JOB_COLUMNS, id="jobs", empty_text="No job queued yet.")
         yield VirtualTable(WORKER_COLUMNS, id="workers", show_cursor=False)
         with TabbedContent(id="panes"):
@@ -124,6 +87,18 @@ class WatchScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#jobs").focus()
         self.refresh_view(force=True)
+        self.set_interval(TICK, self._tick)
+
+    def _tick(self) -> None:
+        """A waiting worker's "resumes in 2:31" counts down even when no event comes."""
+        if self.is_current and any(w.state in WAITING for w in self.model.workers.values()):
+            self._refresh_workers()
+
+    def _refresh_workers(self) -> None:
+        model = self.model
+        now = self.app.clock()
+        self.query_one("#workers", VirtualTable).set_rows(
+            worker_row(model.workers[w], now) for w in sorted(model.workers))
 
     def on_screen_resume(self) -> None:
         self.refresh_view(force=True)
@@ -138,16 +113,16 @@ class WatchScreen(Screen):
             return
         self._seen = model.version
         self._refresh_overall()
+        now = self.app.clock()
         jobs = self.query_one("#jobs", VirtualTable)
-        jobs.set_rows(job_row(j) for j in reversed(list(model.jobs.values())))
+        jobs.set_rows(job_row(j, now) for j in reversed(list(model.jobs.values())))
         new = set(model.jobs) - self._jobs_shown
         if new:
             # newest first: a new job takes the top row, and the cursor with it, so that `c`
             # never silently targets the finished job that used to be on top
             jobs.move_cursor_to_key(max(new))
             self._jobs_shown |= new
-        self.query_one("#workers", VirtualTable).set_rows(
-            worker_row(model.workers[w]) for w in sorted(model.workers))
+        self._refresh_workers()
         counts = (len(model.failed), len(model.unrecognized), model.missing_total)
         settled = not any(j.active for j in model.jobs.values())
         # the panes can hold 10^5 rows: while jobs run, rebuild them at most twice a second
@@ -161,41 +136,38 @@ class WatchScreen(Screen):
     def _refresh_overall(self) -> None:
         model = self.model
         o = model.overall()
-        bar = self.query_one("#overall-bar", ProgressBar)
-        bar.display = bool(model.jobs)  # an empty bar would bounce (indeterminate) for nothing
+        bar = self.query_one("#overall-bar", BlockBar)
+        bar.display = bool(model.jobs)
         if not model.jobs:
             return
-        bar.update(total=max(1, o.ids_total), progress=o.ids_done)
+        fraction = o.ids_done / o.ids_total if o.ids_total else 1.0
+        eta = f" · ETA {fmt_duration(o.eta)}" if o.running or o.queued else ""
+        bar.update(fraction, f"{100 * fraction:.0f}% · ids {fmt_ratio(o.ids_done, o.ids_total)}{eta}")
+        bar.set_class(not (o.running or o.queued), "-finished")
         state = (f"{plural(o.running, 'job')} running" if o.running else "idle")
         if o.queued:
             state += f", {o.queued:,} queued"
         self.query_one("#overall", Static).update(
-            f"{state} · ids {fmt_ratio(o.ids_done, o.ids_total)} · {plural(o.files, 'file')} · "
-            f"{fmt_bytes(o.nbytes)} · {fmt_rate(o.rate)} · ETA {fmt_duration(o.eta)}")
+            f"{state} · {plural(o.files, 'file')} · {fmt_bytes(o.nbytes)} · {fmt_rate(o.rate)}")
 
     def _refresh_panes(self) -> None:
         model = self.model
-        missing = [
-            Row((jid, lo), (f"#{jid}", f"{lo}" if lo == hi else f"{lo}-{hi}", f"{hi - lo + 1:,}"),
-                (jid, lo, hi - lo + 1))
-            for jid, lo, hi in model.missing_runs()]
-        for jid, job in model.jobs.items():
-            unlisted = job.missing - len(model.missing.get(jid, ()))
-            if unlisted > 0:
-                missing.append(Row((jid, "more"), (f"#{jid}", f"… {unlisted:,} more not listed", ""),
-                                   (jid, None, 0), style="dim"))
+        missing, distinct = missing_rows(model)
+        unlisted = sum(max(0, j.missing - len(model.missing.get(jid, ())))
+                       for jid, j in model.jobs.items())
+        self._missing_shown = distinct + unlisted  # ids, each once even when jobs overlap
         self.query_one("#missing", VirtualTable).set_rows(missing)
         self.query_one("#unrecognized-files", VirtualTable).set_rows(
-            Row(i, (f"#{jid}", archive, name, reason))
+            Row(i, (f"#{jid}", shown(archive), shown(name), shown(reason)))
             for i, (jid, archive, name, reason) in enumerate(sorted(model.unrecognized)))
         self.query_one("#failed", VirtualTable).set_rows(
-            Row((jid, rid), (f"#{jid}", str(rid), reason), (jid, rid, reason), style="error")
+            Row((jid, rid), (f"#{jid}", str(rid), shown(reason)), (jid, rid, reason), style="error")
             for (jid, rid), reason in sorted(model.failed.items()))
 
     def _refresh_pane_labels(self) -> None:
         model = self.model
         tabs = self.query_one("#panes", TabbedContent)
-        tabs.get_tab("pane-missing").label = f"Missing ({model.missing_total:,})"
+        tabs.get_tab("pane-missing").label = f"Missing ({self._missing_shown:,})"
         tabs.get_tab("pane-unrecognized").label = f"Unrecognized ({len(model.unrecognized):,})"
         tabs.get_tab("pane-failed").label = f"Failed ({len(model.failed):,})"
 

@@ -1,13 +1,12 @@
 """A picture drawn with half blocks: each cell is two pixels (``▀``, top colour over bottom colour).
 
 Works in any terminal with true colour; the picture is scaled to the widget, keeping its aspect.
-Decoding happens off the event loop (:func:`decode_preview`), drawing is cheap.
+Decoding happens off the event loop (:func:`app.widgets.preview_decode.decode_preview`), with a
+pixel cap; drawing is cheap. Terminals with Kitty or Sixel graphics get real pixels instead (see
+:mod:`app.widgets.graphics`).
 """
 
 from __future__ import annotations
-
-import io
-import json
 
 from PIL import Image
 from rich.segment import Segment
@@ -15,47 +14,12 @@ from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
+from app.widgets.preview_decode import (  # noqa: F401  (where the screens import them from)
+    MAX_PREVIEW_BYTES,
+    decode_preview,
+    preview_kind,
+)
 from pools.text import shown
-
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
-TEXT_EXTENSIONS = {".json", ".txt", ".csv", ".md", ".xml", ".yaml", ".yml", ".toml"}
-MAX_PREVIEW_BYTES = 32 * 1024 * 1024
-
-
-def preview_kind(name: str) -> str | None:
-    lower = name.lower()
-    dot = lower.rfind(".")
-    ext = lower[dot:] if dot >= 0 else ""
-    if ext in IMAGE_EXTENSIONS:
-        return "image"
-    if ext in TEXT_EXTENSIONS:
-        return "text"
-    return None
-
-
-def decode_preview(name: str, data: bytes) -> Image.Image | str:
-    """An RGB image (at most 256 px a side) or text to show; raises ValueError when neither."""
-    kind = preview_kind(name)
-    if kind == "image":
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                img.draft("RGB", (256, 256))
-                img = img.convert("RGBA")
-                img.thumbnail((256, 256))
-                background = Image.new("RGBA", img.size, (0, 0, 0, 255))
-                return Image.alpha_composite(background, img).convert("RGB")
-        except Exception as exc:  # Pillow raises many types for broken files
-            raise ValueError(f"not a readable image: {exc}") from None
-    if kind == "text":
-        text = data[:64 * 1024].decode("utf-8", errors="replace")
-        if name.lower().endswith(".json"):
-            try:
-                text = json.dumps(json.loads(text), indent=1, ensure_ascii=False)
-            except ValueError:
-                pass
-        return text
-    raise ValueError("no preview for this kind of file")
-
 
 class ImagePreview(Widget):
     """Shows a half-block picture, some text, or a short message."""

@@ -21,6 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from app.widgets.progress import text_bar
 from pools.text import shown
 
 GAP = 1  # blank cells left of every column
@@ -35,6 +36,17 @@ class Column:
     """Fixed width in cells; None shares what is left between the flexible columns."""
     justify: str = "left"
     min_width: int = 8
+
+
+class BarCell(str):
+    """A cell drawn as a progress bar as wide as its column (the string is what filters see)."""
+
+    fraction: float | None
+
+    def __new__(cls, fraction: float | None, text: str = "") -> BarCell:
+        cell = super().__new__(cls, text)
+        cell.fraction = fraction
+        return cell
 
 
 @dataclass
@@ -77,6 +89,8 @@ class VirtualTable(ScrollView, can_focus=True):
         "virtual-table--warn",
         "virtual-table--error",
         "virtual-table--accent",
+        "virtual-table--primary",
+        "virtual-table--secondary",
         "virtual-table--empty",
     }
 
@@ -85,6 +99,7 @@ class VirtualTable(ScrollView, can_focus=True):
         background: $surface;
         color: $foreground;
         height: 1fr;
+        width: 100%;  /* never sized by its columns: a flexible column fills what is left */
         & > .virtual-table--header { text-style: bold; background: $panel; color: $foreground; }
         & > .virtual-table--cursor {
             background: $block-cursor-blurred-background;
@@ -101,6 +116,8 @@ class VirtualTable(ScrollView, can_focus=True):
         & > .virtual-table--warn { color: $warning; }
         & > .virtual-table--error { color: $error; }
         & > .virtual-table--accent { color: $accent; }
+        & > .virtual-table--primary { color: $text-primary; }
+        & > .virtual-table--secondary { color: $text-secondary; }
         & > .virtual-table--empty { color: $foreground-muted; text-style: italic; }
     }
     """
@@ -338,13 +355,23 @@ class VirtualTable(ScrollView, can_focus=True):
         fixed = sum(c.width or 0 for c in self.columns) + GAP * len(self.columns)
         flex = [c for c in self.columns if c.width is None]
         spare = max(0, width - fixed - 1)
-        widths = []
-        for col in self.columns:
-            if col.width is not None:
-                widths.append(col.width)
-            else:
-                widths.append(max(col.min_width, spare // max(1, len(flex))))
-        return widths
+        # flexible columns share what is left evenly, never below their minimum, and never
+        # more than what is left (a cell too many brings a scrollbar, which takes more cells)
+        share = [c.min_width for c in flex]
+        extra = spare - sum(share)
+        if extra > 0 and flex:
+            # level up from the narrowest: equal shares where the minimums allow
+            target = (sum(share) + extra) // len(flex)
+            grow = [max(0, target - w) for w in share]
+            while sum(grow) > extra:
+                target -= 1
+                grow = [max(0, target - w) for w in share]
+            share = [w + g for w, g in zip(share, grow)]
+            left = extra - sum(grow)
+            for i in range(left):
+                share[i % len(share)] += 1
+        flex_widths = iter(share)
+        return [col.width if col.width is not None else next(flex_widths) for col in self.columns]
 
     def _update_virtual_size(self) -> None:
         # size the columns for the width left once a vertical scrollbar shows, so that a
@@ -474,7 +501,7 @@ class VirtualTable(ScrollView, can_focus=True):
         segments = []
         for i, (col, width) in enumerate(zip(self.columns, self._widths)):
             # cells hold remote names and reasons: escaped here, whoever built the row
-            cell = shown(row.cells[i], CELL_LIMIT) if i < len(row.cells) else ""
+            cell = row.cells[i] if i < len(row.cells) else ""
             cell_style = style
             extra = row.cell_styles.get(i)
             if extra:
@@ -483,7 +510,11 @@ class VirtualTable(ScrollView, can_focus=True):
                 cell_style += cursor_style
             gap_style = style + cursor_style if is_cursor else style
             segments.append(Segment(" " * GAP, gap_style))
-            segments.append(Segment(self._fit(cell, width, col.justify), cell_style))
+            if isinstance(cell, BarCell):
+                text = text_bar(cell.fraction, width)
+            else:  # cells hold remote names and reasons: escaped here, whoever built the row
+                text = self._fit(shown(cell, CELL_LIMIT), width, col.justify)
+            segments.append(Segment(text, cell_style))
         segments.append(Segment(" ", style + cursor_style if is_cursor else style))
         return Strip(segments)
 

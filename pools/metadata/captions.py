@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 
-from ..events import ResourceDone
+from ..events import JobState, ResourceDone
 from ..files import write_atomic
 from .table import MetadataTable
 
@@ -37,7 +37,8 @@ def caption_text(tags: dict[str, list[str]]) -> str:
 class CaptionWriter:
     """Write a caption for every resource a job completes (downloaded or already present)."""
 
-    def __init__(self, table: MetadataTable, dst_dir: str, fmt: str = "txt"):
+    def __init__(self, table: MetadataTable, dst_dir: str, fmt: str = "txt", *, bound: bool = True,
+                 on_end=None):
         if fmt not in CAPTION_FORMATS:
             raise ValueError(f"captions are txt or json, not {fmt!r}")
         self.table = table
@@ -45,21 +46,46 @@ class CaptionWriter:
         self.root = os.path.realpath(dst_dir)
         self.written = 0
         self.errors: list[str] = []
+        self.job_id: int | None = None  # None once bound: every job's events (a downloader of one job)
+        self._on_end = on_end
+        self._bound = threading.Event()
+        if bound:
+            self._bound.set()
         self._queue: "queue.Queue[ResourceDone | None]" = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="captions", daemon=True)
         self._thread.start()
+
+    def bind(self, job_id: int | None) -> None:
+        """Write captions for this job only (a downloader shared by several jobs); None: it was
+        never queued, so stop."""
+        self.job_id = job_id
+        if job_id is None:
+            self._queue.put(None)
+        self._bound.set()
 
     def on_event(self, event) -> None:
         """The downloader's ``on_event`` (or a part of it): cheap, never blocks the worker."""
         if isinstance(event, ResourceDone):
             self._queue.put(event)
+        elif isinstance(event, JobState) and event.state in ("done", "cancelled", "failed") and \
+                self._bound.is_set() and self.job_id is not None and event.job_id == self.job_id:
+            self._queue.put(None)  # its job ended: write what is queued, then stop
 
     def close(self) -> None:
         """Write what is queued, then stop."""
+        self._bound.set()
         self._queue.put(None)
         self._thread.join()
 
     def _run(self) -> None:
+        self._bound.wait()
+        try:
+            self._loop()
+        finally:
+            if self._on_end is not None:
+                self._on_end(self)
+
+    def _loop(self) -> None:
         stop = False
         while not stop:
             batch = [self._queue.get()]
@@ -71,6 +97,8 @@ class CaptionWriter:
             if None in batch:
                 stop = True
                 batch = [e for e in batch if e is not None]
+            if self.job_id is not None:
+                batch = [e for e in batch if e.job_id == self.job_id]
             if batch:
                 try:
                     self._write(batch)

@@ -154,7 +154,7 @@ def find_repo_table(client: HubClient, repo_id: str, revision: str = "main",
     """The table a data repo holds at its root (``metadata.parquet``, else ``meta/*.parquet``)."""
     sha = client.resolve(repo_id, revision, cancel)
     for pattern in REPO_TABLES:
-        table = HubTable(repo_id, pattern, sha)
+        table = HubTable(repo_id, pattern, revision)
         if "*" in pattern:
             if _list_files(client, table, sha):
                 return table

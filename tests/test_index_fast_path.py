@@ -1,0 +1,98 @@
+"""The index's fast path for common names agrees with the full checks, and entries are built lazily.
+
+Issue 9: a real index lists ~10,000 names; each is checked once, the common shapes (``ID.ext``,
+``./ID.ext``, ``dir/ID.ext``) without the full safety checks, and entries are built only for the
+ids looked up. Issue 10: control, C1, DEL and bidi characters make a name unsafe.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pools import ArchiveIndex, IndexFormatError
+from pools.index import NO_ID, UNSAFE_NAME, classify_name, fast_id
+from pools.layout import resource_id_of
+
+from test_reliability import UNSAFE_NAMES
+
+SHA = "c" * 64
+ODD_NAMES = UNSAFE_NAMES + [
+    "1.png", "./1.png", "sub/1.png", "a/b/c/1.png", "a-b_c/0001.png", "1", "1.", "1.tar.gz", ".1.png",
+    "./././1.png", "././1.png", "a//1.png", "a/./1.png", "./a/1.png", "1.PNG", "1.p-g", "1 .png",
+    "１２.png", "١٢٣.png", "²³.png", "12\x1b[2J.png", "12\x9b.png", "12\x7f.png", "12\u202e.png",
+    "\u202e12.png", "dir\u2066/12.png", "12.png\u200f", "12\x85.png", "+12.png", "-12.png", "12e3.png",
+    "0x12.png", "9" * 19 + ".png", "9" * 20 + ".png", "1" * 5000 + ".png", "", "/", "./", ".", "a/",
+    "a\\1.png", "C:\\1.png", "meta/info.csv", "README.txt", "1.json", "x/../1.png",
+]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES, ids=repr)
+def test_the_fast_path_never_disagrees_with_the_full_checks(name):
+    rid, reason = classify_name(name)
+    fast = fast_id(name)
+    if fast is not None:
+        assert (fast, None) == (rid, reason), "a name the fast path takes must be safe, with the same id"
+    index = ArchiveIndex.from_dict("images/0001.tar", {"files": {name: {"offset": 0, "size": 1, "sha256": SHA}}})
+    if rid is None:
+        assert index.unrecognized == [(name, reason)] and not index.by_id
+    else:
+        assert list(index.by_id) == [rid] and rid == resource_id_of(name)
+
+
+@pytest.mark.parametrize("name", ["12\x1b[2J.png", "12\x9b.png", "12\x7f.png", "12\u202e.png",
+                                  "dir\u2066/12.png", "13001.bin\n", "12\x00001.bin"], ids=repr)
+def test_control_c1_del_and_bidi_names_are_unsafe(name):
+    assert classify_name(name) == (None, UNSAFE_NAME)
+
+
+def test_common_names_take_the_fast_path():
+    assert [fast_id(n) for n in ("7.png", "./7.png", "images/7.webp", "a/b/0007.jpg", "7")] == [7] * 5
+    assert classify_name("README.txt") == (None, NO_ID)
+
+
+def _index_of(n: int, **extra) -> dict:
+    files = {f"{i}.webp": {"offset": 512 * i, "size": 100, "sha256": SHA} for i in range(n)}
+    files.update(extra)
+    return {"filesize": 512 * (n + 10), "files": files}
+
+
+def test_entries_are_built_only_for_the_ids_looked_up():
+    index = ArchiveIndex.from_bytes("images/0001.tar", json.dumps(_index_of(10_000)))
+    assert index.has(4321) and not index.has(10_001)
+    [entry] = index.lookup(4321)
+    assert (entry.name, entry.offset, entry.size, entry.basename) == ("4321.webp", 512 * 4321, 100, "4321.webp")
+    assert index._full is None and len(index._built) == 1, "one id looked up, one entry built"
+    assert index.lookup(4321)[0] is entry and index.lookup(10_001) == []
+    # the whole index is still there for browsing, built on first use
+    assert index.n_files == 10_000 and index.n_ids == 10_000 and len(index.entries) == 10_000
+    assert index.id_min == 0 and index.id_max == 9_999 and index.by_id[4321] == [entry]
+
+
+def test_a_bad_entry_is_set_aside_when_its_id_is_looked_up():
+    index = ArchiveIndex.from_dict("images/0001.tar", _index_of(3, **{"5.png": {"size": 3}, "b/1.webp": {
+        "offset": 0, "size": 1, "sha256": SHA}}))
+    assert index.lookup(5) == [] and index.problems_of(5) == [("5.png", "index entry lacks a valid offset or size")]
+    assert [e.name for e in index.lookup(1)] == ["1.webp"]
+    assert index.problems_of(1) == [("b/1.webp", "duplicate file name: another entry is saved under the same name")]
+    assert dict(index.unrecognized) == {"5.png": "index entry lacks a valid offset or size",
+                                        "b/1.webp": "duplicate file name: another entry is saved under the same name"}
+
+
+def test_an_index_nested_too_deeply_is_a_broken_index_not_a_recursion_error():
+    raw = '{"files": {"1.png": ' + "[" * 200_000 + "]" * 200_000 + "}}"
+    with pytest.raises(IndexFormatError, match="nested too deeply") as err:
+        ArchiveIndex.from_bytes("images/0001.tar", raw)
+    assert "\n" not in str(err.value)
+
+
+def test_a_pool_with_its_own_name_rule_gets_it_for_every_name():
+    def odd_rule(name):  # ids are written in hex here
+        try:
+            return int(name.split(".")[0], 16)
+        except ValueError:
+            return None
+    index = ArchiveIndex.from_dict("x.tar", {"files": {"ff.png": {"offset": 0, "size": 1}, "10.png": {
+        "offset": 1, "size": 1}}}, odd_rule)
+    assert sorted(index.by_id) == [16, 255]
