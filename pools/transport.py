@@ -140,7 +140,8 @@ class HubClient:
         """The repo's tree at ``sha`` (``RepoFile``/``RepoFolder``), page after page.
 
         A next page (``Link: <...>; rel="next"``) is followed only on the endpoint's own origin:
-        the token never goes elsewhere. Pages and the whole listing are bounded in size.
+        the token never goes elsewhere. Pages and the whole listing are bounded in size. A folder
+        that does not exist lists nothing.
         """
         from huggingface_hub.hf_api import RepoFile, RepoFolder
 
@@ -169,7 +170,10 @@ class HubClient:
                     raise TransientError(f"the Hub's answer for {what} is not valid JSON") from None
                 found = _NEXT.search(link) if len(link) < 8000 else None
                 return entries, (found.group(1) if found else None)
-            entries, next_url = with_retries(page, what, self.policy, cancel)
+            try:
+                entries, next_url = with_retries(page, what, self.policy, cancel)
+            except FileMissing:
+                return out  # no such folder at that commit: nothing listed under it
             if not isinstance(entries, list):
                 raise HubUnreachableError(f"the Hub's tree listing of {repo_id} is not a list")
             for info in entries:
