@@ -25,8 +25,10 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("repo", metavar="REPO", help="dataset repo id, e.g. deepghs/danbooru_newest")
     parser.add_argument("ids", metavar="IDS", nargs="?", default=None,
                         help="range expression, e.g. '0-5, 1000-1003, 7000' (optional with --ids-from or --where)")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="destination folder")
-    parser.add_argument("--workers", type=int, default=12, metavar="N", help="parallel workers (default 12)")
+    parser.add_argument("-o", "--output", default=None, metavar="DIR",
+                        help="destination folder (default: the config's defaults.destination)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="parallel workers (default: the config's, else 12)")
     parser.add_argument("--base-level", default="3", metavar="L[,L...]",
                         help="archive level(s): id %% 10**L picks the archive; a list is tried in order (default 3)")
     parser.add_argument("--base-dir", default="images", metavar="D", help="folder of the archives (default images)")
@@ -39,7 +41,8 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--idx-revision", default="main", metavar="REV", help="index revision (default main)")
     parser.add_argument("--token", default=None, metavar="T",
                         help="Hub token (default: HF_TOKEN or the stored huggingface_hub login)")
-    parser.add_argument("--endpoint", default=None, metavar="URL", help="Hub endpoint (default: HF_ENDPOINT)")
+    parser.add_argument("--endpoint", default=None, metavar="URL",
+                        help="Hub endpoint (default: the config's, else HF_ENDPOINT)")
     parser.add_argument("--no-metainfo", action="store_true", help="accepted for parity; ids from a range carry no metainfo")
     parser.add_argument("--report", default=None, metavar="FILE.json", help="write the full report as JSON")
     parser.add_argument("--retries", type=int, default=6, metavar="N",
@@ -124,6 +127,9 @@ def run_download(args: argparse.Namespace) -> int:
         check_repo_id(args.idx_repo, "index repo id")
     except ValueError as err:
         return _fail_usage(str(err))
+    problem = _apply_config(args)
+    if problem:
+        return _fail_usage(problem)
     from app.query_cli import wants_table
     ids = _ids_of(args, optional=wants_table(args))
     if isinstance(ids, int):
@@ -368,3 +374,22 @@ class _JsonEvents:
             data["ids"] = str(IdRanges.of(event.ids))  # ranges: a run of 10,000 ids is one string
             data["count"] = len(event.ids)
         _print_json({"event": _event_name(event), **data})
+
+
+def _apply_config(args: argparse.Namespace) -> str | None:
+    """Fill --output, --workers and --endpoint from the config file; a problem in one line."""
+    from app.config import ConfigError, load_config
+
+    try:
+        config = load_config()
+    except ConfigError as err:
+        return str(err)
+    if args.output is None:
+        args.output = config.destination
+        if args.output is None:
+            return "give -o DIR (or set defaults.destination in the config file)"
+    if args.workers is None:
+        args.workers = config.workers or 12
+    if args.endpoint is None:
+        args.endpoint = config.endpoint
+    return None

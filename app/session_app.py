@@ -46,6 +46,22 @@ class SessionsMixin:
         last = store.get_value(LAST_DEST) if store is not None else None
         return last or self.settings.dst_dir
 
+    def remembered(self, key: str) -> str | None:
+        """A small value kept across sessions (the last preset, ...); None when there is none."""
+        store = self.open_sessions()
+        try:
+            return store.get_value(key) if store is not None else None
+        except Exception:  # noqa: BLE001
+            return None
+
+    def remember(self, key: str, value: str) -> None:
+        store = self.open_sessions()
+        if store is not None:
+            try:
+                store.set_value(key, value)
+            except Exception as exc:  # noqa: BLE001
+                self._store_failed(exc)
+
     def _session_job_added(self, view, pool, ids, workers: int, retry_of: int | None,
                            session_id: int | None) -> None:
         store = self.open_sessions()

@@ -93,6 +93,8 @@ class AppSettings:
     """``"increment-id"`` (``id % 10**L``) or ``"data-XYZ"`` (``archive_templates`` name the archives)."""
     archive_templates: tuple[str, ...] = ()
     """For ``data-XYZ`` layouts: archive paths from ``{residue}`` = id % 1000, tried in order."""
+    presets: tuple = field(default=(), compare=False)
+    """Custom dataset presets from the config file (``app.config``), shown in the picker."""
     data_dir: Path | None = None
     """Where the session store lives (``app.sessions``); None: ``$CHEESECHASER_DATA_DIR`` or the
     user data dir."""
@@ -160,11 +162,16 @@ def add_tui_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--token", default=None,
                        help="Hugging Face token (default: HF_TOKEN or the huggingface_hub login)")
     group.add_argument("--endpoint", default=None, help="Hub URL (default: HF_ENDPOINT or the Hub)")
-    group.add_argument("--dest", default=DEFAULT_DEST, help="destination folder for downloads")
-    group.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="download workers")
+    group.add_argument("--dest", default=None,
+                       help=f"destination folder for downloads (default: the config's, else {DEFAULT_DEST})")
+    group.add_argument("--workers", type=int, default=None,
+                       help=f"download workers (default: the config's, else {DEFAULT_WORKERS})")
 
 
 def settings_from_args(args: argparse.Namespace) -> AppSettings:
+    from app.config import load_config
+
+    config = load_config()  # ConfigError (a ValueError): one line naming the file and key
     demo = bool(getattr(args, "demo", False))
     token = getattr(args, "token", None)
     if token is None and not demo:
@@ -178,9 +185,10 @@ def settings_from_args(args: argparse.Namespace) -> AppSettings:
         base_level=parse_base_level(getattr(args, "base_level", None) or "3"),
         token=token,
         demo=demo,
-        endpoint=getattr(args, "endpoint", None),
-        dst_dir=getattr(args, "dest", None) or DEFAULT_DEST,
-        workers=max(1, int(getattr(args, "workers", None) or DEFAULT_WORKERS)),
+        endpoint=getattr(args, "endpoint", None) or config.endpoint,
+        dst_dir=getattr(args, "dest", None) or config.destination or DEFAULT_DEST,
+        workers=max(1, int(getattr(args, "workers", None) or config.workers or DEFAULT_WORKERS)),
+        presets=tuple(config.presets),
     )
 
 

@@ -8,6 +8,7 @@ pools, ``resolve_revision()``, ``get_index()``, ``list_archives()``, ``archives_
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -20,6 +21,9 @@ from typing import Any, Callable, ContextManager, Iterable, Iterator, List, Opti
 
 from .errors import (
     FileUnrecognizableError,
+    HubUnreachableError,
+    IdTypeError,
+    PoolError,
     IndexFormatError,
     InvalidResourceDataError,
     ResourceNotFoundError,
@@ -153,7 +157,7 @@ class HfBasedDataPool(DataPool):
     another Hub, such as the loopback one; by default ``HF_ENDPOINT`` decides, as for huggingface_hub.
     """
 
-    index_cache_bytes = 128 * 2**20
+    index_cache_bytes = 24 * 2**20  # about five parsed indexes of 10,000 files; the disk cache holds the rest
 
     def __init__(self, data_repo_id: str, data_revision: str = 'main',
                  idx_repo_id: Optional[str] = None, idx_revision: str = 'main',
@@ -369,19 +373,35 @@ class HfBasedDataPool(DataPool):
                                     on_event=None) -> DownloadReport:
         """Download resources into ``dst_dir`` with the planned, resumable downloader.
 
-        Ids or ``(id, info)`` tuples; missing ids do not stop the batch; every file is verified
-        against the index's sha256 and written atomically; files already present and verified
-        are not fetched again. Returns the :class:`DownloadReport`.
+        Ids or ``(id, info)`` tuples (a generator is consumed lazily); missing ids do not stop the
+        batch; every file is verified against the index's sha256 and written atomically; files
+        already present and verified are not fetched again. Returns the :class:`DownloadReport`.
+
+        Raises a :class:`~pools.errors.PoolError` (``HubUnreachableError``, ``AccessDeniedError``,
+        ``RepoNotFoundError``, ``DestinationError``...) when the job as a whole could not complete,
+        after keeping every file it wrote; the report is on the exception's ``report``. Ids that
+        are not ints (or ``(int, info)`` pairs) raise ``TypeError`` naming the value.
         """
-        items = list(_normalize_items(resource_ids))
-        infos = {int(rid): info for rid, info in items}
-        if max_downloads is not None:
-            # a rough cap, as in the reference: the first N ids asked for
-            infos = dict(list(infos.items())[:max_downloads])
+        items = resource_ids if max_downloads is None else itertools.islice(iter(resource_ids), max_downloads)
         with Downloader(max_workers=max_workers, on_event=on_event) as dl:
-            job = dl.submit(self, list(infos), dst_dir, save_metainfo=save_metainfo,
-                            metainfo_fmt=metainfo_fmt, infos=infos)
-            return job.wait()
+            job = dl.submit(self, items, dst_dir, save_metainfo=save_metainfo, metainfo_fmt=metainfo_fmt)
+            report = job.wait()
+        if report.state == "failed":
+            raise _job_error(job, report)
+        return report
+
+
+def _job_error(job, report: DownloadReport) -> Exception:
+    """The exception that says why a whole job failed, with its report attached."""
+    cause = job.exception
+    if isinstance(cause, IdTypeError):
+        err: Exception = IdTypeError(str(cause))
+    elif isinstance(cause, PoolError):
+        err = type(cause)(report.error)
+    else:
+        err = HubUnreachableError(report.error or "the job failed")
+    err.report = report  # type: ignore[attr-defined]
+    return err
 
 
 class IncrementIDDataPool(HfBasedDataPool):

@@ -180,6 +180,10 @@ def translate(err: BaseException, what: str) -> BaseException:
             if status == 404:
                 return e
             return HubUnreachableError(f"the Hub answered HTTP {status} for {what}")
+        if isinstance(e, httpx.TooManyRedirects):
+            return HubUnreachableError(f"the Hub's redirects for {what} loop or go on too long")
+        if isinstance(e, httpx.UnsupportedProtocol):
+            return HubUnreachableError(f"the Hub redirects {what} to a target that is not http(s)")
         if isinstance(e, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError,
                           ConnectionError, TimeoutError)):
             return TransientError(f"network error for {what}: {e.__class__.__name__}")
@@ -276,6 +280,23 @@ def raise_for(reply: http.Reply, what: str) -> None:
     raise HubUnreachableError(f"the Hub answered HTTP {status} for {what}")
 
 
+def _raise_for_api(reply: http.Reply, repo_id: str, revision: str) -> None:
+    """A repo API call's error, in the words translate() gives huggingface_hub's errors."""
+    code = reply.headers.get("X-Error-Code")
+    status = reply.status
+    if code == "RevisionNotFound":
+        raise RevisionNotFoundError(f"revision not found in {repo_id}@{revision}")
+    if code == "RepoNotFound" or (status == 401 and code is None and
+                                  reply.headers.get("X-Error-Message") != "Invalid credentials in Authorization header"):
+        if status == 401:
+            raise AccessDeniedError(f"access denied: {repo_id}@{revision} is private or does not exist; "
+                                    f"give a token that can read it")
+        raise RepoNotFoundError(f"repository not found: {repo_id}@{revision} (or private, and the token has no access)")
+    if status == 404:
+        raise HubUnreachableError(f"the Hub answered HTTP 404 for {repo_id}@{revision} (is this a Hub endpoint?)")
+    raise_for(reply, f"{repo_id}@{revision}")
+
+
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -338,28 +359,33 @@ class HubClient:
             self.notes.append(text)
             log.warning("%s", text)
 
-    # -- API calls (huggingface_hub's session)
-    def resolve(self, repo_id: str, revision: str, cancel: threading.Event | None = None,
+    # -- API calls
+    def resolve(self, repo_id: str, revision: str, cancel: threading.Event | None = None, *,
                 on_wait: Callable[[float, str], None] | None = None) -> str:
         """The commit sha ``revision`` points at (one request, retried).
 
         The request ``HfApi.dataset_info`` makes, asking only for the sha (a big repo's full info
-        lists every file), and without importing ``huggingface_hub.hf_api``: that import costs
-        ~0.2 s of CPU, on the path every job waits for.
+        lists every file), on the lean path: a cancel ends it at once (it is what every job waits
+        for first), and without importing ``huggingface_hub.hf_api`` (~0.2 s of CPU).
         """
-        url = f"{self.endpoint}/api/{REPO_TYPE}s/{repo_id}/revision/{quote(revision, safe='')}"
+        url = f"{self.endpoint}/api/{REPO_TYPE}s/{repo_id}/revision/{quote(revision, safe='')}?expand=sha"
+        what = f"{repo_id}@{revision}"
 
         def call() -> str:
-            response = get_session().get(url, headers=self.headers(), params={"expand": ["sha"]},
-                                         timeout=self.policy.timeout)
-            hf_raise_for_status(response)
-            info = response.json()
+            with http.request("GET", url, endpoint=self.endpoint, headers=self.headers(), policy=self.policy,
+                              what=what, cancel=cancel, decode=True) as reply:
+                if reply.status >= 400:
+                    _raise_for_api(reply, repo_id, revision)
+                if reply.status != 200:
+                    raise TransientError(f"unexpected HTTP {reply.status} for {what}")
+                body = reply.read_all(1 << 20)  # asked for the sha only: a few hundred bytes
+            info = json.loads(body)
             sha = info.get("sha") if isinstance(info, dict) else None
             if not isinstance(sha, str) or not _HEX40.fullmatch(sha):
                 # the sha names a cache folder: anything but 40 hex digits could lead outside it
                 raise HubUnreachableError(f"the Hub gave no valid commit for {repo_id}@{revision}")
             return sha
-        return with_retries(call, f"{repo_id}@{revision}", self.policy, cancel, on_wait=on_wait)
+        return with_retries(call, what, self.policy, cancel, on_wait=on_wait)
 
     def list_tree(self, repo_id: str, sha: str, path: str | None = None, recursive: bool = True) -> list:
         """The repo's tree at ``sha`` (``RepoFile``/``RepoFolder``), page after page.

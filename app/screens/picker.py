@@ -39,7 +39,8 @@ class PickerScreen(Screen):
     def __init__(self, settings: AppSettings) -> None:
         super().__init__()
         self.settings = settings
-        self._presets = {p.name: p for p in (DEMO, *PRESETS)}
+        # the config file's presets (app.config) first after the demo: they are the user's own
+        self._presets = {p.name: p for p in (DEMO, *settings.presets, *PRESETS)}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,15 +75,20 @@ class PickerScreen(Screen):
     def on_mount(self) -> None:
         table = self.query_one("#presets", VirtualTable)
         rows = []
-        for p in (DEMO, *PRESETS):
+        for p in self._presets.values():
             access_style = {"public": "ok", "gated": "warn", "private": "error"}[p.access]
             rows.append(Row(p.name, (p.name, p.repo, p.layout_label, p.access),
                             cell_styles={3: access_style},
                             style=None if p.can_queue else "dim"))
         table.set_rows(rows)
         if self.settings.repo:
-            table.move_cursor_to_key(getattr(find_preset(self.settings.repo), "name", None))
+            table.move_cursor_to_key(getattr(self._preset_for(self.settings.repo), "name", None))
+        else:  # sessions: the preset opened last time
+            table.move_cursor_to_key(self.app.remembered("last_preset"))
         table.focus()
+
+    def _preset_for(self, repo: str) -> Preset | None:
+        return next((p for p in self._presets.values() if p.repo == repo), None) or find_preset(repo)
 
     # ---- presets --------------------------------------------------------------------------
 
@@ -135,7 +141,7 @@ class PickerScreen(Screen):
         if problem:
             self._show_error(problem)
             return None
-        preset = find_preset(repo)
+        preset = self._preset_for(repo)
         layout = preset.layout if preset is not None else "increment-id"
         level_text = value("base-level")
         try:
@@ -165,7 +171,10 @@ class PickerScreen(Screen):
         if settings.repo == DEMO.repo and not settings.endpoint:
             self.app.open_demo()  # the demo lives on the loopback Hub, not on huggingface.co
             return
-        self.app.open_dataset(settings)
+        if self.app.open_dataset(settings):
+            preset = self._preset_for(settings.repo)
+            if preset is not None:
+                self.app.remember("last_preset", preset.name)
 
     def action_demo(self) -> None:
         self.app.open_demo()

@@ -189,12 +189,6 @@ class QueueScreen(ModalScreen):
             self._error("The preview above gave up: fix the range or the dataset before queueing.")
             return
         dest = self.query_one("#queue-dest", Input).value.strip()
-        from app.destination import destination_problem
-
-        problem = destination_problem(dest)
-        if problem:
-            self._error(problem[0].upper() + problem[1:] + ".")
-            return
         workers_text = self.query_one("#queue-workers", Input).value.strip()
         try:
             workers = int(workers_text)
@@ -202,6 +196,12 @@ class QueueScreen(ModalScreen):
                 raise ValueError
         except ValueError:
             self._error(f"Workers must be a number from 1 to {MAX_WORKERS}.")
+            return
+        from app.destination import destination_problem
+
+        problem = destination_problem(dest)
+        if problem:
+            self._error(problem[0].upper() + problem[1:] + ".")
             return
         self._error("")
         name = f"query: {self.matches.query}"[:80] if self.matches is not None else None
