@@ -279,9 +279,10 @@ def pool_spec(pool, demo_endpoint: str | None = None) -> dict[str, Any]:
 def remaining_ids(ids, report: dict[str, Any]):
     """The ids of a finished run that were neither done nor missing: failed and not reached."""
     from pools import IdRanges
+    from pools.report import ranges_of
 
-    settled = IdRanges.of([*report.get("downloaded", ()), *report.get("skipped", ()),
-                           *report.get("missing", ())])
+    done = IdRanges.of([*report.get("downloaded", ()), *report.get("skipped", ())])
+    settled = IdRanges([*done.ranges, *ranges_of(report.get("missing")).ranges])  # missing: ranges
     return subtract(ids, settled)
 
 
