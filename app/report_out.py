@@ -1,15 +1,14 @@
 """A finished job as the CLI gives it back: the JSON report and the summary's lists of ids.
 
-Missing ids are written as ranges (``"missing": ["0-99", "101-4799", …]``), computed from the
-report's arithmetic runs (:func:`pools.idruns.intervals`), never by listing ids: a
-``0-100000000`` job over a small repo writes a report of a few lines. Everything else comes from
-``DownloadReport.to_dict()``. The report is written atomically (a temporary file renamed into
-place), so a full disk leaves the old report or none, never half of one.
+Missing ids are written as ranges (``"missing": ["0-99", "101-4799", …]``, by
+``DownloadReport.to_dict()``, from the complement of what exists or the report's arithmetic runs,
+never by listing ids): a ``0-100000000`` job over a small repo writes a report of a few lines.
+The report is written atomically (a temporary file renamed into place), so a full disk leaves
+the old report or none, never half of one.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import json
 import os
@@ -17,11 +16,6 @@ import secrets
 from typing import Any
 
 from pools.idruns import range_texts
-from pools.ranges import IdList
-
-REPORT_RANGES = 1_000_000
-"""Missing ranges written at most (each is one gap between ids that exist; past this the report
-says ``missing_cut``). ``missing_count`` is always exact."""
 
 
 class ReportWriteError(Exception):
@@ -29,17 +23,9 @@ class ReportWriteError(Exception):
 
 
 def report_dict(report) -> dict[str, Any]:
-    """``report.to_dict()`` with the missing ids as ranges, their exact count, and no id list."""
-    lean = dataclasses.replace(report, missing=IdList())  # to_dict would list every missing id
-    data = lean.to_dict()
-    ranges, cut = range_texts(report.missing, REPORT_RANGES)
-    data["missing"] = ranges
+    """``report.to_dict()`` (missing ids as ranges) with the exact count of missing ids."""
+    data = report.to_dict()
     data["missing_count"] = len(report.missing)
-    if cut:
-        data["missing_cut"] = True
-    resolves = getattr(report, "resolves", None)
-    if resolves is not None and "resolves" not in data:
-        data["resolves"] = resolves
     return data
 
 

@@ -28,7 +28,8 @@ from .fetch import FetchStage
 from .files import remove_empty_dir
 from .jobs import Job
 from .plan import FEED, PlanStage
-from .ranges import IdRanges, parse_ids
+from .ids import expected_count, take
+from .ranges import IdRanges
 from .transport import Cancelled, RetryPolicy
 from .write import PARTIAL_DIR, check_metainfo_fmt, clean_stale_partials
 
@@ -126,20 +127,8 @@ class Downloader(PlanStage, FetchStage):
         if self._closed:
             raise RuntimeError("downloader is closed")
         infos = dict(infos or {})
-        if isinstance(ids, str):
-            ranges = parse_ids(ids)
-        elif isinstance(ids, IdRanges):
-            ranges = ids
-        else:
-            plain = []
-            for item in ids:
-                if isinstance(item, tuple):
-                    rid, info = item
-                    infos[int(rid)] = info
-                    plain.append(int(rid))
-                else:
-                    plain.append(int(item))
-            ranges = IdRanges.of(plain)
+        ranges = take(ids, infos)  # IdTypeError (a TypeError) naming the first bad item
+        expected = None if isinstance(ranges, IdRanges) else expected_count(ids)
         try:
             os.makedirs(dst_dir, exist_ok=True)
             if not os.access(dst_dir, os.W_OK | os.X_OK):
@@ -151,8 +140,10 @@ class Downloader(PlanStage, FetchStage):
         partial = os.path.join(dst_dir, PARTIAL_DIR)
         if os.path.lexists(partial) and (os.path.islink(partial) or not os.path.isdir(partial)):
             raise DestinationError(f"cannot use {partial}: it is a link or not a folder; remove it and run again")
+        what = ranges if isinstance(ranges, IdRanges) else "(ids streamed)"
         job = Job(self, next(self._job_ids), pool, ranges, dst_dir, save_metainfo, metainfo_fmt,
-                  infos, name or f"{getattr(pool, 'data_repo_id', 'pool')} {ranges}"[:80])
+                  infos, name or f"{getattr(pool, 'data_repo_id', 'pool')} {what}"[:80])
+        job._expected = expected
         clean_stale_partials(job.partial_dir)
         self._jobs.append(job)
         groups = self._groups(job)
@@ -193,9 +184,9 @@ class Downloader(PlanStage, FetchStage):
             except Cancelled:
                 pass
             except PoolError as err:
-                job._fail(str(err))
+                job._fail(str(err), err)
             except OSError as err:
-                job._fail(_os_message(err, job.dst_dir))
+                job._fail(_os_message(err, job.dst_dir), DestinationError(_os_message(err, job.dst_dir)))
             except Exception as err:  # noqa: BLE001 - a bug must not kill the worker silently
                 job._fail(f"internal error: {err.__class__.__name__}: {err}")
             finally:
@@ -239,7 +230,7 @@ class Downloader(PlanStage, FetchStage):
             report.error = job.error
             report.elapsed = (time.monotonic() - job._started) if job._started else 0.0
             report.nbytes = job._bytes_done
-            report.not_reached = max(0, len(job.ids) - job._ids_done)
+            report.not_reached = max(0, job.ids_total - job._ids_done)
             report.resolves = job._resolves
         try:
             remove_empty_dir(job.partial_dir)

@@ -54,3 +54,7 @@ class TransferError(PoolError):
 
 class DestinationError(PoolError):
     """The destination folder cannot be created or written (permissions, full disk)."""
+
+
+class IdTypeError(PoolError, TypeError):
+    """An id given to the Python API is not an int (bools included) nor an ``(int, info)`` pair."""

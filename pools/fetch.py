@@ -101,14 +101,16 @@ class FetchStage:
     def _archive_facts(job: Job, archive: str) -> dict:
         """The index's size and LFS sha256 of the archive, checked against the Hub's X-Linked-*
         headers: a stale index is then one clear error, not a row of sha256 mismatches."""
-        pool = job.pool
-        try:
-            index = pool.get_index(archive, job.cancel_event)  # the one the plan used: in memory
-        except Exception:  # noqa: BLE001 - the plan already dealt with a broken index
-            return {}
-        if index is None:
-            return {}
-        return {"expect_size": getattr(index, "filesize", None), "expect_sha256": getattr(index, "hash_lfs", None)}
+        facts = job._archive_facts.get(archive)  # noted by the plan: the index may be out of memory now
+        if facts is None:
+            try:
+                index = job.pool.get_index(archive, job.cancel_event)
+            except Exception:  # noqa: BLE001 - the plan already dealt with a broken index
+                return {}
+            if index is None:
+                return {}
+            facts = (getattr(index, "filesize", None), getattr(index, "hash_lfs", None))
+        return {"expect_size": facts[0], "expect_sha256": facts[1]}
 
     def _on_wait(self, wid: int, job: Job, archive: str) -> Callable[[float, str], None]:
         """What the transport calls while this worker waits: a visible ``rate-limited``/``retrying`` state."""

@@ -322,9 +322,10 @@ def request(method: str, url: str, *, endpoint: str, headers: Mapping[str, str],
             if watch.cancelled:
                 raise Cancelled()
             own = origin_of(current) == home
+            resolving = own and "/resolve/" in urlsplit(current).path
             if own:
                 send = dict(headers)
-                if budget is not None and "/resolve/" in urlsplit(current).path:
+                if budget is not None and resolving:
                     watch.idle = True
                     try:
                         budget.before_resolve(cancel, on_wait)
@@ -345,7 +346,8 @@ def request(method: str, url: str, *, endpoint: str, headers: Mapping[str, str],
             finally:
                 _local.watch = None
             watch.answer()
-            wait = budget.after_response(response.status, response.headers) if own and budget else None
+            # the budget is the resolvers' quota: API answers (another bucket) do not move it
+            wait = budget.after_response(response.status, response.headers) if resolving and budget else None
             if response.status in REDIRECTS and response.headers.get("Location"):
                 location = response.headers["Location"]
                 with watch._lock:
@@ -367,7 +369,7 @@ def request(method: str, url: str, *, endpoint: str, headers: Mapping[str, str],
                 watch.finish()
                 _discard(response)
                 if wait is None:
-                    wait = _retry_after(response.headers)
+                    wait = _rate_limit_reset(response.headers)
                 raise RateLimited(f"HTTP 429 (rate limited) for {what}", wait)
             return Reply(response, current, hops, watch, in_flight, what)
     except BaseException:
@@ -392,6 +394,16 @@ def _discard(response) -> None:
             response.release_conn()
     except Exception:  # noqa: BLE001 - the connection is dropped either way
         pass
+
+
+def _rate_limit_reset(headers: Mapping[str, str]) -> float | None:
+    """Seconds a 429 asks for: ``RateLimit``'s ``t=``, else ``Retry-After``."""
+    value = headers.get("RateLimit") or ""
+    for part in value.split(";")[:8]:
+        name, _, number = part.strip().partition("=")
+        if name == "t" and number.isdigit() and len(number) < 9:
+            return float(number)
+    return _retry_after(headers)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -20,14 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import IndexFormatError
-from .layout import MAX_ID_DIGITS, resource_id_of, safe_basename
-from .text import is_unsafe_text
+from .layout import resource_id_of, safe_basename
+from .names import NO_ID, UNSAFE_NAME, NameTable, classify_name, fast_id
+
+__all__ = ["ArchiveIndex", "IndexEntry", "classify_name", "fast_id", "NO_ID", "UNSAFE_NAME"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_SIMPLE_DIR = re.compile(r"[A-Za-z0-9_\-]+(?:/[A-Za-z0-9_\-]+)*")
-
-UNSAFE_NAME = "unsafe name (absolute, '..', control, C1, DEL or bidi characters)"
-NO_ID = "name has no integer resource id"
 DUPLICATE = "duplicate file name: another entry is saved under the same name"
 # decoded JSON costs about this many times its text in memory (dicts of small dicts and strings)
 MEMORY_PER_BYTE = 4
@@ -47,36 +45,6 @@ class IndexEntry:
     def __post_init__(self):
         if not self.basename:
             object.__setattr__(self, "basename", safe_basename(self.name) or "")
-
-
-def fast_id(name: str) -> int | None:
-    """The id of a name of a common shape (``ID.ext``, ``./ID.ext``, ``dir/ID.ext``), or None when
-    the name needs the full checks. Never disagrees with them: a name it accepts is safe, and its
-    id is the one :func:`classify_name` gives."""
-    if name.startswith("./"):
-        name = name[2:]
-    head, slash, base = name.rpartition("/")
-    if slash and not _SIMPLE_DIR.fullmatch(head):
-        return None
-    stem, dot, ext = base.partition(".")
-    if not (stem.isascii() and stem.isdigit()) or len(stem) > MAX_ID_DIGITS:
-        return None
-    if dot and not (ext.isascii() and ext.isalnum()):
-        return None
-    return int(stem)
-
-
-def classify_name(name: str, id_of: Callable[[str], int | None] = resource_id_of) -> tuple[int | None, str | None]:
-    """``(resource id, None)`` for a usable name, ``(None, reason)`` otherwise: the full checks."""
-    if not isinstance(name, str) or safe_basename(name) is None or is_unsafe_text(name):
-        return None, UNSAFE_NAME
-    try:
-        rid = id_of(name)
-    except ValueError:
-        rid = None
-    if rid is None or not isinstance(rid, int) or isinstance(rid, bool) or rid < 0:
-        return None, NO_ID
-    return rid, None
 
 
 def _entry_problem(info: Any, filesize: int | None) -> str | None:
@@ -108,7 +76,8 @@ class ArchiveIndex:
         self._built: dict[int, list[IndexEntry]] = {}
         self._entry_problems: dict[str, str] = {}
         self._full: tuple[list[IndexEntry], dict[int, list[IndexEntry]], list[tuple[str, str]]] | None = None
-        self._names, self.name_problems = _scan(self._files, id_of)
+        self._names = NameTable(self._files, id_of)
+        self.name_problems = self._names.problems
 
     # -- parsing
     @classmethod
@@ -136,11 +105,11 @@ class ArchiveIndex:
     # -- the job's path: one id at a time
     def has(self, resource_id: int) -> bool:
         """True when some name stands for ``resource_id`` (its entries may still be unusable)."""
-        return resource_id in self._names
+        return self._names.get(resource_id) is not None
 
     def ids(self):
         """Every id some name stands for, in the index's order (no entry is built)."""
-        return self._names.keys()
+        return self._names.ids()
 
     def lookup(self, resource_id: int) -> list[IndexEntry]:
         """The usable entries of ``resource_id`` (empty when none), built on first use."""
@@ -185,13 +154,13 @@ class ArchiveIndex:
     def _everything(self):
         full = self._full
         if full is None:
-            for rid in self._names:
+            for rid in self._names.ids():
                 self.lookup(rid)
             by_name = {e.name: e for entries in self._built.values() for e in entries}
             bad = dict(self.name_problems)
             bad.update(self._entry_problems)
             entries = [by_name[n] for n in self._files if n in by_name]
-            by_id = {rid: self._built[rid] for rid in self._names if self._built[rid]}
+            by_id = {rid: self._built[rid] for rid in self._names.ids() if self._built[rid]}
             unrecognized = [(n, bad[n]) for n in self._files if n in bad]
             full = self._full = (entries, by_id, unrecognized)
         return full
@@ -230,35 +199,6 @@ class ArchiveIndex:
 
     def __repr__(self) -> str:
         return f"ArchiveIndex({self.archive!r}, {len(self._files)} files)"
-
-
-def _scan(files: dict[str, Any], id_of: Callable[[str], int | None] | None):
-    """Each name checked once: ``{id: name or [names]}`` and the ``(name, reason)`` set aside."""
-    names: dict[int, Any] = {}
-    problems: list[tuple[str, str]] = []
-    setdefault = names.setdefault
-    for name in files:
-        rid = None
-        if id_of is None:
-            # inline fast path for the commonest shape, "ID.ext" at the top level
-            stem, dot, ext = name.partition(".")
-            if stem.isdigit() and stem.isascii() and len(stem) <= MAX_ID_DIGITS and \
-                    (not dot or (ext.isalnum() and ext.isascii())):
-                rid = int(stem)
-            else:
-                rid = fast_id(name)
-        if rid is None:
-            rid, reason = classify_name(name, id_of or resource_id_of)
-            if rid is None:
-                problems.append((name, reason))
-                continue
-        got = setdefault(rid, name)
-        if got is not name:
-            if isinstance(got, str):
-                names[rid] = [got, name]
-            else:
-                got.append(name)
-    return names, problems
 
 
 def _is_count(value: Any) -> bool:

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from . import events as ev
 from .index import IndexEntry
@@ -27,22 +27,27 @@ if TYPE_CHECKING:
 class Job:
     """One request: these ids of this pool into that folder. Created by :meth:`Downloader.submit`."""
 
-    def __init__(self, downloader: "Downloader", job_id: int, pool, ids: IdRanges, dst_dir: str,
+    def __init__(self, downloader: "Downloader", job_id: int, pool, ids: IdRanges | Iterator[int], dst_dir: str,
                  save_metainfo: bool, metainfo_fmt: str, infos: dict[int, Any] | None, name: str):
         self.downloader = downloader
         self.id = job_id
         self.pool = pool
-        self.ids = ids
+        # the ids asked for; a lazy stream is kept apart, consumed a chunk at a time by the plan
+        self.ids: IdRanges | None = ids if isinstance(ids, IdRanges) else None
+        self.stream: Iterator[int] | None = None if isinstance(ids, IdRanges) else ids
+        self._streamed = 0  # ids taken from the stream so far
+        self._expected: int | None = None  # how many the stream says it holds (its len()), if it says
+        self.exception: BaseException | None = None  # what stopped the job, when something did
         self.dst_dir = os.path.abspath(dst_dir)
         self.real_dst = os.path.realpath(self.dst_dir)  # every path written is checked against it
         self.partial_dir = os.path.join(self.dst_dir, PARTIAL_DIR)
         self.save_metainfo = save_metainfo
         self.metainfo_fmt = metainfo_fmt
-        self.infos = infos or {}
+        self.infos = infos if infos is not None else {}  # a stream fills it as it is consumed
         self.name = name
         self.state: str = "queued"
         self.error: str | None = None
-        self.report = DownloadReport(state="queued")
+        self.report = DownloadReport(state="queued", requested=self.ids)
         self.cancel_event = threading.Event()
         self._done = threading.Event()
         self._lock = threading.Lock()
@@ -56,6 +61,7 @@ class Job:
         self._seen_unrecognized: set[str] = set()  # archives whose unrecognized names were reported
         self._unrecognized_seen: set[tuple[str, str]] = set()
         self._broken: dict[str, str] = {}  # archive -> why its index is unusable, for this job
+        self._archive_facts: dict[str, tuple] = {}  # archive -> (filesize, hash_lfs) from its index
         self.in_flight: set = set()  # open HTTP responses, closed by cancel() to stop them at once
         self._busy = 0  # tasks of this job running on a worker
         self._streaming = 0  # of which inside a ranged GET
@@ -113,7 +119,7 @@ class Job:
                     rate = (self._bytes_done - b0) / span
                 elif elapsed > 0:
                     rate = self._bytes_done / elapsed
-            return ev.JobProgress(self.id, len(self.ids), self._ids_done, self.report.files,
+            return ev.JobProgress(self.id, self.ids_total, self._ids_done, self.report.files,
                                   self._bytes_done, self._bytes_planned, elapsed, rate)
 
     # -- bookkeeping, called by workers
@@ -144,10 +150,21 @@ class Job:
             self._last_progress = now
             self._emit(self.snapshot())
 
-    def _fail(self, error: str) -> None:
+    @property
+    def ids_total(self) -> int:
+        """How many ids the job has: for a stream, what its ``len()`` said, or how many were taken
+        from it so far (the count once the job ended)."""
+        if self.ids is not None:
+            return len(self.ids)
+        if self._expected is not None:
+            return max(self._expected, self._streamed)
+        return self._streamed
+
+    def _fail(self, error: str, exception: BaseException | None = None) -> None:
         with self._lock:
             if self.error is None:
                 self.error = error
+                self.exception = exception
         self.cancel_event.set()
 
     # -- outcomes, called by the stages

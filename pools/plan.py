@@ -13,12 +13,13 @@ from typing import Any, Iterator
 
 from .errors import IndexFormatError, TransferError
 from .index import IndexEntry
+from .ids import chunks
 from .jobs import Job, Resource
 from .ranges import IdList, IdRanges
 from .write import verified
 
-def _group_archives(job: Job, layers, residue: int, modulus: int) -> list[tuple[str, int, int]] | None:
-    """Every archive an id ``% modulus == residue`` of the job may be in, as ``(archive, its
+def _group_archives(ids: IdRanges, layers, residue: int, modulus: int) -> list[tuple[str, int, int]] | None:
+    """Every archive an id ``% modulus == residue`` of ``ids`` may be in, as ``(archive, its
     modulus, its residue)`` in the order they are tried; None when a layer does not split the
     group into a few residues (its ids are then looked up one by one)."""
     out: list[tuple[str, int, int]] = []
@@ -27,7 +28,7 @@ def _group_archives(job: Job, layers, residue: int, modulus: int) -> list[tuple[
             return None
         for j in range(mod_k // modulus):
             res_k = residue + j * modulus
-            if mod_k == modulus or job.ids.count_with_residue(res_k, mod_k):
+            if mod_k == modulus or ids.count_with_residue(res_k, mod_k):
                 out.append((path_of(res_k), mod_k, res_k))
     return out
 
@@ -49,6 +50,8 @@ def _complement(ids: IdRanges, residue: int, modulus: int, present: list[int]) -
     return out
 
 
+STREAM_CHUNK = 1 << 16  # ids taken from a stream at a time: memory stays small, tasks few
+
 # task priorities: fetching beats planning beats starting new archives, so memory stays bounded
 FETCH, PLAN, FEED = 0, 1, 2
 
@@ -59,18 +62,29 @@ class PlanStage:
 
     # -- planning
     def _groups(self, job: Job) -> Iterator[tuple]:
-        """``(first candidate archive, residue, modulus)`` for a layout by ``id % modulus``, else
-        ``(first candidate archive, its ids, None)``, lazily."""
+        """``(first candidate archive, ids, residue, modulus)`` for a layout by ``id % modulus``,
+        else ``(first candidate archive, its ids, None, None)``, lazily; a stream of ids is
+        consumed ``plan_chunk`` ids at a time."""
+        if job.ids is not None:
+            yield from self._groups_of(job, job.ids)
+            return
+        for ids in chunks(job.stream, STREAM_CHUNK):
+            with job._lock:
+                job._streamed += len(ids)
+            yield from self._groups_of(job, ids)
+        job._expected = None  # the stream is read to its end: what it held is what was taken
+
+    def _groups_of(self, job: Job, ids: IdRanges) -> Iterator[tuple]:
         pool = job.pool
         layers = pool.archive_layers() if hasattr(pool, "archive_layers") else None
         if layers:
             modulus, path_of = layers[0]
-            for residue in job.ids.residues(modulus):
-                yield path_of(residue), residue, modulus
+            for residue in ids.residues(modulus):
+                yield path_of(residue), ids, residue, modulus
             return
         by_archive: dict[str, list[int]] = {}
         nowhere: list[int] = []  # ids the pool maps to no archive at all
-        for rid in job.ids:
+        for rid in ids:
             candidates = pool.archives_for(rid)
             if candidates:
                 by_archive.setdefault(candidates[0], []).append(rid)
@@ -79,7 +93,7 @@ class PlanStage:
         if nowhere:
             job._missing(IdList(nowhere))
         for archive, rids in by_archive.items():
-            yield archive, rids, None
+            yield archive, rids, None, None
 
     def _first_feed(self, wid: int, job: Job, groups: Iterator[tuple]) -> None:
         # The index revision before the next group can start on another worker: otherwise every
@@ -97,11 +111,11 @@ class PlanStage:
         if group is None:
             return
         self._push(FEED, job, lambda w: self._feed(w, job, groups))
-        archive, rids, modulus = group
+        archive, ids, residue, modulus = group
         if modulus is None:
-            self._plan(wid, job, archive, iter(rids))
+            self._plan(wid, job, archive, iter(ids))
         else:
-            self._plan_residue(wid, job, archive, rids, modulus)
+            self._plan_residue(wid, job, archive, ids, residue, modulus)
 
     def _index(self, wid: int, job: Job, archive: str, broken: dict[str, str]):
         if archive in broken:
@@ -113,6 +127,9 @@ class PlanStage:
         except (IndexFormatError, TransferError) as err:  # this archive's index: a redirect loop, too large...
             broken[archive] = str(err)
             return None
+        if index is not None:
+            with job._lock:
+                job._archive_facts[archive] = (index.filesize, index.hash_lfs)
         if index is not None and index.name_problems:
             with job._lock:
                 first = archive not in job._seen_unrecognized
@@ -122,29 +139,29 @@ class PlanStage:
                     job._unrecognized(archive, name, reason)
         return index
 
-    def _plan_residue(self, wid: int, job: Job, archive0: str, residue: int, modulus: int) -> None:
+    def _plan_residue(self, wid: int, job: Job, archive0: str, ids: IdRanges, residue: int,
+                      modulus: int) -> None:
         """The ids ``id % modulus == residue`` of the job. A small group goes id by id; a big one
         (a long range) is planned from what its indexes hold: the rest is missing, appended as
         arithmetic runs, so a range of 10**8 ids costs its indexes, not its span."""
-        count = job.ids.count_with_residue(residue, modulus)
+        count = ids.count_with_residue(residue, modulus)
         candidates = None
         if count > self.plan_chunk:
-            candidates = _group_archives(job, job.pool.archive_layers(), residue, modulus)
+            candidates = _group_archives(ids, job.pool.archive_layers(), residue, modulus)
         if candidates is None:
-            self._plan(wid, job, archive0, job.ids.with_residue(residue, modulus))
+            self._plan(wid, job, archive0, ids.with_residue(residue, modulus))
             return
         named: set[int] = set()
         for archive, mod_k, res_k in candidates:
             index = self._index(wid, job, archive, job._broken)
             if archive in job._broken:  # which ids it held is unknown: each fails with the reason
-                self._plan(wid, job, archive0, job.ids.with_residue(residue, modulus))
+                self._plan(wid, job, archive0, ids.with_residue(residue, modulus))
                 return
             if index is not None:
-                ids = job.ids
                 named.update(rid for rid in index.ids()
                              if rid % mod_k == res_k and rid % modulus == residue and rid in ids)
         present = sorted(named)
-        job._missing(_complement(job.ids, residue, modulus, present))
+        job._missing(_complement(ids, residue, modulus, present))
         if present:
             self._plan(wid, job, archive0, iter(present))
 

@@ -7,7 +7,6 @@ the downloader asks only for the ids of one archive at a time (:meth:`IdRanges.w
 from __future__ import annotations
 
 import bisect
-import heapq
 import itertools
 import re
 from typing import Iterable, Iterator
@@ -124,6 +123,25 @@ class IdRanges:
                 if cut > lo:
                     out.append((lo, cut - 1))
                 lo = cut + 1
+                cut = next(it, None)
+            if lo <= hi:
+                out.append((lo, hi))
+        return IdRanges(out)
+
+    def minus(self, spans: Iterable[tuple[int, int]]) -> "IdRanges":
+        """These ranges less the sorted, disjoint inclusive ``spans``, in one linear pass."""
+        out: list[tuple[int, int]] = []
+        it = iter(spans)
+        cut = next(it, None)
+        for lo, hi in self.ranges:
+            while cut is not None and cut[1] < lo:
+                cut = next(it, None)
+            while cut is not None and cut[0] <= hi:
+                if cut[0] > lo:
+                    out.append((lo, cut[0] - 1))
+                lo = max(lo, cut[1] + 1)
+                if cut[1] > hi:
+                    break
                 cut = next(it, None)
             if lo <= hi:
                 out.append((lo, hi))
@@ -274,17 +292,14 @@ class IdList:
             self.append(resource_id)
 
     def to_ranges(self) -> IdRanges:
-        """The ids as merged ranges: runs merged in order with O(runs) memory, whatever their length."""
-        runs = [range(st, st + step * count, step) if count > 1 else (st,)
-                for st, step, count in zip(self._starts, self._steps, self._counts)]
-        merged: list[tuple[int, int]] = []
-        for rid in heapq.merge(*runs):
-            if merged and rid <= merged[-1][1] + 1:
-                if rid > merged[-1][1]:
-                    merged[-1] = (merged[-1][0], rid)
-            else:
-                merged.append((rid, rid))
-        return IdRanges(merged)
+        """The ids as merged ranges: runs merged in order with O(runs) memory, whatever their length.
+
+        The runs are swept (:func:`pools.idruns.intervals`), never walked id by id: time follows
+        the runs and the ranges produced, not the count of ids.
+        """
+        from .idruns import intervals
+
+        return IdRanges(list(intervals(self)))
 
     def __getitem__(self, item):
         """An id by position, or a slice of them as a list (walks the runs, not the ids)."""

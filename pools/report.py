@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,7 @@ class DownloadReport:
             "not_reached": self.not_reached,
             "resolves": self.resolves,
             "unverified": sorted(self.unverified),
+            "not_reached_ids": self.not_reached_ranges(),
         }
 
     def missing_ranges(self) -> list[str]:
@@ -69,3 +71,16 @@ class DownloadReport:
         else:
             gaps = self.missing.to_ranges()
         return [f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in gaps.ranges]
+
+    def not_reached_ranges(self) -> list[str] | None:
+        """The ids asked for that a cancelled or failed job never settled, as ranges (rerun
+        them); None when they cannot be told (the ids came from a stream)."""
+        if not self.not_reached:
+            return []
+        if self.requested is None:
+            return None
+        from .idruns import _merge, intervals
+
+        explicit = ((rid, rid) for rid in sorted({*self.downloaded, *self.skipped, *self.failed}))
+        settled = _merge(heapq.merge(intervals(self.missing), explicit))
+        return [f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in self.requested.minus(settled).ranges]

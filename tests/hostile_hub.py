@@ -19,7 +19,7 @@ Modes:
                    429 with ``r=0;t=<left>`` (no ``Retry-After``) past ``quota`` per ``window`` s
 ``trickle``        headers, then one byte every ``every`` seconds
 ``silent``         accept, read the request, never answer
-``redirect-loop``  302 to itself (``hops``: through that many other URLs first)
+``redirect-loop``  302 to itself (``hops``: through that many other URLs first; ``api``: API calls too)
 ``file-redirect``  302 to ``file:///etc/passwd``
 ``link-elsewhere`` tree pages get ``Link: rel=next`` to another origin (``hostile.elsewhere``, which
                    records whether it was sent a token)
@@ -40,7 +40,6 @@ import fnmatch
 import gzip
 import hashlib
 import http.client
-import io
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -277,11 +276,13 @@ class HostileHub:
                 rate_headers, spent = owner._rate(clean)
                 if spent:
                     return self._send(429, rate_headers + [("Content-Type", "text/plain")], b"rate limited", head)
-                if (opts := owner.mode("redirect-loop", clean)) is not None and "/resolve/" in clean:
+                if ((opts := owner.mode("redirect-loop", clean)) is not None
+                        and ("/resolve/" in clean or opts.get("api"))):
                     hop = int(dict(parse_qsl(urlsplit(path).query)).get("hop", "0"))
                     nxt = f"{clean}?hop={(hop + 1) % (opts.get('hops', 0) + 1)}"
                     return self._send(302, rate_headers + [("Location", nxt)], b"", head)
-                if owner.mode("file-redirect", clean) is not None and "/resolve/" in clean:
+                if ((opts := owner.mode("file-redirect", clean)) is not None
+                        and ("/resolve/" in clean or opts.get("api"))):
                     return self._send(302, rate_headers + [("Location", "file:///etc/passwd")], b"", head)
                 if owner.mode("plain-404", clean) is not None and "/resolve/" in clean:
                     return self._send(404, rate_headers + [("Content-Type", "text/plain")], b"Not Found", head)

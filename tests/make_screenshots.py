@@ -1,6 +1,7 @@
 """Write SVG screenshots of the main screens into ``screenshots/``, from the real app on the demo.
 
     python tests/make_screenshots.py [--out screenshots] [--size 100x30] [--demo-root DIR]
+    python tests/make_screenshots.py --size 80x24     # the same pictures, named <name>-80x24.svg
 
 The app runs headless with ``--demo`` (the demo dataset written once into its cache folder, the
 loopback Hub started inside the app), exactly as ``cheesechaser-tui --demo`` does; downloads go
@@ -18,6 +19,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SIZE = (100, 30)
+"""Pictures at this size are ``<name>.svg``; any other size adds ``-WxH`` to the name."""
 
 
 async def _settle(pilot, condition, what: str, rounds: int = 600) -> None:
@@ -53,8 +56,10 @@ async def shoot(out: Path, size: tuple[int, int], demo_root: Path | None, dest: 
     app = make_app(AppSettings(demo=True, demo_root=demo_root, dst_dir=str(dest), workers=6,
                                endpoint_label="demo hub (loopback)"))
 
+    suffix = "" if size == DEFAULT_SIZE else f"-{size[0]}x{size[1]}"
+
     def save(name: str) -> None:
-        path = out / f"{name}.svg"
+        path = out / f"{name}{suffix}.svg"
         path.write_text(app.export_screenshot(title=f"cheesechaser-tui · {name}"))
         written.append(path)
 
@@ -77,7 +82,9 @@ async def shoot(out: Path, size: tuple[int, int], demo_root: Path | None, dest: 
         await pilot.press("enter")
         await _settle(pilot, lambda: isinstance(app.screen, ArchiveScreen) and app.screen.index,
                       "the archive's index")
-        await pilot.press("down", "down", "down")
+        if not app.screen.query_one("#preview-pane").display:
+            await pilot.press("p")  # under 100 columns the preview waits for `p`
+        await pilot.press("down", "space", "down", "space")
         await _settle(pilot, lambda: app.screen.query_one("#preview", ImagePreview).has_image,
                       "the preview")
         await _quiet(pilot)

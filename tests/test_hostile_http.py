@@ -39,6 +39,7 @@ def _policy(**kw) -> RetryPolicy:
 
 @pytest.fixture
 def hostile(hub):
+    hub.direct = True  # the proxy plays the real Hub's redirects itself, on top of plain answers
     with HostileHub(hub.url) as server:
         yield server
 
@@ -152,6 +153,17 @@ def test_a_bad_redirect_fails_the_ids_concerned_with_the_reason(hub_root, hostil
     assert report.state == "done" and sorted(report.downloaded) == [1000, 2000, 3000]
     assert sorted(report.failed) == [1001, 2001, 3001] and all(words in w for w in report.failed.values())
     assert_only_verified(tmp_path / "p", manifest)
+
+
+@pytest.mark.parametrize("mode, words", [("redirect-loop", "redirects loop"),
+                                         ("file-redirect", "not http(s)")])
+def test_a_bad_redirect_of_an_api_call_ends_the_job_with_one_clear_line(hub_root, hostile, tmp_path, mode, words):
+    ids, _ = _two_archives(hub_root, "t/apiredir")
+    hostile.modes = {mode: {"paths": "*/revision/*", "api": True}}
+    report = _run(hostile, "t/apiredir", ids, tmp_path / "o", _policy())
+    assert report.state == "failed" and words in report.error, report.error
+    assert "internal error" not in report.error and "\n" not in report.error
+    assert report.not_reached == len(ids) and report.downloaded == []
 
 
 def test_redirects_past_the_hop_limit_are_an_error(hub_root, hostile):

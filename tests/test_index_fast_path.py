@@ -96,3 +96,35 @@ def test_a_pool_with_its_own_name_rule_gets_it_for_every_name():
     index = ArchiveIndex.from_dict("x.tar", {"files": {"ff.png": {"offset": 0, "size": 1}, "10.png": {
         "offset": 1, "size": 1}}}, odd_rule)
     assert sorted(index.by_id) == [16, 255]
+
+
+def _lookups(index, ids):
+    return {rid: [e.name for e in index.lookup(rid)] for rid in ids}
+
+
+@pytest.mark.parametrize("extra", [{}, {"7\n8.png": {"offset": 0, "size": 1}}], ids=["no newline", "a name with a newline"])
+def test_looking_an_id_up_by_search_agrees_with_the_whole_map(extra):
+    names = ODD_NAMES + [f"{i}.webp" for i in range(0, 3000, 7)] + ["0000123.png", "x/123.jpg", "123.", "y.z/123.png",
+                                                                       "1230.png", "91234.png", "123"]
+    files = {n: {"offset": 10 * i, "size": 5, "sha256": SHA} for i, n in enumerate(names)}
+    files.update(extra)
+    wanted = [0, 1, 7, 12, 13, 123, 1001, 1230, 2996, 4001, 5001, 99999, 10**18]
+    searched = ArchiveIndex.from_dict("images/0001.tar", {"files": files})
+    by_search = _lookups(searched, wanted)
+    mapped = ArchiveIndex.from_dict("images/0001.tar", {"files": files})
+    mapped.ids()  # the whole map first
+    assert by_search == _lookups(mapped, wanted)
+    assert by_search[123] == ["0000123.png", "x/123.jpg", "123.", "y.z/123.png", "123"], "every name, in order"
+    assert searched.name_problems == mapped.name_problems
+    assert {rid: searched.has(rid) for rid in wanted} == {rid: mapped.has(rid) for rid in wanted}
+
+
+def test_a_sparse_lookup_never_maps_the_whole_index():
+    index = ArchiveIndex.from_bytes("images/0001.tar", json.dumps(_index_of(10_000)))
+    for rid in (4321, 777, 9999, 123_456):
+        index.lookup(rid)
+    assert index._names._map is None, "a few ids are found by search"
+    for rid in range(100):
+        index.has(rid)
+    assert index._names._map is not None, "many ids: the index is mapped once"
+    assert [e.name for e in index.lookup(4321)] == ["4321.webp"]

@@ -247,6 +247,9 @@ def test_within_intersects_with_ids(table):
     from pools import parse_ids
     assert list(table.ids("solo", within=parse_ids("2-5"))) == [3]
     assert list(table.ids("", within=parse_ids("1, 4-100"))) == [1, 4, 5, 7]
+    scattered = parse_ids(", ".join(str(i) for i in range(1, 400, 2)))  # 200 ranges: one list parameter
+    assert list(table.ids("", within=scattered)) == [1, 3, 5, 7]
+    assert list(table.ids("solo", within=scattered)) == [1, 3, 7]
 
 
 def test_limit_sample_and_order(table):

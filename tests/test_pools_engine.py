@@ -169,8 +169,10 @@ def test_private_repo_needs_its_token(hub, hub_root, tmp_path):
     with pytest.raises(AccessDeniedError) as denied:
         _pool(hub, "t/secret").get_index("images/0000.tar")
     assert "hf_goodtoken123" not in str(denied.value)
-    report = _pool(hub, "t/secret").batch_download_to_directory([1000], str(tmp_path / "none"))
-    assert report.state == "failed" and "access denied" in report.error
+    with pytest.raises(AccessDeniedError, match="access denied") as denied:  # never a silent report
+        _pool(hub, "t/secret").batch_download_to_directory([1000], str(tmp_path / "none"))
+    report = denied.value.report
+    assert report.state == "failed" and "access denied" in report.error and report.not_reached == 1
     assert list(report.missing) == [], "access denied must never read as missing"
     report = _pool(hub, "t/secret", hf_token="hf_goodtoken123").batch_download_to_directory(
         [1000], str(tmp_path / "ok"))
@@ -242,7 +244,8 @@ def test_hf_endpoint_token_and_home_work_as_for_huggingface_hub(hub, hub_root, t
     env.update(HF_ENDPOINT=hub.url, HF_HOME=str(home), HF_HUB_DISABLE_TELEMETRY="1")
     denied = subprocess.run([sys.executable, "-c", code, str(tmp_path / "denied")], env=env,
                             capture_output=True, text=True, timeout=120)
-    assert denied.stdout.startswith("failed [] access denied"), denied.stdout + denied.stderr
+    assert denied.returncode == 1 and denied.stdout == "", denied.stdout + denied.stderr
+    assert denied.stderr.strip().splitlines()[-1].startswith("pools.errors.AccessDeniedError: access denied")
     env["HF_TOKEN"] = "hf_envtoken456"
     out = subprocess.run([sys.executable, "-c", code, str(dst)], env=env, capture_output=True,
                          text=True, timeout=120)

@@ -50,6 +50,7 @@ def test_intervals_of_archive_by_archive_runs_are_the_plain_ranges(modulus, span
     missing = _as_archives(span, modulus, present, residues)
     missing.extend(data.draw(st.lists(st.integers(0, 5000), max_size=10)))  # retries, strays
     assert list(intervals(missing)) == list(IdRanges.of(missing).ranges)
+    assert missing.to_ranges() == IdRanges.of(missing)  # what the report's to_dict() uses
 
 
 @settings(max_examples=200, deadline=None)

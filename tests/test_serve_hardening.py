@@ -222,25 +222,34 @@ def test_malformed_requests_get_400_not_a_traceback(hub: HubServer, caplog: pyte
 
 
 def test_slow_connections_hold_a_bounded_pool(hub_root: Path):
-    with HubServer(hub_root, workers=8, idle_timeout=0.2) as hub:
+    with HubServer(hub_root, workers=8) as hub:
         base = threading.active_count()
-        idle = [socket.create_connection(("127.0.0.1", hub.port), timeout=10) for _ in range(200)]
+        silent = [socket.create_connection(("127.0.0.1", hub.port), timeout=10) for _ in range(200)]
+        partial = [socket.create_connection(("127.0.0.1", hub.port), timeout=10) for _ in range(4)]
         try:
-            for s in idle[:100]:
-                s.sendall(b"GET / HTTP/1.1\r\n")  # a request line, then silence
+            for s in partial:
+                s.sendall(b"GET / HTTP/1.1\r\n")  # a request line, then silence: holds a worker
+            # 200 silent connections cost no thread and no worker: a real request is answered at
+            # once, and keep-alive connections go back to waiting without a thread either.
+            client = Client(hub)
+            for _ in range(3):
+                assert client.get("GET", f"/datasets/{REPO}/resolve/main/README.md")[1] == b"# mini\n"
             assert threading.active_count() == base, "a thread was started per connection"
-            # The silent ones time out and free their workers (8 at a time): a real request gets
-            # through, after its turn in the queue.
-            sock = socket.create_connection(("127.0.0.1", hub.port), timeout=60)
-            sock.sendall(f"GET /api/datasets/{REPO} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
-            assert answer.startswith(b"HTTP/1.1 200")
-            assert threading.active_count() == base
         finally:
-            for s in idle:
+            for s in silent + partial:
                 s.close()
+
+
+def test_silent_connections_are_closed_after_the_idle_timeout(hub_root: Path):
+    with HubServer(hub_root, idle_timeout=0.3) as hub:
+        s = socket.create_connection(("127.0.0.1", hub.port), timeout=10)
+        assert s.recv(1) == b""  # closed by the server, long before our own 10 s timeout
+        s = socket.create_connection(("127.0.0.1", hub.port), timeout=10)
+        s.sendall(f"GET /api/datasets/{REPO} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        answer = b""
+        while chunk := s.recv(65536):  # answered, then kept alive until idle, then closed
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200") and answer.count(b"HTTP/1.1") == 1
 
 
 # ---- tokens ----------------------------------------------------------------------------------

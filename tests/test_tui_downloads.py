@@ -51,7 +51,7 @@ def test_each_worker_state_has_its_label_colour_and_bar():
         assert row.cells[1] == WORKER_LABEL[state]
         if state != "idle":
             assert row.cell_styles[1] == WORKER_STYLE[state]
-        assert isinstance(row.cells[4], BarCell)
+        assert isinstance(row.cells[4], BarCell) == (state != "idle")  # idle: no bar at all
     assert len({WORKER_STYLE[s] for s in rows}) == 6  # six states, six colours
     assert rows["download"].cells[4].fraction == 0.25
     assert rows["verify"].cells[4].fraction == 1.0

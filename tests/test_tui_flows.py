@@ -446,9 +446,10 @@ async def test_unwritable_destination_is_refused_in_the_dialog(demo_settings, tm
         app.screen.query_one("#queue-dest").value = "a-file/below"
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, QueueScreen) and not app.model.jobs
-        # refused in the dialog itself, saying which part is not a folder (sessions)
+        # the dialog says why, under the form (sessions' destination check), before any job
         error = str(app.screen.query_one("#queue-error").render())
         assert "Cannot write to a-file/below: a-file is not a folder" in error, error
+        app.screen.query_one("#queue-dest").value = "downloads"
         app.screen.query_one("#queue-workers").value = "0"
         await pilot.press("ctrl+s")
         assert "Workers must be" in str(app.screen.query_one("#queue-error").render())

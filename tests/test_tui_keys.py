@@ -12,6 +12,7 @@ from app.screens.browse import BrowseScreen
 from app.screens.goto import GoToIdScreen
 from app.screens.help import KEYS, HelpScreen, help_markdown
 from app.screens.jobs import JobsScreen
+from app.screens.jobs import JobsScreen
 from app.screens.picker import PickerScreen
 from app.screens.queue import QueueScreen
 from app.screens.watch import WatchScreen

@@ -1,4 +1,4 @@
-"""Snapshots of every screen at 100x30 (pytest-textual-snapshot), stored in tests/snapshots/.
+"""Snapshots of every screen at 80x24 and 100x30 (pytest-textual-snapshot), in tests/snapshots/.
 
 Deterministic by construction: a fixed clock (no speed, throughput or ETA moves), the loopback
 Hub's port hidden behind an endpoint label, a relative destination, notifications cleared, input
@@ -20,8 +20,9 @@ from app.settings import AppSettings
 from pools import RetryPolicy
 
 from helpers import settle
+from tui_support import show_every_worker_state
 
-SIZE = (100, 30)
+SIZES = pytest.mark.parametrize("size", [(80, 24), (100, 30)], ids=["80x24", "100x30"])
 FAST = RetryPolicy(attempts=2, backoff=0.0, max_backoff=0.0, jitter=0.0, connect_timeout=2.0,
                    read_timeout=10.0)
 
@@ -69,7 +70,8 @@ async def open_demo(pilot) -> None:
     await pilot.pause()
 
 
-def test_picker(snap_compare, tmp_path, monkeypatch):
+@SIZES
+def test_picker(snap_compare, size, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = make_app(AppSettings(token="hf_snapshotsecret", clock=lambda: 0.0))
 
@@ -77,19 +79,21 @@ def test_picker(snap_compare, tmp_path, monkeypatch):
         await pilot.press("down", "down", "down", "down")
         await still(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def test_archives(snap_compare, demo_app):
+@SIZES
+def test_archives(snap_compare, size, demo_app):
     async def run_before(pilot):
         await open_demo(pilot)
         await pilot.press("down")
         await still(pilot)
 
-    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(demo_app, terminal_size=size, run_before=run_before)
 
 
-def test_archive_detail_with_preview(snap_compare, demo_app):
+@SIZES
+def test_archive_detail_with_preview(snap_compare, size, demo_app):
     from app.screens.archive import ArchiveScreen
     from app.widgets.image_preview import ImagePreview
 
@@ -99,24 +103,28 @@ def test_archive_detail_with_preview(snap_compare, demo_app):
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, ArchiveScreen) and app.screen.index,
                      "the archive's index")
+        if not app.screen.query_one("#preview-pane").display:
+            await pilot.press("p")  # under 100 columns the preview waits for `p`
         await settle(pilot, lambda: app.screen.query_one("#preview", ImagePreview).has_image,
                      "the preview")
         await still(pilot)
 
-    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(demo_app, terminal_size=size, run_before=run_before)
 
 
-def test_queue_dialog_bad_range(snap_compare, demo_app):
+@SIZES
+def test_queue_dialog_bad_range(snap_compare, size, demo_app):
     async def run_before(pilot):
         await open_demo(pilot)
         await pilot.press("q")
         pilot.app.screen.query_one("#range-text", Input).value = "1-9, 20-10"
         await still(pilot)
 
-    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(demo_app, terminal_size=size, run_before=run_before)
 
 
-def test_queue_dialog_preview(snap_compare, demo_app):
+@SIZES
+def test_queue_dialog_preview(snap_compare, size, demo_app):
     async def run_before(pilot):
         await open_demo(pilot)
         await pilot.press("q")
@@ -124,10 +132,11 @@ def test_queue_dialog_preview(snap_compare, demo_app):
         await settle(pilot, lambda: "archives" in pilot.app.screen.preview_text, "the preview")
         await still(pilot)
 
-    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(demo_app, terminal_size=size, run_before=run_before)
 
 
-def test_downloads_after_a_job(snap_compare, demo_app):
+@SIZES
+def test_downloads_after_a_job(snap_compare, size, demo_app):
     async def run_before(pilot):
         app = pilot.app
         await open_demo(pilot)
@@ -140,22 +149,25 @@ def test_downloads_after_a_job(snap_compare, demo_app):
         await pilot.press("u")  # the Unrecognized pane
         await still(pilot)
 
-    assert snap_compare(demo_app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(demo_app, terminal_size=size, run_before=run_before)
 
 
-def test_downloads_empty(snap_compare, tmp_path, monkeypatch):
+@SIZES
+def test_downloads_empty(snap_compare, size, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = make_app(AppSettings(clock=lambda: 0.0))
-    assert snap_compare(app, terminal_size=SIZE, press=["ctrl+d"])
+    assert snap_compare(app, terminal_size=size, press=["ctrl+d"])
 
 
-def test_help(snap_compare, tmp_path, monkeypatch):
+@SIZES
+def test_help(snap_compare, size, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = make_app(AppSettings(clock=lambda: 0.0))
-    assert snap_compare(app, terminal_size=SIZE, press=["f1"])
+    assert snap_compare(app, terminal_size=size, press=["f1"])
 
 
-def test_error_panel_unknown_repo(snap_compare, hub, tmp_path, monkeypatch):
+@SIZES
+def test_error_panel_unknown_repo(snap_compare, size, hub, tmp_path, monkeypatch):
     from app.screens.browse import BrowseScreen
 
     monkeypatch.chdir(tmp_path)
@@ -170,4 +182,47 @@ def test_error_panel_unknown_repo(snap_compare, hub, tmp_path, monkeypatch):
                      and pilot.app.screen.error, "the error panel")
         await still(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_downloads_every_worker_state(snap_compare, size, tmp_path, monkeypatch):
+    """A worker in each state, jobs with elapsed and speed, missing runs shared by two jobs."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(AppSettings(clock=lambda: 100.0))
+
+    async def run_before(pilot):
+        show_every_worker_state(pilot.app)
+        for view in pilot.app.model.jobs.values():
+            view.started = 25.0  # 1:15 before the fixed clock
+        await pilot.press("ctrl+d")
+        await still(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_go_to_id_dialog(snap_compare, size, demo_app):
+    async def run_before(pilot):
+        await open_demo(pilot)
+        await pilot.press("g", *"510")
+        await still(pilot)
+
+    assert snap_compare(demo_app, terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_archive_marked_and_go_to_id(snap_compare, size, demo_app):
+    """Marks with their glyph on an id and its sidecar; `g 510` highlighting 510's two files."""
+    from app.screens.archive import ArchiveScreen
+
+    async def run_before(pilot):
+        app = pilot.app
+        await open_demo(pilot)
+        await pilot.press("g", *"510", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, ArchiveScreen) and app.screen.index,
+                     "the archive of 510")
+        await pilot.press("up", "up", "space", "space")
+        await still(pilot)
+
+    assert snap_compare(demo_app, terminal_size=size, run_before=run_before)

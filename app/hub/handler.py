@@ -132,6 +132,34 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         if self.server.hub.verbose:
             sys.stderr.write("hub: %s\n" % shown(format % args, limit=1000))
 
+    def handle(self) -> None:
+        """Answer the requests this connection has ready, then hand it back to the pool's
+        selector (``keep_alive``) instead of waiting on it: an idle connection holds no worker."""
+        self.keep_alive = False
+        while True:
+            self.close_connection = True
+            self.handle_one_request()
+            if self.close_connection:
+                return
+            if not self._has_buffered_request():
+                self.keep_alive = True
+                return
+
+    def _has_buffered_request(self) -> bool:
+        """Whether the next request is already here (read ahead into ``rfile``, or in the kernel)."""
+        sock = self.connection
+        try:
+            sock.setblocking(False)
+            try:
+                return bool(self.rfile.peek(1))
+            except (BlockingIOError, OSError, ValueError):
+                return False
+        finally:
+            try:
+                sock.settimeout(self.server.idle_timeout)
+            except OSError:
+                pass
+
     def do_GET(self) -> None:
         self._dispatch("GET")
 

@@ -102,10 +102,11 @@ class BrowseScreen(Screen):
         Binding("s", "sort", "Sort", id="sort"),
         Binding("r", "reverse", "Reverse", show=False),
         Binding("q", "queue", "Queue ids", id="queue"),
-        Binding("m", "query_metadata", "Query metadata", id="query-metadata"),
+        Binding("m", "query_metadata", "Query", show=False, id="query-metadata"),
         Binding("g", "goto", "Go to id", id="goto"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("a", "load_all", "Load all indexes", show=False),
+        Binding("i", "toggle_details", "Hashes", show=False),
     ]
 
     class Listed(Message):
@@ -135,6 +136,7 @@ class BrowseScreen(Screen):
         self._busy: set[str] = set()
         self._loaders = 0
         self.load_all = False
+        self.show_details = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.title = shown(settings.repo or "", 120)
@@ -363,8 +365,9 @@ class BrowseScreen(Screen):
         info = self.archives[key]
         summary = self.summaries.get(key)
         line = f"{shown(key)} · {fmt_bytes(info.size)}"  # archive paths come from the tree listing
+        lfs_listed = shown(info.lfs_sha256 or "–", 64)
         if summary is None:
-            status.update(f"{line} · index loading…\n\nLFS  {info.lfs_sha256 or '–'}")
+            status.update(f"{line} · index loading… · LFS {lfs_listed[:8]}")
         elif summary.error:
             status.update(f"{line} · index broken: {shown(summary.error, PANEL_LIMIT)}")
         elif not summary.has_index:
@@ -373,7 +376,11 @@ class BrowseScreen(Screen):
             span = (f" ({summary.id_min:,}…{summary.id_max:,})" if summary.id_min is not None else "")
             line += (f" · {plural(summary.n_files, 'file')} · {plural(summary.n_ids, 'id')}{span}"
                      f" · {plural(summary.n_unrecognized, 'unrecognized file')}")
-            status.update(f"{line}\nhash {summary.hash or '–'}\nLFS  {summary.hash_lfs or '–'}")
+            digest, lfs = shown(summary.hash or "–", 64), shown(summary.hash_lfs or "–", 64)
+            if self.show_details:
+                status.update(f"{line}\nhash {digest}\nLFS  {lfs}")
+            else:  # two lines, not three, out of 24: the full hashes on `i`
+                status.update(f"{line}\nhash {digest[:8]} · LFS {lfs[:8]}  (i: full hashes)")
 
     @on(VirtualTable.Highlighted, "#archives")
     def _highlighted(self, event: VirtualTable.Highlighted) -> None:
@@ -433,6 +440,10 @@ class BrowseScreen(Screen):
 
     def action_queue(self) -> None:
         self.app.action_queue()
+
+    def action_toggle_details(self) -> None:
+        self.show_details = not self.show_details
+        self._update_status()
 
     def action_query_metadata(self) -> None:
         from app.screens.query import QueryScreen  # issue 12: choose ids by what they show

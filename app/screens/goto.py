@@ -40,9 +40,11 @@ class GoToIdScreen(ModalScreen[int | str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="goto-dialog"):
-            yield Label("Go to id: its archive opens with its files highlighted  (g again: first row)")
+            yield Label("Go to id: its archive opens, its files highlighted.")
             yield Input(placeholder="resource id, e.g. 7017", id="goto-id", compact=True)
             yield Static("", id="goto-error", markup=False)
+            yield Static("enter: go · g in the empty box: the first row · esc: cancel",
+                         id="goto-hint", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

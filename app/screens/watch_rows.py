@@ -59,7 +59,9 @@ def job_row(job: JobView, now: float) -> Row:
     if job.error:
         what = f"{shown(job.error)} · {what}"
     elapsed = job_elapsed(job, now)
-    speed = job.bytes_done / elapsed if elapsed else None  # average over the job's life
+    # average over the job's life; none in its first second (files already there count as
+    # bytes at once, which would read as hundreds of MiB/s)
+    speed = job.bytes_done / elapsed if elapsed and elapsed >= 1.0 else None
     return Row(
         job.job_id,
         (f"#{job.job_id}", job.state, f"{fmt_short(job.ids_done)}/{fmt_short(job.ids_total)}",
@@ -76,7 +78,7 @@ def wait_left(w: WorkerView, now: float) -> float | None:
 
 def worker_row(w: WorkerView, now: float) -> Row:
     if w.state == "idle":
-        return Row(w.worker, (str(w.worker), "idle", "", "", BarCell(None), "", ""), style="dim")
+        return Row(w.worker, (str(w.worker), "idle", "", "", "", "", ""), style="dim")
     item = shown(w.archive)
     if w.filename:
         item = f"{item} › {shown(w.filename)}" if w.archive else shown(w.filename)

@@ -120,8 +120,8 @@ def _list_files(client: HubClient, table: HubTable, sha: str) -> list[str]:
 
     def listing() -> list[str]:
         try:
-            entries = client.api().list_repo_tree(table.repo_id, path_in_repo=folder, repo_type=REPO_TYPE,
-                                                  revision=sha)
+            # the transport's listing follows next pages on the endpoint's origin only (the token stays)
+            entries = client.list_tree(table.repo_id, sha, folder, recursive=False)
             return [e.path for e in entries if getattr(e, "size", None) is not None]
         except EntryNotFoundError:
             return []

@@ -21,6 +21,8 @@ from .sqlguard import check_where_sql
 
 FORMATS = ("parquet", "csv", "tsv", "jsonl")
 BATCH = 8192
+MAX_RANGES = 64  # ranges of a `within` written as BETWEENs; more go as one list of ids
+MAX_LISTED_IDS = 5_000_000
 
 
 def format_of(path: str) -> str:
@@ -135,8 +137,14 @@ class MetadataTable:
             if not ranges:
                 return compiled.and_(Compiled("FALSE"))
             col = quote_ident(self.columns.id)
-            compiled = compiled.and_(Compiled(" OR ".join(f"{col} BETWEEN ? AND ?" for _ in ranges),
-                                              [x for r in ranges for x in r]))
+            if len(ranges) <= MAX_RANGES:
+                compiled = compiled.and_(Compiled(" OR ".join(f"{col} BETWEEN ? AND ?" for _ in ranges),
+                                                  [x for r in ranges for x in r]))
+            elif len(within) <= MAX_LISTED_IDS:  # many scattered ids (e.g. --ids-from): one list parameter
+                compiled = compiled.and_(Compiled(f"{col} IN (SELECT UNNEST(?::BIGINT[]))", [list(within)]))
+            else:
+                raise QueryError(f"too many ids to intersect with ({len(within):,} in {len(ranges):,} ranges); "
+                                 f"at most {MAX_LISTED_IDS:,} scattered ids")
         return compiled
 
     def _run(self, sql: str, params: list, cursor=None) -> duckdb.DuckDBPyConnection:
