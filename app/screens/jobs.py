@@ -17,7 +17,7 @@ from app.format import (display_path, fmt_bytes, fmt_counts, fmt_elapsed, fmt_ra
                         plural)
 from app.messages import DownloadsChanged
 from app.screens.keys import QUIT
-from app.sessions import FINAL, JobRecord, remaining_ids
+from app.sessions import FINAL, JobRecord, remaining_ids, report_ids
 from app.widgets.virtual_table import Column, Row, VirtualTable
 from pools import IdRanges, parse_ids
 from pools.text import shown
@@ -68,14 +68,14 @@ def report_text(record: JobRecord, report: dict | None) -> str:
     if report is None:
         lines.append("No report: the job has not finished a run.")
         return "\n".join(lines)
+    missing = report_ids(report.get("missing"))
     lines.append(fmt_counts(len(report.get("downloaded", ())), len(report.get("skipped", ())),
-                            len(ranges_of(report.get("missing"))), len(report.get("failed", {})),
+                            len(missing), len(report.get("failed", {})),
                             len(report.get("unrecognized", ()))))
     if report.get("not_reached"):
         lines.append(f"{plural(report['not_reached'], 'id')} not reached (t retries them)")
-    missing = report.get("missing") or []
     if missing:
-        lines.append(f"missing (in no archive): {shown(str(ranges_of(missing)), 600)}")
+        lines.append(f"missing (in no archive): {shown(str(missing), 600)}")
     failed = report.get("failed") or {}
     for rid, reason in list(failed.items())[:FAILED_SHOWN]:
         lines.append(f"failed {shown(rid, 20)}: {shown(reason, 200)}")
@@ -228,7 +228,7 @@ class JobsScreen(Screen):
         ids = parse_ids(record.ids)
         sets = {"all": ids}
         if report is not None:
-            sets["missing"] = ranges_of(report.get("missing"))
+            sets["missing"] = report_ids(report.get("missing"))
             sets["failed"] = IdRanges.of(int(k) for k in (report.get("failed") or {}))
             sets["unfinished"] = remaining_ids(ids, report)
         self.app.push_screen(ExportIdsScreen(sets, default_name=f"job-{record.id}-ids.txt"))

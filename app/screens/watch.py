@@ -168,10 +168,10 @@ class WatchScreen(Screen):
     def _refresh_pane_labels(self) -> None:
         model = self.model
         tabs = self.query_one("#panes", TabbedContent)
-        # one job: its exact count, on every refresh; several: the ids they missed, each once,
-        # as of the last rebuild of the pane (a union of 10^5 ids is not redone 10 times a second)
-        with_missing = [j for j in model.jobs.values() if j.missing]
-        shown_count = with_missing[0].missing if len(with_missing) == 1 else self._missing_shown
+        # one job with missing ids (the usual case): its exact count, the same as its job row, on
+        # every refresh; several overlapping jobs: the distinct ids of the last panes rebuild
+        missing_jobs = [j for j in model.jobs.values() if j.missing]
+        shown_count = missing_jobs[0].missing if len(missing_jobs) == 1 else self._missing_shown
         tabs.get_tab("pane-missing").label = f"Missing ({shown_count:,})"
         tabs.get_tab("pane-unrecognized").label = f"Unrecognized ({len(model.unrecognized):,})"
         tabs.get_tab("pane-failed").label = f"Failed ({len(model.failed):,})"
