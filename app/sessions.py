@@ -293,7 +293,6 @@ def report_ids(value) -> "IdRanges":
 def remaining_ids(ids, report: dict[str, Any]):
     """The ids of a finished run that were neither done nor missing: failed and not reached."""
     from pools import IdRanges
-    from pools.report import ranges_of
 
     settled = IdRanges([*report_ids(report.get("downloaded")).ranges,
                         *report_ids(report.get("skipped")).ranges,

@@ -21,7 +21,6 @@ from app.sessions import FINAL, JobRecord, remaining_ids, report_ids
 from app.widgets.virtual_table import Column, Row, VirtualTable
 from pools import IdRanges, parse_ids
 from pools.text import shown
-from pools.report import ranges_of  # a report writes missing ids as ranges
 
 HISTORY_COLUMNS = [
     Column("job", "#", 4, "right"),
