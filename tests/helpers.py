@@ -81,10 +81,20 @@ class Recorder:
 
 
 async def settle(pilot, condition, what: str, rounds: int = 300) -> None:
-    """Let workers finish and messages be handled until ``condition()`` holds (never a sleep)."""
+    """Let workers finish and messages be handled until ``condition()`` holds (never a sleep).
+
+    A screen just pushed is on the stack before its widgets are composed: the condition counts
+    only once the top screen is mounted, so a test can query the screen it waited for."""
     for _ in range(rounds):
-        if condition():
+        if condition() and _screen_ready(pilot.app):
             return
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
     raise AssertionError(f"gave up waiting for {what}")
+
+
+def _screen_ready(app) -> bool:
+    try:
+        return app.screen.is_mounted
+    except Exception:  # noqa: BLE001 - no screen stack (the app has quit): nothing to wait for
+        return True
