@@ -86,3 +86,27 @@ def test_cluster_run_same_files_as_local(client, hub, hub_root, tmp_path):
     assert local.missing_ranges() == report.missing_ranges()
     again = runner.submit(_spec(hub, "t/cl"), "100-169", str(tmp_path / "c")).wait()  # resume
     assert again.downloaded == [] and again.skipped == ids
+
+
+def test_shared_budget_holds_the_quota_across_workers(client, hub_root, hf_cache, tmp_path):
+    from app.hub.server import HubServer
+    from pools.cluster.budget import SharedBudget, budget_name
+
+    ids = list(range(100, 130))  # ten archives: an index and a tar resolve each
+    manifest = build_repo(hub_root, "t/q", binary_resources(ids), base_level=1)
+    quota = 8
+    hub = HubServer(hub_root, resolver_quota=quota, window=2.0).start()
+    try:
+        runner = ClusterRunner(client, threads=3, files_per_task=3)  # ten tasks on two workers
+        report = runner.submit(_spec(hub, "t/q"), "100-129", str(tmp_path / "q")).wait()
+        refused = [r for r in hub.request_log if r.status == 429]
+        resolves = hub.resolves
+        shared = SharedBudget(budget_name(hub.url, None)).spent()
+    finally:
+        hub.stop()
+    assert report.ok, report.error
+    assert report.downloaded == ids
+    assert_only_verified(tmp_path / "q", manifest)
+    assert resolves > quota  # the job needed more than one window...
+    assert refused == []  # ...and the workers paced themselves as one client: never over the quota
+    assert report.resolves == resolves == shared  # every resolve counted once, cluster-wide
