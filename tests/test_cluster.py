@@ -110,3 +110,70 @@ def test_shared_budget_holds_the_quota_across_workers(client, hub_root, hf_cache
     assert resolves > quota  # the job needed more than one window...
     assert refused == []  # ...and the workers paced themselves as one client: never over the quota
     assert report.resolves == resolves == shared  # every resolve counted once, cluster-wide
+
+
+def _wait_for(condition, timeout=60.0):
+    """Wait for ``condition()`` (a real condition, polled), failing the test after ``timeout``."""
+    done = threading.Event()
+    deadline = timeout
+    while not condition():
+        assert deadline > 0, "condition never came true"
+        done.wait(0.02)
+        deadline -= 0.02
+
+
+def _count_files(path):
+    return sum(1 for name in os.listdir(path) if name.endswith(".bin")) if os.path.isdir(path) else 0
+
+
+def test_cancel_stops_every_task_and_leaves_no_partial_file(client, hub, hub_root, tmp_path):
+    import time
+
+    from app.hub.server import FaultConfig
+
+    ids = list(range(100, 400))
+    manifest = build_repo(hub_root, "t/cx", binary_resources(ids, size=20_000), base_level=1)
+    hub.faults = FaultConfig(latency_ms=150, paths="*.tar")
+    dst = tmp_path / "x"
+    job = ClusterRunner(client, threads=2, files_per_task=60, merge_gap=0).submit(_spec(hub, "t/cx"), "100-399", str(dst))
+    _wait_for(lambda: _count_files(dst) >= 4)
+    asked = time.monotonic()
+    job.cancel()
+    report = job.wait()
+    stopped = time.monotonic() - asked
+    hub.faults = None
+    assert report.state == "cancelled" and not report.ok
+    assert stopped < 15, f"the tasks took {stopped:.1f}s to stop"
+    assert 0 < len(report.downloaded) < len(ids) and report.not_reached > 0
+    assert len(report.downloaded) == _count_files(dst)
+    assert_only_verified(dst, manifest)  # no partial file, nothing unverified
+    assert report.not_reached_ranges()  # what to rerun, as ranges
+
+
+def test_worker_killed_mid_task_rerun_elsewhere_nothing_lost_none_twice(client, hub, hub_root, tmp_path):
+    from app.hub.server import FaultConfig
+
+    ids = list(range(100, 220))
+    manifest = build_repo(hub_root, "t/kill", binary_resources(ids, size=20_000), base_level=1)
+    hub.faults = FaultConfig(latency_ms=100, paths="*.tar")
+    dst = tmp_path / "k"
+    job = ClusterRunner(client, threads=2, files_per_task=60, merge_gap=0).submit(_spec(hub, "t/kill"), "100-219", str(dst))
+    _wait_for(lambda: _count_files(dst) >= 6 and any(client.processing().values()))
+    victim = next(w for w, keys in client.processing().items() if keys)
+
+    def kill():  # client.run never hears back from a process that exits: run it aside
+        try:
+            client.run(os._exit, 1, workers=[victim])
+        except Exception:  # noqa: BLE001 - the lost connection is the point
+            pass
+    threading.Thread(target=kill, daemon=True).start()  # the worker process dies mid-task
+    report = job.wait()
+    hub.faults = None
+    assert report.ok, report.error
+    assert sorted(report.downloaded + report.skipped) == ids  # nothing lost: the rerun skipped what was verified
+    assert report.skipped  # the rerun kept the dead worker's files
+    assert_only_verified(dst, manifest, partial_ok=True)  # a dead process may leave its hidden *.part
+    gets = [(r.file, r.range) for r in hub.data_gets(".tar")]
+    twice = len(gets) - len(set(gets))
+    assert len(set(gets)) == len(ids)  # one ranged GET per file (merge_gap=0)
+    assert twice <= 2, f"{twice} files fetched twice"  # at most the killed task's two in-flight requests
