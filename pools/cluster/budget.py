@@ -2,8 +2,7 @@
 
 The Hub's resolver quota belongs to the token (or the IP), not to a process. The state of the
 in-process :class:`pools.budget.ResolverBudget` (resolves left in the window, when it resets,
-the quota and window the Hub announced, resolves spent) is kept in a Dask ``Variable`` on the
-scheduler and changed under a Dask ``Lock``; each change replays the in-process budget's own
+the quota and window the Hub announced, resolves spent) is kept in the scheduler's metadata and changed under a Dask ``Lock``; each change replays the in-process budget's own
 rules on that state, so the pacing is the same as on one machine, only shared. Nothing is held
 in a worker: a worker that dies loses nothing, and any number of instances of one name agree.
 
@@ -17,7 +16,7 @@ import threading
 import time
 from typing import Callable, Mapping
 
-from distributed import Lock, Variable
+from distributed import Lock, get_client
 
 from ..budget import ResolverBudget, format_wait, set_budget_factory
 from ..http import Cancelled
@@ -28,6 +27,10 @@ _FIELDS = ("_remaining", "_reset_at", "_quota", "_window", "_spent")
 def budget_name(endpoint: str, token_key: str | None) -> str:
     digest = hashlib.sha256(f"{endpoint.rstrip('/')}|{token_key or ''}".encode()).hexdigest()[:24]
     return f"cheesechaser-budget-{digest}"
+
+
+def _client():
+    return get_client()  # the worker's client on a worker, the default one elsewhere
 
 
 class _Wait(Exception):
@@ -52,17 +55,15 @@ class SharedBudget:
         if not lock.acquire(timeout=self.lock_timeout):
             raise TimeoutError("the cluster's resolver budget is locked")  # a dead holder's lease expires first
         try:
-            var = Variable(self.name)
+            client = _client()
+            key = ["cheesechaser-budget", self.name]
             budget = ResolverBudget(clock=time.time)  # wall time: the state is read by many processes
-            try:
-                state = var.get(timeout=0.2)
-            except TimeoutError:
-                state = None  # first use of this name
+            state = client.get_metadata(key, None)  # None: the first use of this name
             if state:
-                for key in _FIELDS:
-                    setattr(budget, key, state.get(key.lstrip("_"), getattr(budget, key)))
+                for name in _FIELDS:
+                    setattr(budget, name, state.get(name.lstrip("_"), getattr(budget, name)))
             result = change(budget)
-            var.set({key.lstrip("_"): getattr(budget, key) for key in _FIELDS})
+            client.set_metadata(key, {name.lstrip("_"): getattr(budget, name) for name in _FIELDS})
             return result
         finally:
             lock.release()
