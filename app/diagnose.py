@@ -93,13 +93,9 @@ def diagnose_layout(pool, ids) -> str | None:
 def listed_archives(pool, path: str | None = None) -> dict:
     """``{path: ArchiveInfo}`` of the repo's archives (under ``path``; default the pool's base
     dir); empty when that folder does not exist. Access and network errors propagate."""
-    from pools import PoolError
-
     try:
         return {a.path: a for a in pool.list_archives(path)}
-    except PoolError:
-        raise
-    except Exception as err:  # noqa: BLE001 - huggingface_hub's "entry not found" for a folder
-        if type(err).__name__ in ("RemoteEntryNotFoundError", "EntryNotFoundError"):
+    except Exception as err:  # noqa: BLE001 - "no such folder" from the tree listing
+        if type(err).__name__ in ("FileMissing", "RemoteEntryNotFoundError", "EntryNotFoundError"):
             return {}
         raise

@@ -23,6 +23,8 @@ class SessionsMixin:
     _quitting = False
     _pending_resume: list[JobRecord] | None = None
     _saved: dict[int, tuple] | None = None
+    sessions_error: str | None = None
+    """Why the store is not used (shown once as a warning), or None."""
 
     # ---- the store ------------------------------------------------------------------------
 
@@ -35,6 +37,7 @@ class SessionsMixin:
                 self.sessions = SessionStore(getattr(self.settings, "data_dir", None))
             except Exception as exc:  # noqa: BLE001 - a broken disk must not stop the app
                 self.sessions = None
+                self.sessions_error = f"{type(exc).__name__}: {exc}"
                 self.notify(f"Jobs will not be remembered: {type(exc).__name__}: {exc}",
                             title="No session store", severity="warning", timeout=8)
         return self.sessions
@@ -81,6 +84,7 @@ class SessionsMixin:
             self._store_failed(exc)
 
     def _store_failed(self, exc: BaseException) -> None:
+        self.sessions_error = f"{type(exc).__name__}: {exc}"
         self.notify(f"The session store failed: {type(exc).__name__}: {exc}",
                     title="Jobs not remembered", severity="warning", timeout=8)
         self.sessions = None

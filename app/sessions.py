@@ -276,12 +276,27 @@ def pool_spec(pool, demo_endpoint: str | None = None) -> dict[str, Any]:
     }
 
 
+def report_ids(value) -> "IdRanges":
+    """Ids as a report lists them: ints, or range strings (``"48-99"``, as ``missing`` is written)."""
+    from pools import IdRanges, parse_ids
+
+    ranges: list[tuple[int, int]] = []
+    singles: list[int] = []
+    for item in value or ():
+        if isinstance(item, str):
+            ranges.extend(parse_ids(item).ranges)
+        else:
+            singles.append(int(item))
+    return IdRanges(ranges + list(IdRanges.of(singles).ranges))
+
+
 def remaining_ids(ids, report: dict[str, Any]):
     """The ids of a finished run that were neither done nor missing: failed and not reached."""
     from pools import IdRanges
 
-    settled = IdRanges.of([*report.get("downloaded", ()), *report.get("skipped", ()),
-                           *report.get("missing", ())])
+    settled = IdRanges([*report_ids(report.get("downloaded")).ranges,
+                        *report_ids(report.get("skipped")).ranges,
+                        *report_ids(report.get("missing")).ranges])
     return subtract(ids, settled)
 
 

@@ -103,7 +103,7 @@ def read(endpoint: str, repo_id: str, path: str, sha: str) -> bytes | object | N
 
 def _target(endpoint: str, repo_id: str, path: str, sha: str, absent: bool) -> str:
     if not is_commit(sha):  # the sha names a folder: anything but 40 hex digits could lead outside it
-        raise HubUnreachableError(f"refusing to cache under a revision that is not a commit sha")
+        raise HubUnreachableError("refusing to cache under a revision that is not a commit sha")
     found, missing = _paths(endpoint, repo_id, path, sha)
     target = missing if absent else found
     folder = os.path.realpath(repo_root(endpoint, repo_id))

@@ -28,7 +28,7 @@ from .fetch import FetchStage
 from .files import remove_empty_dir
 from .jobs import Job
 from .plan import FEED, PlanStage
-from .ids import take
+from .ids import expected_count, take
 from .ranges import IdRanges
 from .transport import Cancelled, RetryPolicy
 from .write import PARTIAL_DIR, check_metainfo_fmt, clean_stale_partials
@@ -128,6 +128,7 @@ class Downloader(PlanStage, FetchStage):
             raise RuntimeError("downloader is closed")
         infos = dict(infos or {})
         ranges = take(ids, infos)  # IdTypeError (a TypeError) naming the first bad item
+        expected = None if isinstance(ranges, IdRanges) else expected_count(ids)
         try:
             os.makedirs(dst_dir, exist_ok=True)
             if not os.access(dst_dir, os.W_OK | os.X_OK):
@@ -142,6 +143,7 @@ class Downloader(PlanStage, FetchStage):
         what = ranges if isinstance(ranges, IdRanges) else "(ids streamed)"
         job = Job(self, next(self._job_ids), pool, ranges, dst_dir, save_metainfo, metainfo_fmt,
                   infos, name or f"{getattr(pool, 'data_repo_id', 'pool')} {what}"[:80])
+        job._expected = expected
         clean_stale_partials(job.partial_dir)
         self._jobs.append(job)
         groups = self._groups(job)

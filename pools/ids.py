@@ -1,6 +1,7 @@
 """What a caller may pass as ids: a range expression, an :class:`IdRanges`, or ints and
-``(int, info)`` pairs, checked one by one. A sized collection is taken whole; a generator or any
-other iterator is consumed lazily, a chunk at a time, so 2M ids are never all in memory."""
+``(int, info)`` pairs, checked one by one. A list, tuple, set or range is taken whole; a generator
+or any other iterable (a metadata query's lazy ids) is consumed a chunk at a time, so 2M ids are
+never all in memory."""
 
 from __future__ import annotations
 
@@ -40,9 +41,20 @@ def take(ids: Any, infos: dict[int, Any]) -> IdRanges | Iterator[int]:
         raise IdTypeError(f"ids must be a range expression or an iterable of ints, not {shown(repr(ids), 80)}")
     if isinstance(ids, range) and ids.step == 1:
         return IdRanges([(ids.start, ids.stop - 1)] if ids.stop > ids.start else [])
-    if isinstance(ids, Sized):
+    if isinstance(ids, (list, tuple, set, frozenset, dict, range)):
         return IdRanges.of([id_of(item, infos) for item in ids])
+    # anything else (a generator, a query's lazy ids, a file's lines) is read a chunk at a time
     return (id_of(item, infos) for item in ids)
+
+
+def expected_count(ids: Any) -> int | None:
+    """How many ids a lazy source says it holds (``len()``), for progress; None when it cannot say."""
+    if isinstance(ids, Sized) and not isinstance(ids, (str, bytes)):
+        try:
+            return int(len(ids))
+        except Exception:  # noqa: BLE001 - a count that fails is only a missing progress total
+            return None
+    return None
 
 
 def chunks(stream: Iterator[int], size: int) -> Iterator[IdRanges]:

@@ -36,6 +36,7 @@ class Job:
         self.ids: IdRanges | None = ids if isinstance(ids, IdRanges) else None
         self.stream: Iterator[int] | None = None if isinstance(ids, IdRanges) else ids
         self._streamed = 0  # ids taken from the stream so far
+        self._expected: int | None = None  # how many the stream says it holds (its len()), if it says
         self.exception: BaseException | None = None  # what stopped the job, when something did
         self.dst_dir = os.path.abspath(dst_dir)
         self.real_dst = os.path.realpath(self.dst_dir)  # every path written is checked against it
@@ -151,8 +152,13 @@ class Job:
 
     @property
     def ids_total(self) -> int:
-        """How many ids the job has: for a stream, how many were taken from it so far."""
-        return len(self.ids) if self.ids is not None else self._streamed
+        """How many ids the job has: for a stream, what its ``len()`` said, or how many were taken
+        from it so far (the count once the job ended)."""
+        if self.ids is not None:
+            return len(self.ids)
+        if self._expected is not None:
+            return max(self._expected, self._streamed)
+        return self._streamed
 
     def _fail(self, error: str, exception: BaseException | None = None) -> None:
         with self._lock:

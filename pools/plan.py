@@ -72,6 +72,7 @@ class PlanStage:
             with job._lock:
                 job._streamed += len(ids)
             yield from self._groups_of(job, ids)
+        job._expected = None  # the stream is read to its end: what it held is what was taken
 
     def _groups_of(self, job: Job, ids: IdRanges) -> Iterator[tuple]:
         pool = job.pool

@@ -84,3 +84,15 @@ class DownloadReport:
         explicit = ((rid, rid) for rid in sorted({*self.downloaded, *self.skipped, *self.failed}))
         settled = _merge(heapq.merge(intervals(self.missing), explicit))
         return [f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in self.requested.minus(settled).ranges]
+
+
+def ranges_of(items) -> IdRanges:
+    """A report's id list read back, in either form it is written: ints or ``"lo-hi"`` ranges."""
+    spans = []
+    for item in items or ():
+        if isinstance(item, str):
+            lo, _, hi = item.partition("-")
+            spans.append((int(lo), int(hi or lo)))
+        else:
+            spans.append((int(item), int(item)))
+    return IdRanges(spans)

@@ -1,17 +1,13 @@
 """Talking to the Hub: revisions, indexes, big files and ranged GETs, with retries and a budget.
 
-Two paths:
-
-* API calls (the revision's commit, the tree listing) go through huggingface_hub's shared session
-  and error classes, as every Hub client does;
-* file GETs (indexes, ranged GETs of archives, big files) go through :mod:`pools.http` on urllib3:
-  our own redirects (the token stays on the endpoint's origin), deadlines and stall rule, the
-  resolver budget (:mod:`pools.budget`), signed-URL reuse (:mod:`pools.resolve`), and the cache
-  keyed by endpoint (:mod:`pools.cache`).
-
-Failures come out in one vocabulary (:func:`translate`): a ``PoolError`` (missing, access denied,
-unreachable: final), a :class:`TransientError` (worth another try; :class:`RateLimited` is waited
-out without counting as an attempt), or :class:`Cancelled`.
+:class:`HubClient` is one endpoint + token's worth of Hub access. Every request goes through
+:mod:`pools.http` on urllib3: our own redirects (the token stays on the endpoint's origin),
+deadlines and stall rule, the resolver budget (:mod:`pools.budget`), signed-URL reuse
+(:mod:`pools.resolve`), the cache keyed by endpoint (:mod:`pools.cache`); huggingface_hub gives
+the URLs, the auth headers and the error classes. Failures come out in one vocabulary
+(:mod:`pools.retry`, :mod:`pools.answers`): a ``PoolError`` (final), a :class:`TransientError`
+(worth another try; :class:`RateLimited` is waited out, never counted as an attempt), or
+:class:`Cancelled`. The names other modules import from here stay here (re-exported).
 """
 
 from __future__ import annotations
@@ -20,299 +16,51 @@ import hashlib
 import json
 import logging
 import os
-import random
 import re
 import tempfile
 import threading
-import time
-from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Callable, TypeVar
 from urllib.parse import quote, urlsplit
 
 import huggingface_hub
 from huggingface_hub import constants, hf_hub_url
-from huggingface_hub.errors import (
-    EntryNotFoundError,
-    GatedRepoError,
-    HfHubHTTPError,
-    LocalEntryNotFoundError,
-    RemoteEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError as HfRevisionNotFoundError,
-)
-from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+from huggingface_hub.utils import build_hf_headers
 
 from . import cache, http
-from .budget import ResolverBudget, budget_for, format_wait
-from .errors import (
-    AccessDeniedError,
-    HubUnreachableError,
-    IndexFormatError,
-    PoolError,
-    RepoNotFoundError,
-    RevisionNotFoundError,
-    TransferError,
+from .answers import (
+    FileMissing,
+    IndexTooLargeError,
+    PlainNotFound,
+    RangeIgnoredError,
+    _raise_for_api,
+    content_tag,
+    matches_tag,
+    raise_for,
 )
+from .budget import ResolverBudget, budget_for
+from .errors import HubUnreachableError, TransferError
 from .files import unlink_quiet
 from .http import Cancelled, RateLimited, RedirectError, TransientError, origin_of
 from .resolve import SignedUrl, SignedUrls, StaleIndexError, check_linked, expiry_of, linked_of
-
-try:  # huggingface_hub >= 2 ships its HTTP client as `httpx2`
-    import httpx2 as httpx
-except ImportError:  # pragma: no cover - older huggingface_hub
-    import httpx  # type: ignore[no-redef]
+from .retry import RETRY_STATUS, RetryPolicy, translate, wait_visibly, with_retries
 
 __all__ = [
     "Cancelled", "TransientError", "RateLimited", "RetryPolicy", "HubClient", "translate", "with_retries",
-    "NOT_FOUND", "FileMissing", "PlainNotFound", "RangeIgnoredError", "IndexTooLargeError",
-    "RedirectError", "StaleIndexError", "MAX_INDEX_BYTES",
+    "wait_visibly", "NOT_FOUND", "FileMissing", "PlainNotFound", "RangeIgnoredError", "IndexTooLargeError",
+    "RedirectError", "StaleIndexError", "MAX_INDEX_BYTES", "RETRY_STATUS",
 ]
 
 T = TypeVar("T")
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 REPO_TYPE = "dataset"
 NOT_FOUND = cache.NOT_FOUND
 MAX_INDEX_BYTES = 64 * 1024 * 1024  # after decoding; a real index of a 15 GB archive is a few MB
 RANGE_SKIP_LIMIT = 1024 * 1024  # a server that ignores Range: skip at most this much to reach our bytes
-MAX_TREE_PAGES = 10_000
-log = logging.getLogger("pools.transport")
-
-
-class FileMissing(EntryNotFoundError):
-    """The Hub says the file is not in the repo at that commit (``X-Error-Code: EntryNotFound``)."""
-
-
-class PlainNotFound(TransferError):
-    """A 404 without ``X-Error-Code`` (a mirror, a static file server): missing here, not an I/O error."""
-
-
-class RangeIgnoredError(TransferError):
-    """The server answered a ranged GET at a large offset with the whole file."""
-
-
-class IndexTooLargeError(IndexFormatError):
-    """An index past the size cap (after decoding): that archive fails, nothing is cached."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try and how long to wait.
-
-    ``attempts`` in all, waiting ``backoff * 2**n`` (capped, with jitter) between; a 429 is waited
-    out (up to ``max_retry_after``) without counting as an attempt. Deadlines per request: connect
-    within ``connect_timeout``, the answer's headers within ``first_byte_timeout``, then at least
-    ``stall_bytes`` of body every ``stall_seconds`` (else the attempt fails "stalled");
-    ``read_timeout`` is the socket's own backstop. ``max_redirects`` hops at most.
-    """
-
-    attempts: int = 6
-    backoff: float = 0.5
-    max_backoff: float = 8.0
-    jitter: float = 0.5
-    max_retry_after: float = 3600.0
-    connect_timeout: float = 10.0
-    read_timeout: float = 120.0
-    first_byte_timeout: float = 60.0
-    stall_bytes: int = 1024
-    stall_seconds: float = 60.0
-    max_redirects: int = 5
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        if retry_after is not None:
-            return min(float(retry_after), self.max_retry_after)
-        base = min(self.backoff * (2 ** attempt), self.max_backoff)
-        return base * (1.0 + self.jitter * random.random())
-
-    @property
-    def timeout(self) -> "httpx.Timeout":
-        return httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
-
-
-def _walk(err: BaseException):
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        yield err
-        err = err.__cause__ or err.__context__
-
-
-def _status(err: BaseException) -> int | None:
-    response = getattr(err, "response", None)
-    return getattr(response, "status_code", None) if response is not None else None
-
-
-def _retry_after(err: BaseException) -> float | None:
-    response = getattr(err, "response", None)
-    value = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def translate(err: BaseException, what: str) -> BaseException:
-    """Map an exception from huggingface_hub / the HTTP clients to this engine's vocabulary.
-
-    Returns a PoolError (final), a TransientError (worth retrying), or ``err`` itself.
-    ``what`` names the repo or file in the one-line message; it never holds a token.
-    """
-    for e in _walk(err):
-        if isinstance(e, (PoolError, TransientError, Cancelled, FileMissing)):
-            return e
-        if isinstance(e, GatedRepoError):
-            return AccessDeniedError(f"access denied: {what} is gated; accept its terms and use a token of that account")
-        if isinstance(e, RepositoryNotFoundError):
-            if _status(e) == 401:
-                return AccessDeniedError(f"access denied: {what} is private or does not exist; give a token that can read it")
-            return RepoNotFoundError(f"repository not found: {what} (or private, and the token has no access)")
-        if isinstance(e, HfRevisionNotFoundError):
-            return RevisionNotFoundError(f"revision not found in {what}")
-        if isinstance(e, RemoteEntryNotFoundError):
-            return e
-        if isinstance(e, HfHubHTTPError):
-            status = _status(e)
-            if status in (401, 403):
-                return AccessDeniedError(f"access denied to {what}: the token is invalid or lacks permission (HTTP {status})")
-            if status == 429:
-                return RateLimited(f"HTTP 429 (rate limited) for {what}", _retry_after(e))
-            if status in RETRY_STATUS:
-                return TransientError(f"HTTP {status} from the Hub for {what}")
-            if status == 404:
-                return e
-            return HubUnreachableError(f"the Hub answered HTTP {status} for {what}")
-        if isinstance(e, httpx.TooManyRedirects):
-            return HubUnreachableError(f"the Hub's redirects for {what} loop or go on too long")
-        if isinstance(e, httpx.UnsupportedProtocol):
-            return HubUnreachableError(f"the Hub redirects {what} to a target that is not http(s)")
-        if isinstance(e, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError,
-                          ConnectionError, TimeoutError)):
-            return TransientError(f"network error for {what}: {e.__class__.__name__}")
-        if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):  # an API answer garbled in flight
-            return TransientError(f"the Hub's answer for {what} is not valid JSON")
-        if isinstance(e, httpx.DecodingError):  # a gzip body (the Hub gzips text) garbled in flight
-            return TransientError(f"the Hub's compressed answer for {what} arrived damaged")
-    if isinstance(err, LocalEntryNotFoundError):
-        return TransientError(f"the Hub could not be reached for {what}")
-    return err
-
-
-def wait_visibly(seconds: float, cancel: threading.Event | None,
-                 on_wait: Callable[[float, str], None] | None, reason: Callable[[float], str]) -> None:
-    """Wait ``seconds`` (a cancel ends it at once), telling ``on_wait`` what is left every second."""
-    clock = threading.Event() if cancel is None else cancel
-    left = seconds
-    end = time.monotonic() + seconds
-    while left > 0:
-        if on_wait is not None:
-            on_wait(left, reason(left))
-        if clock.wait(min(left, 1.0)) and cancel is not None:
-            raise Cancelled()
-        left = end - time.monotonic()
-
-
-def with_retries(fn: Callable[[], T], what: str, policy: RetryPolicy, cancel: threading.Event | None = None,
-                 on_retry: Callable[[int, str], None] | None = None,
-                 on_wait: Callable[[float, str], None] | None = None) -> T:
-    """Call ``fn`` until it succeeds, retrying transient failures as ``policy`` says.
-
-    A 429 (:class:`RateLimited`) is waited out and asked again, not counted as an attempt.
-    After the last attempt a transient failure becomes :class:`HubUnreachableError`.
-    ``on_wait(seconds, reason)`` hears of every wait: reasons start with "rate-limited" or "retrying".
-    """
-    last = ""
-    attempt = 0
-    limited = 0
-    while True:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
-        try:
-            return fn()
-        except Cancelled:
-            raise
-        except Exception as err:  # noqa: BLE001 - translated below, re-raised if unknown
-            mapped = translate(err, what)
-            if not isinstance(mapped, TransientError):
-                if mapped is err:
-                    raise
-                raise mapped from None
-            if isinstance(mapped, RateLimited):
-                wait = policy.delay(limited, mapped.retry_after)
-                limited += 1
-                wait_visibly(wait, cancel, on_wait,
-                             lambda left: f"rate-limited: {what}, resumes in {format_wait(left)}")
-                continue
-            last = str(mapped)
-            attempt += 1
-            if attempt >= policy.attempts:
-                break
-            if on_retry is not None:
-                on_retry(attempt, last)
-            wait = policy.delay(attempt - 1, mapped.retry_after)
-            wait_visibly(wait, cancel, on_wait,
-                         lambda left: f"retrying (attempt {attempt + 1} of {policy.attempts}): {last}")
-    raise HubUnreachableError(f"gave up after {policy.attempts} attempts: {last}")
-
-
-def raise_for(reply: http.Reply, what: str) -> None:
-    """Raise the engine's error for a non-2xx answer of a file GET (headers only: bodies are untrusted)."""
-    status = reply.status
-    if status < 400:
-        return
-    code = reply.headers.get("X-Error-Code") or reply.first_headers.get("X-Error-Code")
-    if code == "RepoNotFound":
-        if status == 401:
-            raise AccessDeniedError(f"access denied: {what} is private or does not exist; give a token that can read it")
-        raise RepoNotFoundError(f"repository not found: {what} (or private, and the token has no access)")
-    if code == "GatedRepo":
-        raise AccessDeniedError(f"access denied: {what} is gated; accept its terms and use a token of that account")
-    if code == "RevisionNotFound":
-        raise RevisionNotFoundError(f"revision not found for {what}")
-    if code == "EntryNotFound":
-        raise FileMissing(f"{what} is not in the repository")
-    if status in (401, 403):
-        raise AccessDeniedError(f"access denied to {what}: the token is invalid or lacks permission (HTTP {status})")
-    if status == 429:
-        raise RateLimited(f"HTTP 429 (rate limited) for {what}", None)
-    if status in RETRY_STATUS:
-        raise TransientError(f"HTTP {status} from the Hub for {what}")
-    if status == 404:
-        raise PlainNotFound(f"{what}: not found on this server (HTTP 404 without an error code)")
-    raise HubUnreachableError(f"the Hub answered HTTP {status} for {what}")
-
-
-def _raise_for_api(reply: http.Reply, repo_id: str, revision: str) -> None:
-    """A repo API call's error, in the words translate() gives huggingface_hub's errors."""
-    code = reply.headers.get("X-Error-Code")
-    status = reply.status
-    if code == "RevisionNotFound":
-        raise RevisionNotFoundError(f"revision not found in {repo_id}@{revision}")
-    if code == "RepoNotFound" or (status == 401 and code is None and
-                                  reply.headers.get("X-Error-Message") != "Invalid credentials in Authorization header"):
-        if status == 401:
-            raise AccessDeniedError(f"access denied: {repo_id}@{revision} is private or does not exist; "
-                                    f"give a token that can read it")
-        raise RepoNotFoundError(f"repository not found: {repo_id}@{revision} (or private, and the token has no access)")
-    if status == 404:
-        raise HubUnreachableError(f"the Hub answered HTTP 404 for {repo_id}@{revision} (is this a Hub endpoint?)")
-    raise_for(reply, f"{repo_id}@{revision}")
-
-
+MAX_TREE_ENTRIES = 1_000_000  # a repo's tree listing held in memory at most (real ones: thousands)
+MAX_TREE_PAGE = 32 * 1024 * 1024  # one page of 1,000 entries is a few hundred KB
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def content_tag(headers) -> str:
-    tag = headers.get("X-Linked-Etag") or headers.get("ETag") or ""
-    return tag.strip().removeprefix("W/").strip('"').lower()
-
-
-def matches_tag(tag: str, data: bytes) -> bool:
-    """False when the tag is a content hash (git blob sha1, or sha256) that ``data`` does not match."""
-    if _HEX64.fullmatch(tag):
-        return hashlib.sha256(data).hexdigest() == tag
-    if _HEX40.fullmatch(tag):
-        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == tag
-    return True  # no tag we can check: the index parser is the last line of defence
+_NEXT = re.compile(r'<([^>]{1,4000})>\s*;\s*rel="?next"?', re.IGNORECASE)
+log = logging.getLogger("pools.transport")
 
 
 class HubClient:
@@ -387,27 +135,45 @@ class HubClient:
             return sha
         return with_retries(call, what, self.policy, cancel, on_wait=on_wait)
 
-    def list_tree(self, repo_id: str, sha: str, path: str | None = None, recursive: bool = True) -> list:
+    def list_tree(self, repo_id: str, sha: str, path: str | None = None, recursive: bool = True,
+                  cancel: threading.Event | None = None) -> list:
         """The repo's tree at ``sha`` (``RepoFile``/``RepoFolder``), page after page.
 
-        A next page is followed only on the endpoint's own origin: the token never goes elsewhere.
+        A next page (``Link: <...>; rel="next"``) is followed only on the endpoint's own origin:
+        the token never goes elsewhere. Pages and the whole listing are bounded in size. A folder
+        that does not exist lists nothing.
         """
         from huggingface_hub.hf_api import RepoFile, RepoFolder
 
         url = f"{self.endpoint}/api/{REPO_TYPE}s/{repo_id}/tree/{quote(sha, safe='')}"
         if path:
             url += "/" + quote(path.strip("/"))
-        params: dict[str, Any] | None = {"recursive": "true" if recursive else "false", "expand": "false"}
+        url += f"?recursive={'true' if recursive else 'false'}&expand=false"
         home = origin_of(self.endpoint)
         what = f"{repo_id} tree"
         out: list = []
-        for _ in range(MAX_TREE_PAGES):
-            def page(url=url, params=params):
-                response = get_session().get(url, headers=self.headers(), params=params,
-                                             timeout=self.policy.timeout)
-                hf_raise_for_status(response)
-                return response.json(), response.links.get("next", {}).get("url")
-            entries, next_url = with_retries(page, what, self.policy)
+        while True:
+            def page(url=url):
+                with http.request("GET", url, endpoint=self.endpoint, headers=self.headers(),
+                                  policy=self.policy, what=what, cancel=cancel, decode=True) as reply:
+                    if reply.status >= 400:
+                        if reply.headers.get("X-Error-Code") == "EntryNotFound":
+                            raise FileMissing(f"{path} is not in {repo_id}")
+                        _raise_for_api(reply, repo_id, sha)
+                    if reply.status != 200:
+                        raise TransientError(f"unexpected HTTP {reply.status} for {what}")
+                    body = reply.read_all(MAX_TREE_PAGE)
+                    link = reply.headers.get("Link", "")
+                try:
+                    entries = json.loads(body)
+                except (ValueError, RecursionError):
+                    raise TransientError(f"the Hub's answer for {what} is not valid JSON") from None
+                found = _NEXT.search(link) if len(link) < 8000 else None
+                return entries, (found.group(1) if found else None)
+            try:
+                entries, next_url = with_retries(page, what, self.policy, cancel)
+            except FileMissing:
+                return out  # no such folder at that commit: nothing listed under it
             if not isinstance(entries, list):
                 raise HubUnreachableError(f"the Hub's tree listing of {repo_id} is not a list")
             for info in entries:
@@ -416,13 +182,14 @@ class HubClient:
                         out.append(RepoFile(**info) if info.get("type") == "file" else RepoFolder(**info))
                     except (TypeError, KeyError, ValueError):
                         continue  # an entry we cannot read is not an archive we can fetch
+            if len(out) > MAX_TREE_ENTRIES:
+                raise HubUnreachableError(f"the tree listing of {repo_id} has more than {MAX_TREE_ENTRIES:,} entries")
             if not next_url:
                 return out
             if origin_of(next_url) != home:
                 raise HubUnreachableError(f"the tree listing of {repo_id} points its next page at another "
                                           f"server; not followed (the token stays with the endpoint)")
-            url, params = next_url, None
-        raise HubUnreachableError(f"the tree listing of {repo_id} has more than {MAX_TREE_PAGES} pages")
+            url = next_url
 
     # -- the cache
     def cached_path(self, repo_id: str, path: str, sha: str) -> str | None | object:

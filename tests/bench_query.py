@@ -12,7 +12,7 @@ process, side by side in the same run:
 * **pandas**, the script users write today: ``pd.read_parquet`` of the columns the filter needs,
   then ``str.contains`` filters (whole-tag regexes) and comparisons; load time, first and warm filter.
 
-Each child reports its peak RSS (``ru_maxrss``). Both must count the same posts. Goals (issue 12):
+Each child reports its peak RSS (``VmHWM``). Both must count the same posts. Goals (issue 12):
 warm count < 1 s on the 2-core machine, >= 10x faster than the pandas script, < 1.5 GB RSS.
 """
 
@@ -92,6 +92,14 @@ def table_path(cache: Path, rows: int) -> Path:
 # ---- the children -----------------------------------------------------------------------------
 
 def _rss_mib() -> float:
+    """This process's peak RSS: VmHWM (ru_maxrss would carry the parent's peak across fork+exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

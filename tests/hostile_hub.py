@@ -40,7 +40,6 @@ import fnmatch
 import gzip
 import hashlib
 import http.client
-import io
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -134,3 +134,30 @@ out = {"state": d["state"], "downloaded": d["downloaded"], "missing": d["missing
     assert out["n_missing"] == 100_000_001 - len(present)
     assert out["report_bytes"] < 10_000, "a missing range is written as ranges, not id by id"
     assert out["rss_mib"] < 200, out
+
+
+class _CountedIds:
+    """A lazy source that knows its count, like a metadata query's ids: never listed whole."""
+
+    def __init__(self, ids):
+        self._ids, self.read = ids, 0
+
+    def __len__(self):
+        return len(self._ids)
+
+    def __iter__(self):
+        for rid in self._ids:
+            self.read += 1
+            yield rid
+
+
+def test_a_lazy_source_with_a_length_is_streamed_and_its_length_drives_progress(hub, hub_root, tmp_path):
+    build_repo(hub_root, "t/counted", binary_resources([1000, 1001]))
+    source = _CountedIds([1000, 1001, 1002])
+    progress = []
+    with Downloader(max_workers=1, on_event=lambda e: progress.append(e) if hasattr(e, "ids_total") else None) as dl:
+        job = dl.submit(_pool(hub, "t/counted"), source, str(tmp_path / "o"))
+        assert job.ids is None and job.ids_total == 3, "its len() is the total before it is read"
+        report = job.wait(WAIT)
+    assert source.read == 3 and sorted(report.downloaded) == [1000, 1001] and list(report.missing) == [1002]
+    assert report.not_reached == 0 and progress[-1].ids_total == 3 and progress[-1].ids_done == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.app import make_app
 from app.jobs import DownloadsModel
-from app.screens.watch import worker_row
+from app.screens.watch_rows import worker_row
 from app.settings import AppSettings
 from pools import events as ev
 
@@ -50,10 +50,10 @@ def test_a_worker_at_zero_bytes_shows_no_speed():
     w = model.workers[0]
     w.state, w.job_id, w.archive, w.filename, w.done, w.total, w.speed = (
         "download", 1, "images/0.tar", "1.png", 0, 27238, 50_000.0)
-    cells = worker_row(w).cells
-    assert cells[4] == "0 B / 26.6 KiB" and cells[5] == "–"
+    cells = worker_row(w, 0.0).cells
+    assert cells[5] == "0 B / 26.6 KiB" and cells[6] == "–"
     w.done = 1024
-    assert worker_row(w).cells[5] == "48.8 KiB/s"
+    assert worker_row(w, 0.0).cells[6] == "48.8 KiB/s"
 
 
 async def test_missing_tab_agrees_with_the_job_row_while_jobs_run():
@@ -75,7 +75,8 @@ async def test_missing_tab_agrees_with_the_job_row_while_jobs_run():
         watch.refresh_view()
         await pilot.pause()
         row = watch.query_one("#jobs", VirtualTable).rows[0]
-        assert row.cells[5].startswith("49/")
+        assert row.cells[6].startswith("49/")
         assert str(watch.query_one("#panes").get_tab("pane-missing").label) == "Missing (49)"
         text = str(watch.query_one("#overall").render())
-        assert "ids 0/100" in text and "0 files" in text and "0 B" in text
+        assert "0 files" in text and "0 B" in text
+        assert "ids 0/100" in watch.query_one("#overall-bar").label

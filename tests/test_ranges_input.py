@@ -74,7 +74,8 @@ async def test_tui_range_input_shows_the_error_and_queues_nothing(demo_app):
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot, lambda: isinstance(app.screen, BrowseScreen), "the archives screen")
         await pilot.press("q")
-        await settle(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue dialog")
+        await settle(pilot, lambda: isinstance(app.screen, QueueScreen)
+                     and app.screen.query("#range-text"), "the queue dialog's form")
         dialog = app.screen
         field = dialog.query_one("#range-text", Input)
         message = dialog.query_one("#range-message")

@@ -11,7 +11,7 @@ import pytest
 from app.destination import destination_problem
 from app.diagnose import describe_missing_layout, layout_of
 from app.idlists import IdFileError, format_ids, parse_id_lines, read_ids, write_ids
-from app.sessions import SessionStore, default_data_dir, remaining_ids, subtract
+from app.sessions import SessionStore, default_data_dir, remaining_ids, report_ids, subtract
 from pools import IdRanges, IncrementIDDataPool, parse_ids
 
 
@@ -84,6 +84,9 @@ def test_remaining_ids_are_failed_and_not_reached():
     ids = parse_ids("1-10, 100-200")
     report = {"downloaded": [1, 2, 3], "skipped": [4], "missing": [5, 6, 150], "failed": {"7": "x"}}
     assert str(remaining_ids(ids, report)) == "7-10, 100-149, 151-200"
+    # reports write missing ids as ranges ("48-99"): the same ids either way
+    assert remaining_ids(ids, {**report, "missing": ["5-6", "150"]}) == remaining_ids(ids, report)
+    assert report_ids(["48-99", 3, "7"]) == parse_ids("3, 7, 48-99")
     # a job that failed before reaching any id: everything is left
     assert remaining_ids(ids, {"downloaded": [], "skipped": [], "missing": [], "failed": {}}) == ids
     assert subtract(parse_ids("0-100000000"), parse_ids("1-99999999")) == parse_ids("0, 100000000")

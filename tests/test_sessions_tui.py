@@ -243,3 +243,20 @@ async def test_destination_is_checked_and_remembered(demo, tmp_path):
         await pilot.press("q")
         await settle(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue dialog")
         assert app.screen.query_one("#queue-dest").value == str(tmp_path / "elsewhere")
+
+
+async def test_a_broken_data_dir_warns_and_downloads_go_on(demo, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    app = make_app(demo_app_settings(demo.demo_root, data_dir=blocker / "data"))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_demo(pilot)
+        assert app.sessions is None
+        assert app.sessions_error and "not-a-dir" in app.sessions_error
+        view = app.queue_job(app.current_pool, parse_ids("1-20"), "downloads", 2)
+        await wait_jobs(pilot)
+        assert view.state == "done" and view.session_id is None
+        app.action_downloads()
+        await pilot.press("h")
+        await settle(pilot, lambda: isinstance(app.screen, JobsScreen), "the history")
+        assert "not available" in str(app.screen.query_one("#history-info").render())

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from app.hub.dataset import build_repo
-from pools import Downloader, IncrementIDDataPool
+from pools import AccessDeniedError, Downloader, IncrementIDDataPool
 from pools import budget as budget_module
 from pools import transport
 from pools.budget import ResolverBudget, parse_rate_limit, set_budget_factory
@@ -100,7 +100,7 @@ def test_a_refused_signed_url_is_resolved_again(hub_root, hostile, tmp_path):
     # a fresh URL that is refused as well is an error, not a loop
     hostile.revoke_all()
     hostile.modes = {"cdn": {"expires": -10}}
-    with pytest.raises(transport.AccessDeniedError):
+    with pytest.raises(AccessDeniedError):
         client.stream_range("t/exp", "images/0000.tar", sha, 512, 1023, got.append)
     assert len(_tar_resolves(hostile)) == 3
 
@@ -283,15 +283,15 @@ def test_a_rate_limited_worker_says_so_and_when_it_resumes(hub_root, hostile, tm
 
     ids = _ids(archives=4, per_archive=1)
     manifest = build_repo(hub_root, "t/seen", binary_resources(ids))
-    hostile.modes = {"cdn": {}, "rate-limit": {"quota": 3, "window": 1}}
+    hostile.modes = {"cdn": {}, "rate-limit": {"quota": 3, "window": 3}}  # however slow the machine
     rec = Recorder()
     with Downloader(max_workers=2, on_event=rec) as dl:
         report = dl.submit(_pool(hostile, "t/seen"), ids, str(tmp_path / "o")).wait(WAIT)
     assert report.ok and sorted(report.downloaded) == ids
     assert_only_verified(tmp_path / "o", manifest)
     waits = [s for s in rec.of(ev.WorkerState) if s.state == "rate-limited"]
-    assert waits, "8 resolves at 3 a second: some worker waited"
-    assert all(0 < s.wait <= 1.0 and "resumes in 0:01" in s.reason and s.job_id == 1 for s in waits)
+    assert waits, "8 resolves at 3 per 3 s: some worker waited"
+    assert all(0 < s.wait <= 3.0 and "resumes in 0:0" in s.reason and s.job_id == 1 for s in waits), waits
 
 
 def test_a_stale_index_fails_its_archive_with_the_reason_and_the_rest_goes_on(hub_root, hostile, tmp_path):

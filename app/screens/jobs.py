@@ -17,7 +17,7 @@ from app.format import (display_path, fmt_bytes, fmt_counts, fmt_elapsed, fmt_ra
                         plural)
 from app.messages import DownloadsChanged
 from app.screens.keys import QUIT
-from app.sessions import FINAL, JobRecord, remaining_ids
+from app.sessions import FINAL, JobRecord, remaining_ids, report_ids
 from app.widgets.virtual_table import Column, Row, VirtualTable
 from pools import IdRanges, parse_ids
 from pools.text import shown
@@ -67,14 +67,14 @@ def report_text(record: JobRecord, report: dict | None) -> str:
     if report is None:
         lines.append("No report: the job has not finished a run.")
         return "\n".join(lines)
+    missing = report_ids(report.get("missing"))
     lines.append(fmt_counts(len(report.get("downloaded", ())), len(report.get("skipped", ())),
-                            len(report.get("missing", ())), len(report.get("failed", {})),
+                            len(missing), len(report.get("failed", {})),
                             len(report.get("unrecognized", ()))))
     if report.get("not_reached"):
         lines.append(f"{plural(report['not_reached'], 'id')} not reached (t retries them)")
-    missing = report.get("missing") or []
     if missing:
-        lines.append(f"missing (in no archive): {shown(str(IdRanges.of(missing)), 600)}")
+        lines.append(f"missing (in no archive): {shown(str(missing), 600)}")
     failed = report.get("failed") or {}
     for rid, reason in list(failed.items())[:FAILED_SHOWN]:
         lines.append(f"failed {shown(rid, 20)}: {shown(reason, 200)}")
@@ -227,7 +227,7 @@ class JobsScreen(Screen):
         ids = parse_ids(record.ids)
         sets = {"all": ids}
         if report is not None:
-            sets["missing"] = IdRanges.of(report.get("missing") or [])
+            sets["missing"] = report_ids(report.get("missing"))
             sets["failed"] = IdRanges.of(int(k) for k in (report.get("failed") or {}))
             sets["unfinished"] = remaining_ids(ids, report)
         self.app.push_screen(ExportIdsScreen(sets, default_name=f"job-{record.id}-ids.txt"))

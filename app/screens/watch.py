@@ -142,13 +142,14 @@ class WatchScreen(Screen):
             return
         fraction = o.ids_done / o.ids_total if o.ids_total else 1.0
         eta = f" · ETA {fmt_duration(o.eta)}" if o.running or o.queued else ""
-        bar.update(fraction, f"{100 * fraction:.0f}% · ids {fmt_ratio(o.ids_done, o.ids_total)}{eta}")
+        bar.update(fraction, f"{100 * fraction:.0f}%{eta}")
         bar.set_class(not (o.running or o.queued), "-finished")
         state = (f"{plural(o.running, 'job')} running" if o.running else "idle")
         if o.queued:
             state += f", {o.queued:,} queued"
         self.query_one("#overall", Static).update(
-            f"{state} · {plural(o.files, 'file')} · {fmt_bytes(o.nbytes)} · {fmt_rate(o.rate)}")
+            f"{state} · ids {fmt_ratio(o.ids_done, o.ids_total)} · {plural(o.files, 'file')} · "
+            f"{fmt_bytes(o.nbytes)} · {fmt_rate(o.rate)}")
 
     def _refresh_panes(self) -> None:
         model = self.model
@@ -167,7 +168,11 @@ class WatchScreen(Screen):
     def _refresh_pane_labels(self) -> None:
         model = self.model
         tabs = self.query_one("#panes", TabbedContent)
-        tabs.get_tab("pane-missing").label = f"Missing ({self._missing_shown:,})"
+        # one job with missing ids (the usual case): its exact count, the same as its job row, on
+        # every refresh; several overlapping jobs: the distinct ids of the last panes rebuild
+        missing_jobs = [j for j in model.jobs.values() if j.missing]
+        shown_count = missing_jobs[0].missing if len(missing_jobs) == 1 else self._missing_shown
+        tabs.get_tab("pane-missing").label = f"Missing ({shown_count:,})"
         tabs.get_tab("pane-unrecognized").label = f"Unrecognized ({len(model.unrecognized):,})"
         tabs.get_tab("pane-failed").label = f"Failed ({len(model.failed):,})"
 

@@ -53,12 +53,12 @@ def job_elapsed(job: JobView, now: float) -> float | None:
     return max(0.0, (job.finished if job.finished is not None else now) - job.started)
 
 
-def job_row(job: JobView, now: float) -> Row:
+def job_row(job: JobView, now: float | None = None) -> Row:
     issues = f"{fmt_short(job.missing)}/{fmt_short(job.failed)}" if (job.missing or job.failed) else "–"
     what = f"{shown(job.repo)} · {job.ids_text} → {shown(display_path(job.dst_dir))}"
     if job.error:
         what = f"{shown(job.error)} · {what}"
-    elapsed = job_elapsed(job, now)
+    elapsed = job_elapsed(job, now if now is not None else (job.finished or job.started or 0.0))
     # average over the job's life; none in its first second (files already there count as
     # bytes at once, which would read as hundreds of MiB/s)
     speed = job.bytes_done / elapsed if elapsed and elapsed >= 1.0 else None
@@ -76,7 +76,9 @@ def wait_left(w: WorkerView, now: float) -> float | None:
     return max(0.0, w.wait - (now - w.wait_at))
 
 
-def worker_row(w: WorkerView, now: float) -> Row:
+def worker_row(w: WorkerView, now: float | None = None) -> Row:
+    """``now`` (the app's clock) counts a wait down; without it, the wait as last reported."""
+    now = w.wait_at if now is None else now
     if w.state == "idle":
         return Row(w.worker, (str(w.worker), "idle", "", "", "", "", ""), style="dim")
     item = shown(w.archive)
