@@ -8,6 +8,7 @@ scheduler; the engine skips the files the dead worker already verified.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ from distributed import Client, Event, as_completed
 
 from ..ranges import IdRanges
 from ..report import DownloadReport
+from ..write import PARTIAL_DIR
 from .merge import merge_reports
 from .plan import FILES_PER_TASK, ClusterTask, plan_tasks
 
@@ -55,21 +57,86 @@ def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_
     if cancel.is_set():
         return DownloadReport(state="cancelled", not_reached=len(ids), requested=ids)
     pool = spec()
-    with Downloader(max_workers=threads, **options) as dl:
-        job = dl.submit(pool, ids, dst_dir)
-        while not job.done:
-            if cancel.is_set():
-                job.cancel()
-                break
-            job._done.wait(POLL)
-        return job.wait()
+    keeper = _hold_partial_dir(dst_dir)
+    try:
+        with Downloader(max_workers=threads, **options) as dl:
+            job = dl.submit(pool, ids, dst_dir)
+            while not job.done:
+                if cancel.is_set():
+                    job.cancel()
+                    break
+                job._done.wait(POLL)
+            return job.wait()
+    finally:
+        _release_partial_dir(keeper)
+
+
+KEEP = ".keep"
+
+
+def _hold_partial_dir(dst_dir: str) -> str | None:
+    """Keep the shared partial folder from being removed while this task writes in it.
+
+    Every task's engine removes the partial folder when it finds it empty; tasks of one job on
+    other workers write into the same folder, so each holds a marker file in it (never a
+    ``.part``: the stale-file sweep leaves it alone) until its engine is done.
+    """
+    from ..files import real_dir_inside
+
+    name = f".task-{os.getpid()}-{uuid.uuid4().hex}{KEEP}"
+    for _ in range(5):  # another task may remove the empty folder between our two steps
+        try:
+            os.makedirs(dst_dir, exist_ok=True)
+            folder = real_dir_inside(os.path.abspath(dst_dir), [PARTIAL_DIR])
+            path = os.path.join(folder, name)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            os.close(fd)
+            return path
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None  # the engine reports what is wrong with the destination
+    return None
+
+
+def _release_partial_dir(keeper: str | None) -> None:
+    if keeper is None:
+        return
+    try:
+        os.unlink(keeper)
+    except OSError:
+        pass
+    try:
+        os.rmdir(os.path.dirname(keeper))  # only when empty: another task may still hold it
+    except OSError:
+        pass
+
+
+def _sweep_keepers(dst_dir: str) -> None:
+    """After the job, from the client when it sees the destination: markers of dead workers."""
+    folder = os.path.join(os.path.abspath(dst_dir), PARTIAL_DIR)
+    if os.path.islink(folder) or not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if name.startswith(".task-") and name.endswith(KEEP) and not os.path.islink(path):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
 
 
 class ClusterJob:
     """A job running on the cluster: ``wait()`` gives the merged report, ``cancel()`` stops every task."""
 
-    def __init__(self, client: Client, ids: IdRanges, tasks: list[ClusterTask], futures: list, cancel_name: str):
+    def __init__(self, client: Client, ids: IdRanges, tasks: list[ClusterTask], futures: list, cancel_name: str,
+                 dst_dir: str = ""):
         self.client = client
+        self.dst_dir = dst_dir
         self.ids = ids
         self.tasks = tasks
         self.futures = futures
@@ -106,6 +173,8 @@ class ClusterJob:
                                      elapsed=time.monotonic() - self._started, error=error,
                                      cancelled=self.cancelled)
         self._cancel.clear()
+        if self.dst_dir:
+            _sweep_keepers(self.dst_dir)
         return self._report
 
 
@@ -135,7 +204,7 @@ class ClusterRunner:
         futures = [self.client.submit(_run_task, spec, task.ids, dst_dir, self.threads, name, self.options,
                                       key=f"cheesechaser-task-{name[-12:]}-{task.key}", pure=False)
                    for task in tasks]
-        return ClusterJob(self.client, ranges, tasks, futures, name)
+        return ClusterJob(self.client, ranges, tasks, futures, name, dst_dir)
 
 
 def open_client(address: str) -> tuple[Client, Callable[[], None]]:
