@@ -8,6 +8,7 @@ scheduler; the engine skips the files the dead worker already verified.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -219,7 +220,8 @@ def open_client(address: str) -> tuple[Client, Callable[[], None]]:
         if not 1 <= n <= 256:
             raise ValueError("--cluster local:N needs 1 to 256 workers")
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               scheduler_port=0, dashboard_address=None)
+                               scheduler_port=0, dashboard_address=None,
+                               silence_logs=logging.CRITICAL)  # Dask's own comm chatter is not ours to print
         client = Client(cluster)
 
         def close() -> None:
