@@ -59,6 +59,8 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--json", action="store_true",
                         help="print events as JSON, one object per line on stdout, then the report "
                              "({\"event\": \"report\", ...}); the summary stays on stderr")
+    from app.cluster_cli import add_cluster_argument  # --cluster (issue 13)
+    add_cluster_argument(parser)
     from app.query_cli import add_table_arguments  # --where, --metadata, --captions, ... (issue 12)
     add_table_arguments(parser, download=True)
     return parser
@@ -190,6 +192,9 @@ def run_download(args: argparse.Namespace) -> int:
     layout = _plan_or_layout_error(args, pool, ids)
     if layout is not None:
         return layout
+    if args.cluster:  # issue 13: the same job on a Dask cluster
+        from app.cluster_cli import pool_spec, run_on_cluster
+        return run_on_cluster(args, pool_spec(args, base_level, retry), ids, _fail_usage, _summarise)
     events = _JsonEvents(sys.stdout) if args.json else None
     downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap, on_event=events)
     if selection is not None and selection.on_event is not None:

@@ -1,0 +1,72 @@
+"""``download --cluster``: the same download run on a Dask cluster (issue 13).
+
+``--cluster local:N`` starts a LocalCluster of N worker processes for the run;
+``--cluster tcp://HOST:8786`` uses a running scheduler (its workers must reach ``--output``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+
+def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", default=None, metavar="ADDR",
+                        help="run on a Dask cluster: tcp://SCHEDULER:8786, or local:N for N local worker "
+                             "processes (needs pip install 'cheesechaser-tui[dask]'; --output must be a "
+                             "folder every worker can reach; --workers is threads per task)")
+
+
+def pool_spec(args: argparse.Namespace, base_level, retry):
+    """What each worker builds its pool from: the same pool the local run would use."""
+    from pools import ArchiveTemplateDataPool, IncrementIDDataPool
+    from pools.cluster.runner import PoolSpec
+
+    common = dict(data_revision=args.revision, idx_repo_id=args.idx_repo, idx_revision=args.idx_revision,
+                  hf_token=args.token, endpoint=args.endpoint, retry=retry)
+    if args.archive_template:
+        return PoolSpec(ArchiveTemplateDataPool, args.repo, archive_templates=tuple(args.archive_template), **common)
+    return PoolSpec(IncrementIDDataPool, args.repo, base_level=base_level, base_dir=args.base_dir, **common)
+
+
+def run_on_cluster(args: argparse.Namespace, spec, ids, fail_usage, summarise) -> int:
+    """Run the job on ``args.cluster``; Ctrl-C cancels every task. Returns the exit code."""
+    try:
+        from pools.cluster import ClusterRunner, open_client
+    except ImportError as err:
+        return fail_usage(str(err))
+    try:
+        client, close = open_client(args.cluster)
+    except ValueError as err:
+        return fail_usage(str(err))
+    except Exception as err:  # noqa: BLE001 - an unreachable scheduler: one line
+        return fail_usage(f"cannot reach the Dask scheduler at {args.cluster}: {err.__class__.__name__}")
+    interrupted = threading.Event()
+    try:
+        job = ClusterRunner(client, threads=args.workers, merge_gap=args.merge_gap).submit(spec, ids, args.output)
+        print(f"cluster: {len(job.tasks)} tasks on {len(client.scheduler_info().get('workers', {}))} workers",
+              file=sys.stderr)
+        result: list = []
+        waiter = threading.Thread(target=lambda: result.append(job.wait()), daemon=True)
+        waiter.start()
+
+        def on_sigint(signum, frame):
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            interrupted.set()
+            job.cancel()
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        previous_term = signal.signal(signal.SIGTERM, on_sigint)
+        try:
+            while waiter.is_alive():
+                waiter.join(0.1)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGTERM, previous_term)
+        report = result[0]
+    finally:
+        close()
+    return summarise(args, report, interrupted.is_set())

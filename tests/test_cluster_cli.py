@@ -1,0 +1,57 @@
+"""``cheesechaser-tui download --cluster local:N`` in a real subprocess against the loopback Hub:
+the same files, report and exit codes as a local run; bad addresses are one-line usage errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from app.hub.dataset import build_repo  # noqa: E402
+
+from helpers import assert_only_verified, binary_resources  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(args, tmp_path, hub):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(HF_HOME=str(tmp_path / "hf-home"), HF_ENDPOINT=hub.url, HF_HUB_DISABLE_TELEMETRY="1",
+               PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "app", "download", *args], cwd=ROOT, text=True,
+                          env=env, timeout=180, stdin=subprocess.DEVNULL, capture_output=True)
+
+
+def test_download_on_a_local_cluster_same_report_as_local(hub, hub_root, tmp_path):
+    ids = [rid for rid in range(100, 140) if rid % 5]
+    manifest = build_repo(hub_root, "t/cli", binary_resources(ids), base_level=1)
+    common = ["t/cli", "100-139", "--base-level", "1", "--endpoint", hub.url, "--workers", "2"]
+    proc = _run([*common, "-o", str(tmp_path / "c"), "--cluster", "local:2", "--report", str(tmp_path / "c.json")],
+                tmp_path, hub)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    local = _run([*common, "-o", str(tmp_path / "l"), "--report", str(tmp_path / "l.json")], tmp_path, hub)
+    assert local.returncode == 0, local.stderr[-2000:]
+    cluster_report = json.loads((tmp_path / "c.json").read_text())
+    local_report = json.loads((tmp_path / "l.json").read_text())
+    for key in ("state", "downloaded", "missing", "failed", "not_reached", "files"):
+        assert cluster_report[key] == local_report[key], key
+    assert cluster_report["downloaded"] == ids
+    assert_only_verified(tmp_path / "c", manifest)
+    assert sorted(os.listdir(tmp_path / "c")) == sorted(os.listdir(tmp_path / "l"))
+
+
+@pytest.mark.parametrize("address, message", [("local:x", "local:N needs a number"),
+                                              ("local:0", "1 to 256 workers")])
+def test_bad_cluster_address_is_a_one_line_usage_error(hub, hub_root, tmp_path, address, message):
+    build_repo(hub_root, "t/bad", binary_resources([100]), base_level=1)
+    proc = _run(["t/bad", "100", "--base-level", "1", "--endpoint", hub.url, "-o", str(tmp_path / "o"),
+                 "--cluster", address], tmp_path, hub)
+    assert proc.returncode == 2
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
