@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from pools.files import write_atomic
+from pools.files import pid_alive, write_atomic
 
 APP_NAME = "cheesechaser-tui"
 DATA_DIR_ENV = "CHEESECHASER_DATA_DIR"
@@ -209,7 +209,7 @@ class SessionStore:
         for row in rows:
             record = JobRecord(*row)
             if record.state == "interrupted" or record.owner is None or (
-                    record.owner != self.pid and not _pid_alive(record.owner)):
+                    record.owner != self.pid and not pid_alive(record.owner)):
                 out.append(record)
         return out
 
@@ -245,16 +245,6 @@ class SessionStore:
         with self._lock:
             self._db.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
                              "SET value = excluded.value", (key, value))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def pool_spec(pool, demo_endpoint: str | None = None) -> dict[str, Any]:

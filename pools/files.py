@@ -91,3 +91,14 @@ def real_dir_inside(root: str, rel_parts: list[str] | tuple[str, ...], *, create
     if not inside(root_real, path):
         raise OutsideError(errno.EXDEV, f"{path} leads outside {root}")
     return path
+
+
+def pid_alive(pid: int) -> bool:
+    """True while a process with this pid exists (one we may not signal counts too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import DestinationError
-from .files import OutsideError, inside, open_exclusive, real_dir_inside, remove_empty_dir, unlink_quiet, \
+from .files import OutsideError, inside, open_exclusive, pid_alive, real_dir_inside, remove_empty_dir, unlink_quiet, \
     unpredictable_name, write_atomic
 from .index import IndexEntry
 from .text import is_unsafe_text, shown
@@ -212,7 +212,7 @@ def clean_stale_partials(partial_dir: str) -> None:
                         continue  # another job of this process is writing it, into the same folder
                 except OSError:
                     continue
-            elif _pid_alive(pid):
+            elif pid_alive(pid):
                 continue
         unlink_quiet(path)
     remove_empty_dir(partial_dir)
@@ -248,16 +248,6 @@ def create_tmp(path: str):
             except OutsideError as err:
                 raise DestinationError(f"cannot use {err.strerror}; remove it and run again") from None
     return open_exclusive(path, open)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def metainfo_parts(metainfo_fmt: str, resource_id: int) -> list[str]:
