@@ -13,6 +13,7 @@ aside as *unrecognized*, with the reason, and never downloaded.
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 import threading
@@ -151,19 +152,66 @@ class ArchiveIndex:
         return out
 
     # -- the whole index, for browsing
+    def first_entries(self, n: int) -> list[IndexEntry]:
+        """The ``n`` usable entries of smallest offset (ties in the index's order): what the whole
+        list sorted by offset starts with, found without building the other entries (a browser's
+        first page of a 50,000-file archive)."""
+        if self._full is not None:
+            return sorted(self._full[0], key=_by_offset)[:n]
+        files = self._files
+        candidates = [(info["offset"], pos, name) for pos, (name, info) in enumerate(files.items())
+                      if type(info) is dict and type(info.get("offset")) is int]
+        want = n * 2 + 16
+        while True:
+            out: list[IndexEntry] = []
+            for _, _, name in heapq.nsmallest(want, candidates):
+                rid = self._names.id_of_name(name)
+                if rid is not None:
+                    out.extend(e for e in self.lookup(rid) if e.name == name)
+                    if len(out) == n:
+                        return out
+            if want >= len(candidates):
+                return out
+            want *= 4
+
     def _everything(self):
         full = self._full
         if full is None:
-            for rid in self._names.ids():
-                self.lookup(rid)
-            by_name = {e.name: e for entries in self._built.values() for e in entries}
-            bad = dict(self.name_problems)
-            bad.update(self._entry_problems)
-            entries = [by_name[n] for n in self._files if n in by_name]
-            by_id = {rid: self._built[rid] for rid in self._names.ids() if self._built[rid]}
-            unrecognized = [(n, bad[n]) for n in self._files if n in bad]
-            full = self._full = (entries, by_id, unrecognized)
+            with self._lock:
+                full = self._full
+                if full is None:
+                    full = self._full = self._build_everything()
         return full
+
+    def _build_everything(self):
+        """Every entry at once (the TUI's file list): the same verdicts as :meth:`lookup`, with the
+        checks of a well-formed entry of a single-name id inlined (about 4x faster for 50,000)."""
+        built, files, filesize = self._built, self._files, self.filesize
+        sha_ok = _SHA256.fullmatch
+        for rid, names in self._names.items():
+            if rid in built:
+                continue
+            if isinstance(names, str):
+                info = files.get(names)
+                if type(info) is dict:
+                    offset, size, sha = info.get("offset"), info.get("size"), info.get("sha256")
+                    if type(offset) is int and type(size) is int and offset >= 0 and size >= 0 and \
+                            (filesize is None or offset + size <= filesize) and \
+                            type(sha) is str and sha_ok(sha):
+                        base = safe_basename(names) or ""
+                        built[rid] = [IndexEntry(names, offset, size, sha, rid, base)]
+                        continue
+            built[rid] = self._build(rid, names)
+        return self._collect()
+
+    def _collect(self):
+        by_name = {e.name: e for entries in self._built.values() for e in entries}
+        bad = dict(self.name_problems)
+        bad.update(self._entry_problems)
+        entries = [by_name[n] for n in self._files if n in by_name]
+        by_id = {rid: self._built[rid] for rid in self._names.ids() if self._built[rid]}
+        unrecognized = [(n, bad[n]) for n in self._files if n in bad]
+        return entries, by_id, unrecognized
 
     @property
     def entries(self) -> list[IndexEntry]:
@@ -199,6 +247,10 @@ class ArchiveIndex:
 
     def __repr__(self) -> str:
         return f"ArchiveIndex({self.archive!r}, {len(self._files)} files)"
+
+
+def _by_offset(entry: IndexEntry) -> int:
+    return entry.offset
 
 
 def _is_count(value: Any) -> bool:

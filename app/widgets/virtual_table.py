@@ -244,11 +244,13 @@ class VirtualTable(ScrollView, can_focus=True):
             return self._view[self.cursor]
         return None
 
-    def set_rows(self, rows: Iterable[Row]) -> None:
+    def set_rows(self, rows: Iterable[Row], *, presorted: bool = False) -> None:
+        """Replace every row; ``presorted``: they already are in the current sort's order (tens
+        of thousands are then not sorted again on the event loop)."""
         keep = self.cursor_key
         self._rows = list(rows)
         self._by_key = {row.key: row for row in self._rows}
-        self._rebuild(keep)
+        self._rebuild(keep, presorted)
 
     def add_rows(self, rows: Iterable[Row]) -> None:
         self.update_rows(rows)
@@ -306,7 +308,7 @@ class VirtualTable(ScrollView, can_focus=True):
                 return i
         raise KeyError(key)
 
-    def _rebuild(self, keep: Hashable | None) -> None:
+    def _rebuild(self, keep: Hashable | None, presorted: bool = False) -> None:
         view = self._rows
         if self._filter or self._predicate is not None:
             needle, pred = self._filter, self._predicate
@@ -315,7 +317,7 @@ class VirtualTable(ScrollView, can_focus=True):
             ]
         else:
             view = list(view)
-        if self.sort_column is not None:
+        if self.sort_column is not None and not presorted:
             col = self.sort_column
             view.sort(key=lambda r: _sort_key(r.sort_value(col)), reverse=self.sort_reverse)
             if self.sort_reverse:  # keep "not loaded yet" at the bottom either way
