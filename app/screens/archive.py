@@ -197,7 +197,7 @@ class ArchiveScreen(Screen):
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
-        index = self.index = message.index
+        self.index = message.index
         self.entries = message.entries
         files = self.query_one("#files", VirtualTable)
         files.empty_text = "No file in this archive maps to an id."
