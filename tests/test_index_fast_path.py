@@ -179,3 +179,38 @@ def test_the_first_page_is_where_the_list_sorted_by_offset_starts(n):
     assert first == sorted(full.entries, key=lambda e: e.offset)[:n]
     assert index.entries == full.entries  # building the page first changes nothing after
     assert index.first_entries(n) == first  # and the same once everything is built
+
+
+ODD_DOCUMENTS = [
+    b'{"files": {"1.png": {"offset": 0, "size": 1, "sha256": "%s"}, "1.png": {"offset": 5, "size": 1}}}' % SHA.encode(),
+    b'{"filesize": 123456789012345678901234567890, "files": {"1.png": {"offset": 0, "size": 1}}}',
+    b'{"files": {"1.png": {"offset": 123456789012345678901234567890, "size": 1}, "2.png": {"offset": 9223372036854775808, "size": 1}}}',
+    b'{"filesize": 100, "files": {"1.png": {"offset": 1e400, "size": 1}, "2.png": {"offset": NaN, "size": 1}}}',
+    '{"files": {"1.png": {"offset": 0, "size": 1}}}'.encode("utf-16"),
+    b'\xef\xbb\xbf{"files": {"1.png": {"offset": 0, "size": 1}}}',
+    b'{"files": {"\\ud800.png": {"offset": 0, "size": 1}, "2.png": {"offset": 1.5, "size": 1}}}',
+    b'{"files": {"1.png": {"offset": -0.0, "size": 1}, "\\u0031.png": {"offset": 3, "size": 1}}}',
+]
+
+
+@pytest.mark.parametrize("doc", ODD_DOCUMENTS, ids=range(len(ODD_DOCUMENTS)))
+def test_orjson_reads_every_index_as_json_does(doc, monkeypatch):
+    from pools import index as index_module
+
+    def read():
+        try:
+            index = ArchiveIndex.from_bytes("images/0001.tar", doc)
+        except IndexFormatError as err:
+            return str(err)
+        return index.filesize, index.entries, index.unrecognized
+
+    fast = read()
+    monkeypatch.setattr(index_module, "_orjson", None)
+    assert fast == read()
+
+
+def test_orjson_is_used_when_installed():
+    from pools import index as index_module
+
+    pytest.importorskip("orjson")
+    assert index_module._orjson is not None
