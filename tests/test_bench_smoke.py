@@ -39,6 +39,7 @@ def test_bench_download_sparse_real_runs_every_client_to_completion():
 @pytest.mark.parametrize("script,argv,expect", [
     ("tests/bench_plan.py", ["--archives", "12", "--range", "1-50000", "--rounds", "1"], "planning the range"),
     ("tests/bench_tui_open.py", ["--entries", "2000", "--rounds", "1"], "first rows of the archive screen"),
+    ("tests/bench_index_parse.py", ["--entries", "2000", "--rounds", "2"], "one id looked up"),
 ])
 def test_bench_scripts_run(script, argv, expect):
     out = run_script(script, *argv)
