@@ -118,6 +118,7 @@ class ArchiveScreen(Screen):
         self.marked: set[int] = set()
         self._preview_cancel = threading.Event()
         self._preview_key = None
+        self._first_painted = threading.Event()
         self.title = shown(archive, 120)
 
     def compose(self) -> ComposeResult:
@@ -145,6 +146,7 @@ class ArchiveScreen(Screen):
 
     def on_unmount(self) -> None:
         self._preview_cancel.set()
+        self._first_painted.set()  # a loader waiting for the first page goes on (and sees it is cancelled)
 
     # ---- the index ------------------------------------------------------------------------
 
@@ -166,7 +168,7 @@ class ArchiveScreen(Screen):
             first = index.first_entries(FIRST_PAGE)
             if worker.is_cancelled:
                 return
-            shown_first = threading.Event()
+            shown_first = self._first_painted
             self.post_message(self.FirstRows(index.n_files, first, [file_row(e) for e in first], shown_first))
             # building the rest holds the GIL: let the event loop paint the first page before
             shown_first.wait(FIRST_PAGE_WAIT_S)
