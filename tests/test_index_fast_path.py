@@ -193,9 +193,13 @@ ODD_DOCUMENTS = [
 ]
 
 
+@pytest.mark.parametrize("on_parser_thread", [False, True])
 @pytest.mark.parametrize("doc", ODD_DOCUMENTS, ids=range(len(ODD_DOCUMENTS)))
-def test_orjson_reads_every_index_as_json_does(doc, monkeypatch):
+def test_orjson_reads_every_index_as_json_does(doc, on_parser_thread, monkeypatch):
     from pools import index as index_module
+
+    if on_parser_thread:
+        monkeypatch.setattr(index_module, "PARSER_THREAD_BYTES", 0)
 
     def read():
         try:
