@@ -9,6 +9,7 @@ scheduler; the engine skips the files the dead worker already verified.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -24,6 +25,7 @@ from .merge import merge_reports
 from .plan import FILES_PER_TASK, ClusterTask, plan_tasks
 
 POLL = 0.25  # seconds between a task's looks at the cancel event
+TASKS_PER_SLOT = 2  # a small job is cut into about this many tasks per Dask thread
 
 
 class PoolSpec:
@@ -41,14 +43,50 @@ class PoolSpec:
 
 _SHARED = threading.Lock()
 _shared_done = False
+_ENGINES: dict[tuple, Any] = {}
+
+
+def _engine(threads: int, options: dict[str, Any]):
+    """This worker process's engine for ``threads`` and ``options``, made once and kept.
+
+    Every task a worker runs goes through one engine: its connection pools and threads are set
+    up once, and when Dask runs two tasks at once on the worker (``nthreads`` 2 or more), the
+    second one's files keep the threads busy while the first drains its last archives, within
+    the same ``threads`` requests in flight.
+    """
+    from .. import Downloader
+
+    key = (threads, tuple(sorted(options.items())))
+    with _SHARED:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = Downloader(max_workers=threads, **options)
+        return engine
+
+
+def _pin(pool, commits: dict[tuple[str, str], str]) -> None:
+    """The commits the client resolved, given to a worker's pool: no task asks the Hub again."""
+    shas = getattr(pool, "_shas", None)
+    if isinstance(shas, dict) and commits:
+        with pool._lock:
+            shas.update(commits)
+
+
+def resolve_commits(pool) -> dict[tuple[str, str], str]:
+    """``{(repo, revision): commit}`` of the pool's data and index revisions (two API calls at most)."""
+    if not hasattr(pool, "resolve_revision"):
+        return {}
+    commits = {(pool.data_repo_id, pool.data_revision): pool.resolve_revision()}
+    if hasattr(pool, "resolve_index_revision"):
+        commits[(pool.idx_repo_id, pool.idx_revision)] = pool.resolve_index_revision()
+    return commits
 
 
 def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_name: str,
-              options: dict[str, Any]) -> DownloadReport:
+              options: dict[str, Any], commits: dict | None = None) -> DownloadReport:
     """On a worker: one task's ids through the engine, into ``dst_dir``; its report."""
     global _shared_done
-    from .. import Downloader
-    from .budget import use_shared_budgets
+    from .budget import give_back_all, use_shared_budgets
 
     with _SHARED:
         if not _shared_done:
@@ -58,18 +96,26 @@ def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_
     if cancel.is_set():
         return DownloadReport(state="cancelled", not_reached=len(ids), requested=ids)
     pool = spec()
+    _pin(pool, commits or {})
     keeper = _hold_partial_dir(dst_dir)
+    dl = _engine(threads, options)
     try:
-        with Downloader(max_workers=threads, **options) as dl:
-            job = dl.submit(pool, ids, dst_dir)
+        job = dl.submit(pool, ids, dst_dir)
+        try:
             while not job.done:
                 if cancel.is_set():
                     job.cancel()
                     break
                 job._done.wait(POLL)
             return job.wait()
+        finally:
+            try:
+                dl._jobs.remove(job)  # a long-lived engine keeps no finished job
+            except ValueError:
+                pass
     finally:
         _release_partial_dir(keeper)
+        give_back_all()
 
 
 KEEP = ".keep"
@@ -182,7 +228,8 @@ class ClusterJob:
 class ClusterRunner:
     """Submits download jobs to a Dask cluster through ``client``.
 
-    ``threads``: engine threads inside each task (requests in flight per task);
+    ``threads``: engine threads of each worker process (requests in flight per worker; the tasks a
+    worker runs at once share them);
     ``files_per_task``: about how many ids a task takes (whole archives, contiguous ids).
     """
 
@@ -193,17 +240,32 @@ class ClusterRunner:
         self.files_per_task = files_per_task
         self.options = downloader_options
 
-    def submit(self, spec: PoolSpec, ids, dst_dir: str) -> ClusterJob:
+    def _task_size(self, n_ids: int) -> int:
+        """``files_per_task``, smaller when the job is small: enough tasks for every worker's threads."""
+        try:
+            slots = sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values())
+        except Exception:  # noqa: BLE001 - an answer we cannot read: the configured size
+            slots = 0
+        if slots <= 0:
+            return self.files_per_task
+        return max(1, min(self.files_per_task, math.ceil(n_ids / (slots * TASKS_PER_SLOT))))
+
+    def submit(self, spec: PoolSpec, ids, dst_dir: str, *, commits: dict | None = None) -> ClusterJob:
+        """Plan ``ids`` into tasks and submit them. ``commits``: the pool's revisions already
+        resolved (:func:`resolve_commits`), else resolved here (a ``PoolError`` when they cannot be)."""
         from ..ids import take
 
         ranges = take(ids, {})
         if not isinstance(ranges, IdRanges):
             ranges = IdRanges.of(ranges)
-        tasks = plan_tasks(spec(), ranges, self.files_per_task)
+        pool = spec()
+        if commits is None:
+            commits = resolve_commits(pool)  # once, here: the tasks are given the commits
+        tasks = plan_tasks(pool, ranges, self._task_size(len(ranges)))
         name = f"cheesechaser-cancel-{uuid.uuid4().hex}"
         Event(name, client=self.client).clear()
         futures = [self.client.submit(_run_task, spec, task.ids, dst_dir, self.threads, name, self.options,
-                                      key=f"cheesechaser-task-{name[-12:]}-{task.key}", pure=False)
+                                      commits, key=f"cheesechaser-task-{name[-12:]}-{task.key}", pure=False)
                    for task in tasks]
         return ClusterJob(self.client, ranges, tasks, futures, name, dst_dir)
 
@@ -219,7 +281,7 @@ def open_client(address: str) -> tuple[Client, Callable[[], None]]:
             raise ValueError(f"--cluster local:N needs a number of workers, got {address!r}") from None
         if not 1 <= n <= 256:
             raise ValueError("--cluster local:N needs 1 to 256 workers")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+        cluster = LocalCluster(n_workers=n, threads_per_worker=2, processes=True, host="127.0.0.1",
                                scheduler_port=0, dashboard_address=None,
                                silence_logs=logging.CRITICAL)  # Dask's own comm chatter is not ours to print
         client = Client(cluster)
