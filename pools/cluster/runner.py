@@ -96,7 +96,7 @@ def _publisher(topic: str | None, key: str) -> TaskPublisher | None:
 
 def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_name: str,
               options: dict[str, Any], commits: dict | None = None, topic: str | None = None,
-              key: str = "") -> DownloadReport:
+              key: str = "", submit_options: dict[str, Any] | None = None) -> DownloadReport:
     """On a worker: one task's ids through the engine, into ``dst_dir``; its report."""
     global _shared_done
     from .budget import give_back_all, use_shared_budgets
@@ -116,7 +116,7 @@ def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_
     if publisher is not None:
         dl.add_listener(publisher.on_event)
     try:
-        job = dl.submit(pool, ids, dst_dir)
+        job = dl.submit(pool, ids, dst_dir, **(submit_options or {}))
         if publisher is not None:
             publisher.start(job)
         try:
@@ -166,6 +166,7 @@ class ClusterJob:
         self._done = threading.Event()
         self._wait_lock = threading.Lock()
         if events is not None:
+            events.emit(ev.JobState(job_id, "queued"))
             events.emit(ev.JobState(job_id, "running"))
             threading.Thread(target=self._watch_workers, daemon=True, name="cluster-workers").start()
 
@@ -251,12 +252,15 @@ class ClusterRunner:
 
     ``threads``: engine threads of each worker process (requests in flight per worker; the tasks a
     worker runs at once share them);
-    ``files_per_task``: about how many ids a task takes (whole archives, contiguous ids).
+    ``files_per_task``: about how many ids a task takes (whole archives, contiguous ids);
+    ``save_metainfo``: as for :meth:`pools.Downloader.submit`; the rest goes to each worker's
+    :class:`pools.Downloader` (``merge_gap``, ``max_span``...).
     """
 
     def __init__(self, client: Client, *, threads: int = 6, files_per_task: int = FILES_PER_TASK,
-                 **downloader_options: Any):
+                 save_metainfo: bool = True, **downloader_options: Any):
         self.client = client
+        self.submit_options = {"save_metainfo": bool(save_metainfo)}
         self.threads = max(1, int(threads))
         self.files_per_task = files_per_task
         self.options = downloader_options
@@ -297,7 +301,7 @@ class ClusterRunner:
             self.client.subscribe_topic(topic, events.handler)
         keys = [f"cheesechaser-task-{name[-12:]}-{task.key}" for task in tasks]
         futures = [self.client.submit(_run_task, spec, task.ids, dst_dir, self.threads, name, self.options,
-                                      commits, topic, key, key=key, pure=False)
+                                      commits, topic, key, self.submit_options, key=key, pure=False)
                    for task, key in zip(tasks, keys)]
         label = name_of(spec, ranges) if name is None else name
         return ClusterJob(self.client, ranges, tasks, futures, name, dst_dir, job_id=job_id, name=label,
