@@ -32,7 +32,7 @@ from distributed import Lock, get_client
 from ..budget import ResolverBudget, format_wait, parse_rate_limit, set_budget_factory
 from ..http import Cancelled
 
-_FIELDS = ("_remaining", "_reset_at", "_quota", "_window", "_spent")
+_FIELDS = ("_remaining", "_reset_at", "_earliest", "_quota", "_window", "_spent")
 MAX_LEASE = 64  # resolves one lease takes at most
 LEASE_SHARE = 16  # a lease takes at most 1/16 of what is left in the window
 UNKNOWN_LEASE = 64  # resolves leased while the Hub has announced no quota...
@@ -146,17 +146,17 @@ class SharedBudget:
         def lease(budget: ResolverBudget):
             self._settle(budget, unsent, heard)
             now = self._clock()
-            if budget._remaining is not None and now >= budget._reset_at:
+            if budget._remaining is not None and now >= budget._earliest:
                 budget._remaining = budget._quota  # a new window, as the in-process budget does
                 if budget._remaining is not None:  # its end, until the Hub says (the next answer)
-                    budget._reset_at = now + (budget._window or UNKNOWN_TTL)
+                    budget._reset_at = budget._earliest = now + (budget._window or UNKNOWN_TTL)
             if budget._remaining is None:  # no quota announced (yet): the in-process budget does not wait
                 return UNKNOWN_LEASE, now + UNKNOWN_TTL, 0.0, True
             if budget._remaining <= 0:
-                return 0, budget._reset_at - now, budget._reset_at, False
+                return 0, budget._earliest - now, budget._reset_at, False
             grant = int(max(1, min(MAX_LEASE, math.ceil(budget._remaining / LEASE_SHARE), budget._remaining)))
             budget._remaining -= grant
-            return grant, budget._reset_at, budget._reset_at, False
+            return grant, budget._earliest, budget._reset_at, False
 
         grant, until, window, unknown = self._replay(lease)
         if grant == 0:
