@@ -185,6 +185,11 @@ class ClusterJob:
     def state(self) -> str:
         return self._report.state if self._report is not None else "running"
 
+    @property
+    def report(self) -> DownloadReport:
+        """The merged report once every task is done; until then an empty running one."""
+        return self._report if self._report is not None else DownloadReport(state="running", requested=self.ids)
+
     def _watch_workers(self) -> None:
         """Tell the listeners of workers that left the cluster (the scheduler's view, once a second)."""
         seen: set[str] = set()
@@ -197,12 +202,19 @@ class ClusterJob:
                 self.events.worker_lost(gone)
             seen = now
 
-    def wait(self, on_report: Callable[[DownloadReport], None] | None = None) -> DownloadReport:
-        """Wait for every task; ``on_report`` hears each task's report as it finishes."""
-        with self._wait_lock:
-            if self._report is None:
-                self._report = self._gather(on_report)
-                self._done.set()
+    def wait(self, timeout: float | None = None, *,
+             on_report: Callable[[DownloadReport], None] | None = None) -> DownloadReport:
+        """Wait for every task (``TimeoutError`` after ``timeout`` seconds while another thread
+        gathers them); ``on_report`` hears each task's report as it finishes."""
+        if self._wait_lock.acquire(blocking=False):
+            try:
+                if self._report is None:
+                    self._report = self._gather(on_report)
+                    self._done.set()
+            finally:
+                self._wait_lock.release()
+        elif not self._done.wait(timeout):
+            raise TimeoutError(f"cluster job {self.id} still running")
         return self._report
 
     def _gather(self, on_report) -> DownloadReport:
