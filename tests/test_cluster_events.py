@@ -87,3 +87,35 @@ def test_listeners_hear_every_resource_progress_and_one_row_per_worker(client, h
     assert all(r.state == "idle" and r.tasks_running == 0 for r in rows.values())
     assert isinstance(events[-1], ev.JobState) and events[-1].state == "done"
     assert [e.state for e in events[:2]] == ["queued", "running"]
+
+
+def test_cancel_with_listeners_ends_promptly_and_says_cancelled(client, hub, hub_root, tmp_path):
+    import time
+
+    from app.hub.server import FaultConfig
+
+    ids = list(range(100, 400))
+    build_repo(hub_root, "t/evx", binary_resources(ids, size=20_000), base_level=1)
+    hub.faults = FaultConfig(latency_ms=150, paths="*.tar")
+    heard: list = []
+    got_file = threading.Event()
+
+    def listen(event):
+        heard.append(event)
+        if isinstance(event, ev.ResourceDone):
+            got_file.set()
+    try:
+        job = ClusterRunner(client, threads=2, files_per_task=30, merge_gap=0).submit(
+            PoolSpec(IncrementIDDataPool, "t/evx", base_level=1, endpoint=hub.url), "100-399",
+            str(tmp_path / "x"), on_event=listen)
+        assert got_file.wait(60)
+        asked = time.monotonic()
+        job.cancel()
+        report = job.wait()
+        stopped = time.monotonic() - asked
+    finally:
+        hub.faults = None
+    assert report.state == "cancelled" and stopped < 15, stopped
+    assert isinstance(heard[-1], ev.JobState) and heard[-1].state == "cancelled"
+    done = {e.resource_id for e in heard if isinstance(e, ev.ResourceDone)}
+    assert done == set(report.downloaded)  # every file the report counts was told, none more

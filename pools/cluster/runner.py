@@ -107,6 +107,10 @@ def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_
             _shared_done = True
     cancel = Event(cancel_name)
     if cancel.is_set():
+        publisher = _publisher(topic, key)
+        if publisher is not None:  # its end, so that the client does not wait for its events
+            publisher._send({"task": key, "worker": publisher.worker_name, "events": [],
+                             "progress": [0, 0, 0, 0, 0], "limited": 0, "end": True})
         return DownloadReport(state="cancelled", not_reached=len(ids), requested=ids)
     pool = spec()
     _pin(pool, commits or {})
