@@ -1,4 +1,6 @@
-"""One archive: its files from the index, the names that map to no id, and a preview."""
+"""One archive: its files from the index, the names that map to no id, and a preview.
+
+Its rows and the loader's messages are in :mod:`app.screens.archive_rows`."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
@@ -17,38 +18,24 @@ from app.format import error_text, fmt_bytes, plural
 from app.settings import AppSettings
 from app.widgets.preview_decode import MAX_PREVIEW_BYTES, decode_preview, preview_kind
 from app.widgets.preview_pane import PreviewPane
-from app.widgets.virtual_table import Column, Row, VirtualTable
+from app.screens.archive_rows import (
+    FILE_COLUMNS,
+    OFFSET,
+    UNRECOGNIZED_COLUMNS,
+    FirstRows,
+    LoadFailed,
+    Loaded,
+    PreviewReady,
+    _row_offset,
+    file_row,
+)
+from app.widgets.virtual_table import Row, VirtualTable
 from pools import ArchiveInfo, IdRanges, IndexEntry
 from pools.text import shown
 
-MARK = "●"
-FILE_COLUMNS = [
-    Column("mark", MARK, 1),
-    Column("id", "Id", 8, "right"),
-    Column("name", "Name", None, min_width=10),
-    Column("offset", "Offset", 11, "right"),
-    Column("size", "Size", 9, "right"),
-    Column("sha256", "SHA-256", None, min_width=10),
-]
-UNRECOGNIZED_COLUMNS = [Column("name", "Name", None, min_width=16),
-                        Column("reason", "Reason", None, min_width=16)]
-OFFSET = 3  # the offset column: the files' order
 PREVIEW_MIN_WIDTH = 100  # narrower terminals hide the preview until `p`
 FIRST_PAGE = 100  # rows of a big index shown before the rest are built
 FIRST_PAGE_WAIT_S = 2.0  # the most the rest waits for the first page to be painted
-
-
-def _row_offset(row: Row) -> int:
-    return row.values[OFFSET]
-
-
-def file_row(entry: IndexEntry, marked: bool = False, style: str | None = None) -> Row:
-    """One file of the index; names and hashes come from the dataset, so they are escaped."""
-    return Row(entry.name,
-               (MARK if marked else "", str(entry.resource_id), shown(entry.name),
-                f"{entry.offset:,}", fmt_bytes(entry.size), shown(entry.sha256 or "–", 64)),
-               (marked, entry.resource_id, entry.name, entry.offset, entry.size, entry.sha256),
-               marked=marked, style=style, cell_styles={0: "accent"} if marked else {})
 
 
 class ArchiveScreen(Screen):
@@ -67,38 +54,10 @@ class ArchiveScreen(Screen):
         Binding("r", "reverse", "Reverse", show=False),
     ]
 
-    class FirstRows(Message):
-        """The first page (smallest offsets) of a big index, before every row is built."""
-
-        def __init__(self, n_files: int, entries: list[IndexEntry], rows: list[Row],
-                     painted: threading.Event) -> None:
-            super().__init__()
-            self.n_files = n_files
-            self.entries = entries
-            self.rows = rows
-            self.painted = painted
-            """Set once the page is on screen (or was not wanted)."""
-
-    class Loaded(Message):
-        def __init__(self, index, rows: list[Row], unrecognized: list[Row],
-                     entries: dict[str, IndexEntry]) -> None:
-            super().__init__()
-            self.index = index
-            self.rows = rows
-            self.unrecognized = unrecognized
-            self.entries = entries
-
-    class LoadFailed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
-
-    class PreviewReady(Message):
-        def __init__(self, key, content, error: str | None = None) -> None:
-            super().__init__()
-            self.key = key
-            self.content = content
-            self.error = error
+    FirstRows = FirstRows
+    Loaded = Loaded
+    LoadFailed = LoadFailed
+    PreviewReady = PreviewReady
 
     def __init__(self, pool, settings: AppSettings, archive: str, info: ArchiveInfo,
                  goto: int | None = None, goto_next: tuple[str, ...] = ()) -> None:
