@@ -248,8 +248,11 @@ class SharedBudget:
     def give_back(self) -> None:
         """Return the unused resolves of this process's lease and report those used (a task's end)."""
         with self._cond:
+            # a thread leasing now settles what was used before it asked, not what was used since:
+            # wait for it (a task's end must leave no resolve unreported), then settle the rest
+            self._cond.wait_for(lambda: not self._leasing, timeout=self.lock_timeout)
             if self._leasing:
-                return  # a thread is leasing: the next task end settles
+                return  # a lease stuck past the lock's timeout: the next task end settles
             tokens, window, unknown = self._tokens, self._lease_window, self._unknown
             self._tokens = 0
         unsent, heard = self._take_unsent()
