@@ -137,7 +137,7 @@ class MetadataTable:
     def _build(self, dest, columns, memory_limit, threads, bits, on_index, cancel) -> None:
         total = None
         if self.format == "parquet":
-            total = int(self._con.execute("SELECT count(*) FROM posts").fetchone()[0])
+            total = int(self._con.execute("SELECT count(*) FROM posts").fetchall()[0][0])
         try:
             build_index(self._con, "SELECT * FROM posts", self.columns, dest, bits=bits, total_rows=total,
                         on_progress=on_index, cancel=cancel, memory_limit=memory_limit, threads=threads)
