@@ -40,6 +40,8 @@ BUILD_BATCH = 131_072
 #: tables whose files are smaller than this are queried directly (no copy)
 MIN_INDEX_BYTES = 64 * 2**20
 MAX_LISTED_TAG_IDS = 1_000_000
+#: up to this many ids of one column are tested with list_has_any; more with a semi-join
+MAX_LIST_TEST = 64
 
 BuildProgress = Callable[[int, "int | None"], None]
 
@@ -277,8 +279,12 @@ class TagIndex:
             if len(ids) == 1:
                 parts.append(f"list_contains({col}, ?::INTEGER)")
                 params.append(ids[0])
-            else:
+            elif len(ids) <= MAX_LIST_TEST:
                 parts.append(f"list_has_any({col}, ?::INTEGER[])")
+                params.append(sorted(ids))
+            else:  # list_has_any is slow with long lists: a semi-join on the unnested ids instead
+                parts.append(f"rowid IN (SELECT __p.rowid FROM (SELECT rowid, unnest({col}) AS __x FROM posts) __p "
+                             f"WHERE __p.__x IN (SELECT unnest(?::INTEGER[])))")
                 params.append(sorted(ids))
         if not parts:
             return Compiled("FALSE")
