@@ -24,6 +24,8 @@ FORMATS = ("parquet", "csv", "tsv", "jsonl")
 BATCH = 8192
 MAX_RANGES = 64  # ranges of a `within` written as BETWEENs; more go as one list of ids
 MAX_LISTED_IDS = 5_000_000
+_BUILD_READ_LIMIT = "256MB"
+_BUILD_WRITE_LIMIT = "512MB"
 
 
 def format_of(path: str) -> str:
@@ -138,9 +140,11 @@ class MetadataTable:
         total = None
         if self.format == "parquet":
             total = int(self._con.execute("SELECT count(*) FROM posts").fetchall()[0][0])
+        # the reading side and the writing side share the memory limit (one process, two databases)
+        self._con.execute(f"SET memory_limit='{_BUILD_READ_LIMIT}'")
         try:
             build_index(self._con, "SELECT * FROM posts", self.columns, dest, bits=bits, total_rows=total,
-                        on_progress=on_index, cancel=cancel, memory_limit=memory_limit, threads=threads)
+                        on_progress=on_index, cancel=cancel, memory_limit=_BUILD_WRITE_LIMIT, threads=threads)
         except duckdb.Error as err:
             raise ValueError(f"cannot copy the table {self.source}: {_one_line(err)}") from None
         finally:

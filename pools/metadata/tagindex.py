@@ -36,7 +36,7 @@ INDEX_VERSION = 1
 PREFIX = "__cc_"
 #: tags tested as bits (the most frequent ones of the first batch), 64 to a column
 INDEX_BITS = 256
-BUILD_BATCH = 131_072
+BUILD_BATCH = 65_536
 #: tables whose files are smaller than this are queried directly (no copy)
 MIN_INDEX_BYTES = 64 * 2**20
 MAX_LISTED_TAG_IDS = 1_000_000
@@ -188,7 +188,7 @@ class _Builder:
 def build_index(source: duckdb.DuckDBPyConnection, select_sql: str, columns: Columns, dest: str, *,
                 bits: int = INDEX_BITS, total_rows: int | None = None, on_progress: BuildProgress | None = None,
                 cancel: threading.Event | None = None, memory_limit: str = "1GB", threads: int | None = None,
-                batch_rows: int = BUILD_BATCH) -> dict:
+                batch_rows: int | None = None) -> dict:
     """Build the copy of ``select_sql`` (run on ``source``) at ``dest``; its ``__cc_meta`` as a dict."""
     folder = os.path.dirname(dest)
     os.makedirs(folder, exist_ok=True)
@@ -202,7 +202,7 @@ def build_index(source: duckdb.DuckDBPyConnection, select_sql: str, columns: Col
     out = duckdb.connect(tmp, config=config)
     done = 0
     try:
-        reader = source.sql(select_sql).to_arrow_reader(batch_rows)
+        reader = source.sql(select_sql).to_arrow_reader(batch_rows or BUILD_BATCH)
         created = False
         for batch in reader:
             if cancel is not None and cancel.is_set():
