@@ -18,7 +18,7 @@ import duckdb
 from .columns import Columns, quote_ident, resolve_columns
 from .query import Compiled, QueryError, compile_query
 from .sqlguard import check_where_sql
-from .tagindex import INDEX_BITS, MIN_INDEX_BYTES, PREFIX, BuildProgress, TagIndex, build_index, index_path
+from .tagindex import INDEX_BITS, INDEX_VERSION, MIN_INDEX_BYTES, PREFIX, BuildProgress, TagIndex, build_index, index_path
 
 FORMATS = ("parquet", "csv", "tsv", "jsonl")
 BATCH = 8192
@@ -73,6 +73,10 @@ class Row:
     tags: str = ""
 
 
+class _BadCopy(ValueError):
+    """A cached copy that cannot be opened or read."""
+
+
 class MetadataTable:
     """One table, one DuckDB connection; methods may be called from any thread."""
 
@@ -108,7 +112,15 @@ class MetadataTable:
             if dest is not None:
                 self._build(dest, columns, memory_limit, threads, index_bits, on_index, cancel)
         if dest is not None:
-            self._open_index(dest, columns, config)
+            try:
+                self._open_index(dest, columns, config)
+            except _BadCopy:
+                if self.index_built:
+                    raise
+                os.remove(dest)  # a copy this version cannot read (or a damaged one): built again, once
+                self._open_source(files, fmt, columns, config, view=True)
+                self._build(dest, columns, memory_limit, threads, index_bits, on_index, cancel)
+                self._open_index(dest, columns, config)
         allowed = files + [os.path.realpath(f) for f in files] if fmt == "parquet" and dest is None else []
         self._con.execute(f"SET allowed_paths=[{', '.join(_literal(p) for p in allowed)}]")
         self._con.execute("SET enable_external_access=false")
@@ -158,10 +170,12 @@ class MetadataTable:
             schema = {row[0]: str(row[1]) for row in self._con.execute("DESCRIBE posts").fetchall()
                       if not row[0].startswith(PREFIX)}
             self._tags = TagIndex(self._con, self._lock)
-        except duckdb.Error as err:
+            if self._tags.meta.get("version") != INDEX_VERSION:
+                raise duckdb.Error(f"made by index version {self._tags.meta.get('version')}")
+        except (duckdb.Error, KeyError, TypeError, ValueError) as err:
             if self._con is not None:
                 self._con.close()
-            raise ValueError(f"cannot open the table copy {dest}: {_one_line(err)} (delete it to rebuild)") from None
+            raise _BadCopy(f"cannot open the table copy {dest}: {_one_line(err)} (delete it to rebuild)") from None
         self._set_schema(schema, columns)
         self.index_path = dest
         self.index_meta = self._tags.meta
