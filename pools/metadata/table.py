@@ -103,8 +103,9 @@ class MetadataTable:
         config: dict[str, Any] = {"memory_limit": memory_limit}
         if threads:
             config["threads"] = threads
-        if index is None:
-            index = sum(os.path.getsize(f) for f in files) >= MIN_INDEX_BYTES
+        if index is None:  # CHEESECHASER_TABLE_COPY=always|never overrides the size rule
+            mode = os.environ.get("CHEESECHASER_TABLE_COPY", "auto").strip().lower()
+            index = mode == "always" or (mode != "never" and sum(os.path.getsize(f) for f in files) >= MIN_INDEX_BYTES)
         self._lock = threading.Lock()
         dest = index_path(files, fmt, dict(columns or {}), index_bits, index_dir) if index else None
         if dest is None or not os.path.exists(dest):
