@@ -61,7 +61,8 @@ class ResolverBudget:
         self._clock = clock
         self._cond = threading.Condition()
         self._remaining: float | None = None  # resolves left in this window, as far as we know
-        self._reset_at = 0.0  # clock time the window resets
+        self._reset_at = 0.0  # clock time the window resets, by the latest answer (tells windows apart)
+        self._earliest = 0.0  # ... by the tightest answer of this window: when to resume
         self._quota: float | None = None
         self._window: float | None = None
         self._spent = 0
@@ -79,14 +80,14 @@ class ResolverBudget:
                 raise Cancelled()
             with self._cond:
                 now = self._clock()
-                if self._remaining is not None and now >= self._reset_at:
+                if self._remaining is not None and now >= self._earliest:
                     self._remaining = self._quota  # a new window (unknown when the policy was never said)
                 if self._remaining is None or self._remaining > 0:
                     if self._remaining is not None:
                         self._remaining -= 1
                     self._spent += 1
                     return
-                left = self._reset_at - now
+                left = self._earliest - now
             if on_wait is not None:
                 on_wait(left, f"rate-limited: resolver quota spent, resumes in {format_wait(left)}")
             step = min(left, 1.0)  # wake every second: the wait stays visible, a cancel bites at once
@@ -112,8 +113,12 @@ class ResolverBudget:
                 reset_at = now + min(limit["t"], self.max_wait)
                 if self._remaining is None or reset_at > self._reset_at + 1.0:
                     self._remaining = limit["r"]  # a new window: the server's count stands
+                    self._earliest = reset_at
                 else:  # the same window: answers to requests still in flight may lag behind ours
                     self._remaining = min(self._remaining, limit["r"])
+                    # t is whole seconds, rounded up: every answer bounds the reset from above, and
+                    # the tightest bound saves up to a second of waiting per window
+                    self._earliest = min(self._earliest, reset_at)
                 self._reset_at = reset_at
             if status != 429:
                 return None
@@ -124,6 +129,7 @@ class ResolverBudget:
             if resolvers:
                 self._remaining = 0
                 self._reset_at = max(self._reset_at, now + wait)
+                self._earliest = max(self._earliest, now + wait)
             self._cond.notify_all()
             return wait
 

@@ -13,11 +13,17 @@ aside as *unrecognized*, with the reason, and never downloaded.
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - an optional speed-up
+    _orjson = None
 
 from .errors import IndexFormatError
 from .layout import resource_id_of, safe_basename
@@ -29,6 +35,9 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 DUPLICATE = "duplicate file name: another entry is saved under the same name"
 # decoded JSON costs about this many times its text in memory (dicts of small dicts and strings)
 MEMORY_PER_BYTE = 4
+# offsets, sizes and file sizes stop below 2**63 (no archive is 8 EiB): a bigger number is no
+# count, whichever parser read it (orjson reads integers past 64 bits as floats, json as ints)
+MAX_COUNT = 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +93,7 @@ class ArchiveIndex:
     def from_bytes(cls, archive: str, raw: bytes | str,
                    id_of: Callable[[str], int | None] | None = resource_id_of) -> "ArchiveIndex":
         try:
-            data = json.loads(raw)
+            data = _loads(raw)
         except (ValueError, UnicodeDecodeError) as err:
             raise IndexFormatError(f"index of {archive} is not valid JSON ({err.__class__.__name__})") from None
         except RecursionError:
@@ -151,19 +160,67 @@ class ArchiveIndex:
         return out
 
     # -- the whole index, for browsing
+    def first_entries(self, n: int) -> list[IndexEntry]:
+        """The ``n`` usable entries of smallest offset (ties in the index's order): what the whole
+        list sorted by offset starts with, found without building the other entries (a browser's
+        first page of a 50,000-file archive)."""
+        if self._full is not None:
+            return sorted(self._full[0], key=_by_offset)[:n]
+        files = self._files
+        candidates = [(info["offset"], pos, name) for pos, (name, info) in enumerate(files.items())
+                      if type(info) is dict and type(info.get("offset")) is int]
+        want = n * 2 + 16
+        while True:
+            out: list[IndexEntry] = []
+            for _, _, name in heapq.nsmallest(want, candidates):
+                rid = self._names.id_of_name(name)
+                if rid is not None:
+                    out.extend(e for e in self.lookup(rid) if e.name == name)
+                    if len(out) == n:
+                        return out
+            if want >= len(candidates):
+                return out
+            want *= 4
+
     def _everything(self):
         full = self._full
         if full is None:
-            for rid in self._names.ids():
-                self.lookup(rid)
-            by_name = {e.name: e for entries in self._built.values() for e in entries}
-            bad = dict(self.name_problems)
-            bad.update(self._entry_problems)
-            entries = [by_name[n] for n in self._files if n in by_name]
-            by_id = {rid: self._built[rid] for rid in self._names.ids() if self._built[rid]}
-            unrecognized = [(n, bad[n]) for n in self._files if n in bad]
-            full = self._full = (entries, by_id, unrecognized)
+            with self._lock:
+                full = self._full
+                if full is None:
+                    full = self._full = self._build_everything()
         return full
+
+    def _build_everything(self):
+        """Every entry at once (the TUI's file list): the same verdicts as :meth:`lookup`, with the
+        checks of a well-formed entry of a single-name id inlined (about 4x faster for 50,000)."""
+        built, files, filesize = self._built, self._files, self.filesize
+        sha_ok = _SHA256.fullmatch
+        for rid, names in self._names.items():
+            if rid in built:
+                continue
+            if isinstance(names, str):
+                info = files.get(names)
+                if type(info) is dict:
+                    offset, size, sha = info.get("offset"), info.get("size"), info.get("sha256")
+                    if type(offset) is int and type(size) is int and 0 <= offset < MAX_COUNT and \
+                            0 <= size < MAX_COUNT and \
+                            (filesize is None or offset + size <= filesize) and \
+                            type(sha) is str and sha_ok(sha):
+                        base = safe_basename(names) or ""
+                        built[rid] = [IndexEntry(names, offset, size, sha, rid, base)]
+                        continue
+            built[rid] = self._build(rid, names)
+        return self._collect()
+
+    def _collect(self):
+        by_name = {e.name: e for entries in self._built.values() for e in entries}
+        bad = dict(self.name_problems)
+        bad.update(self._entry_problems)
+        entries = [by_name[n] for n in self._files if n in by_name]
+        by_id = {rid: self._built[rid] for rid in self._names.ids() if self._built[rid]}
+        unrecognized = [(n, bad[n]) for n in self._files if n in bad]
+        return entries, by_id, unrecognized
 
     @property
     def entries(self) -> list[IndexEntry]:
@@ -201,8 +258,25 @@ class ArchiveIndex:
         return f"ArchiveIndex({self.archive!r}, {len(self._files)} files)"
 
 
+def _loads(raw: bytes | str) -> Any:
+    """The JSON of an index: orjson when installed (about 2.3x faster on a 1.3 MB index, the
+    biggest CPU cost of a sparse job), ``json`` for anything orjson refuses (UTF-16, a BOM, NaN,
+    lone surrogates, deep nesting), so an index reads as ``json`` reads it; the one difference,
+    integers past 64 bits, are no count either way (:data:`MAX_COUNT`)."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(raw)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
+def _by_offset(entry: IndexEntry) -> int:
+    return entry.offset
+
+
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_COUNT
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -46,8 +46,10 @@ def safe_basename(name: str) -> str | None:
         return None
     if name.startswith("/"):
         return None
+    if "/" not in name:  # the commonest shape, "ID.ext"
+        return None if name in (".", "..") else name
     parts = [p for p in name.split("/") if p not in ("", ".")]
-    if not parts or any(p == ".." for p in parts):
+    if not parts or ".." in parts:
         return None
     return parts[-1]
 

@@ -105,6 +105,18 @@ class NameTable:
         self._build_map()
         return self._map.keys()
 
+    def id_of_name(self, name: str) -> int | None:
+        """The id ``name`` stands for, or None when it is set aside: the verdict of :func:`scan`."""
+        rid = fast_id(name) if self._id_of is None else None
+        if rid is None:
+            rid, _ = classify_name(name, self._id_of or resource_id_of)
+        return rid
+
+    def items(self):
+        """``(id, name or [names])`` for every id, in the index's order (the whole map)."""
+        self._build_map()
+        return self._map.items()
+
     def _search(self, rid: int) -> list[str] | None:
         """The names of ``rid`` found by searching the joined names for its digits; None when
         too many names hold them (a short id): the map is cheaper then."""

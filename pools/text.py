@@ -35,6 +35,8 @@ def is_unsafe_text(text: str) -> bool:
     """True when ``text`` holds a character that must not reach a terminal or a file name."""
     if _UNSAFE.search(text):
         return True
+    if text.isascii():  # every character <= 0x7f, and 0x00-0x1f and 0x7f were searched for
+        return False
     # any other format/unassigned/surrogate/private character
     return any(unicodedata.category(c) in ("Cf", "Cs", "Co", "Cn") for c in text if ord(c) > 0x7e)
 
@@ -52,7 +54,7 @@ def shown(text: object, limit: int | None = DEFAULT_LIMIT) -> str:
     if limit is not None and len(text) > limit * 4:
         text = text[: limit * 4]  # bound the work before escaping
     out = _UNSAFE.sub(_escape_char, text)
-    if any(ord(c) > 0x7e for c in out):
+    if not out.isascii() and any(ord(c) > 0x7e for c in out):
         out = "".join(c if ord(c) <= 0x7e or unicodedata.category(c) not in ("Cf", "Cs", "Co", "Cn")
                       else f"\\u{ord(c):04x}" for c in out)
     if limit is not None and len(out) > limit:

@@ -86,3 +86,20 @@ def demo_root(tmp_path_factory):
     for path in sorted(root.rglob("*"), reverse=True):
         os.utime(path, ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
     return root
+
+
+@pytest.fixture
+def snapshot(snapshot):
+    """SVG snapshots live in ``tests/snapshots/<test module>/<test>.svg`` (not syrupy's ``__snapshots__``)."""
+    from pathlib import Path
+
+    from pytest_textual_snapshot import SVGImageExtension
+
+    class InTestsFolder(SVGImageExtension):
+        @classmethod
+        def dirname(cls, *, test_location) -> str:
+            return str(Path(test_location.filepath).parent / "snapshots" / test_location.basename)
+
+    use_extension = snapshot.use_extension
+    snapshot.use_extension = lambda extension_class=None: use_extension(InTestsFolder)
+    return snapshot

@@ -30,7 +30,6 @@ from hostile_dataset import (
     build_hostile_repo,
     raw_troubles,
 )
-from pytest_textual_snapshot import SVGImageExtension
 from textual.widgets import Input
 
 from app.app import make_app
@@ -144,21 +143,6 @@ async def test_archives_files_unrecognized_toasts_and_downloads_show_escapes(hos
 
 
 # ---- snapshots ------------------------------------------------------------------------------
-
-class _SnapshotsInTestsFolder(SVGImageExtension):
-    """``tests/snapshots/<test module>/<test>.svg``, as tests/test_tui_snapshots.py keeps them."""
-
-    @classmethod
-    def dirname(cls, *, test_location) -> str:
-        return str(Path(test_location.filepath).parent / "snapshots" / test_location.basename)
-
-
-@pytest.fixture
-def snapshot(snapshot):
-    use_extension = snapshot.use_extension
-    snapshot.use_extension = lambda extension_class=None: use_extension(_SnapshotsInTestsFolder)
-    return snapshot
-
 
 async def still(pilot) -> None:
     app = pilot.app

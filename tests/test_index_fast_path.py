@@ -128,3 +128,89 @@ def test_a_sparse_lookup_never_maps_the_whole_index():
         index.has(rid)
     assert index._names._map is not None, "many ids: the index is mapped once"
     assert [e.name for e in index.lookup(4321)] == ["4321.webp"]
+
+
+def _mixed_index() -> dict:
+    """Well-formed entries in shuffled offset order, and every kind of bad entry and odd name."""
+    import random
+
+    rng = random.Random(9)
+    files: dict = {}
+    for i in range(400):
+        files[f"{1000 + i}.webp"] = {"offset": rng.randrange(0, 10**6), "size": 10, "sha256": SHA}
+    files.update({
+        "5.png": {"offset": -1, "size": 1, "sha256": SHA},  # bad offsets at the smallest values
+        "6.png": {"offset": True, "size": 1, "sha256": SHA},
+        "7.png": {"offset": 0, "size": 10**9, "sha256": SHA},  # past the end
+        "8.png": {"offset": 3, "size": 1, "sha256": "A" * 64},  # upper case: usable, lowered
+        "9.png": {"offset": 4, "size": 1, "sha256": None},
+        "10.png": {"offset": 5, "size": 1, "sha256": "z" * 64},
+        "11.png": [1, 2],
+        "a/12.png": {"offset": 6, "size": 1, "sha256": SHA},
+        "b/12.png": {"offset": 2, "size": 1, "sha256": SHA},  # same basename: the second is set aside
+        "12.json": {"offset": 7, "size": 1, "sha256": SHA},
+        "..": {"offset": 1, "size": 1, "sha256": SHA},
+        "x/../13.png": {"offset": 1, "size": 1, "sha256": SHA},
+        "14.png": {"offset": 1, "size": "1", "sha256": SHA},
+    })
+    for name in ODD_NAMES:
+        files.setdefault(name, {"offset": 8, "size": 1, "sha256": SHA})
+    return {"filesize": 2 * 10**6, "files": files}
+
+
+def test_every_entry_at_once_agrees_with_looking_each_id_up():
+    whole = ArchiveIndex.from_dict("images/0001.tar", _mixed_index())
+    one_by_one = ArchiveIndex.from_dict("images/0001.tar", _mixed_index())
+    looked_up = {rid: one_by_one.lookup(rid) for rid in one_by_one.ids()}
+    assert whole.by_id == {rid: got for rid, got in looked_up.items() if got}
+    assert whole.entries == one_by_one.entries
+    assert whole.unrecognized == one_by_one.unrecognized
+    assert whole.lookup(8)[0].sha256 == "a" * 64 and whole.lookup(9)[0].sha256 is None
+    assert [e.name for e in whole.lookup(12)] == ["a/12.png", "12.json"]
+    assert {n for n, _ in whole.unrecognized} >= {"5.png", "6.png", "7.png", "10.png", "11.png", "b/12.png",
+                                                   "..", "x/../13.png", "14.png"}
+
+
+@pytest.mark.parametrize("n", [1, 5, 50, 100, 399, 5000])
+def test_the_first_page_is_where_the_list_sorted_by_offset_starts(n):
+    index = ArchiveIndex.from_dict("images/0001.tar", _mixed_index())
+    first = index.first_entries(n)
+    full = ArchiveIndex.from_dict("images/0001.tar", _mixed_index())
+    assert first == sorted(full.entries, key=lambda e: e.offset)[:n]
+    assert index.entries == full.entries  # building the page first changes nothing after
+    assert index.first_entries(n) == first  # and the same once everything is built
+
+
+ODD_DOCUMENTS = [
+    b'{"files": {"1.png": {"offset": 0, "size": 1, "sha256": "%s"}, "1.png": {"offset": 5, "size": 1}}}' % SHA.encode(),
+    b'{"filesize": 123456789012345678901234567890, "files": {"1.png": {"offset": 0, "size": 1}}}',
+    b'{"files": {"1.png": {"offset": 123456789012345678901234567890, "size": 1}, "2.png": {"offset": 9223372036854775808, "size": 1}}}',
+    b'{"filesize": 100, "files": {"1.png": {"offset": 1e400, "size": 1}, "2.png": {"offset": NaN, "size": 1}}}',
+    '{"files": {"1.png": {"offset": 0, "size": 1}}}'.encode("utf-16"),
+    b'\xef\xbb\xbf{"files": {"1.png": {"offset": 0, "size": 1}}}',
+    b'{"files": {"\\ud800.png": {"offset": 0, "size": 1}, "2.png": {"offset": 1.5, "size": 1}}}',
+    b'{"files": {"1.png": {"offset": -0.0, "size": 1}, "\\u0031.png": {"offset": 3, "size": 1}}}',
+]
+
+
+@pytest.mark.parametrize("doc", ODD_DOCUMENTS, ids=range(len(ODD_DOCUMENTS)))
+def test_orjson_reads_every_index_as_json_does(doc, monkeypatch):
+    from pools import index as index_module
+
+    def read():
+        try:
+            index = ArchiveIndex.from_bytes("images/0001.tar", doc)
+        except IndexFormatError as err:
+            return str(err)
+        return index.filesize, index.entries, index.unrecognized
+
+    fast = read()
+    monkeypatch.setattr(index_module, "_orjson", None)
+    assert fast == read()
+
+
+def test_orjson_is_used_when_installed():
+    from pools import index as index_module
+
+    pytest.importorskip("orjson")
+    assert index_module._orjson is not None

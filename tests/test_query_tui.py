@@ -5,10 +5,8 @@ captions; and a snapshot at 100x30."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
-from pytest_textual_snapshot import SVGImageExtension
 from textual.widgets import Checkbox, Input, Static
 
 from app.app import make_app
@@ -142,19 +140,6 @@ async def test_queue_the_matches_with_captions(demo_settings, expected, tmp_path
 
 
 # ---- snapshot -----------------------------------------------------------------------------
-
-class _SnapshotsInTestsFolder(SVGImageExtension):
-    @classmethod
-    def dirname(cls, *, test_location) -> str:
-        return str(Path(test_location.filepath).parent / "snapshots" / test_location.basename)
-
-
-@pytest.fixture
-def snapshot(snapshot):
-    use_extension = snapshot.use_extension
-    snapshot.use_extension = lambda extension_class=None: use_extension(_SnapshotsInTestsFolder)
-    return snapshot
-
 
 def test_query_screen_snapshot(snap_compare, demo_settings, expected):
     app = make_app(demo_settings)

@@ -166,6 +166,36 @@ def test_a_spent_window_is_waited_out_visibly_and_a_cancel_ends_the_wait_at_once
     assert budget.after_response(429, {"RateLimit": '"resolvers";r=0;t=7'}) == 7
 
 
+def test_the_budget_resumes_at_the_tightest_reset_its_answers_bound():
+    # t is whole seconds rounded up: an answer at 0.1 s into a 10 s window says t=10 (reset <= 10.1),
+    # a later one at 0.9 s says t=10 too (reset <= 10.9); resume at 10.1, not at 10.9
+    now = [0.1]
+    budget = ResolverBudget(clock=lambda: now[0])
+    budget.after_response(200, {"RateLimit": '"resolvers";r=1;t=10'})
+    budget.before_resolve()
+    now[0] = 0.9
+    budget.after_response(200, {"RateLimit": '"resolvers";r=0;t=10'})
+    waits: list[float] = []
+    cancel = threading.Event()
+
+    def on_wait(seconds, reason):
+        waits.append(seconds)
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        budget.before_resolve(cancel, on_wait)
+    assert waits and abs(waits[0] - 9.2) < 1e-6  # until 10.1
+    now[0] = 10.2  # past it: a new window, the resolve goes
+    budget.before_resolve()
+    assert budget.spent() == 2
+    # the new window's first answer (reset 20.2, beyond the old bound by more than a second) is a
+    # new window: its count stands
+    budget.after_response(200, {"RateLimit": '"resolvers";r=5;t=10'})
+    for _ in range(5):
+        budget.before_resolve()
+    assert budget.spent() == 7
+
+
 def test_a_429_quota_is_waited_out_not_counted_as_a_failed_attempt(hub_root, hostile, tmp_path):
     ids = _ids(archives=6, per_archive=2)
     manifest = build_repo(hub_root, "t/rl", binary_resources(ids))

@@ -52,6 +52,11 @@ def test_through_the_cdn_a_job_spends_an_index_and_an_archive_resolve_per_archiv
     hub.clear_log()
     _, _, again = _run(hub, "t/real", ids, tmp_path / "o")
     assert sorted(again.skipped) == ids and again.resolves == 0 == hub.resolves
+    # a new destination (a second query over the same repo): indexes cached, one resolve per archive
+    hub.clear_log()
+    _, _, second = _run(hub, "t/real", ids, tmp_path / "o2")
+    assert sorted(second.downloaded) == ids and second.resolves == 4 == hub.resolves
+    assert_only_verified(tmp_path / "o2", manifest)
 
 
 def test_a_private_repo_through_the_cdn_that_refuses_a_token(hub, hub_root, tmp_path):
@@ -95,6 +100,15 @@ def test_the_resolver_quota_is_waited_out_and_every_file_arrives(hub, hub_root, 
     assert report.resolves >= 12  # 6 indexes and 6 archives, 4 a second
     limited = [s for s in rec.of(ev.WorkerState) if s.state == "rate-limited"]
     assert limited and all(s.wait is not None and 0 < s.wait <= 1.0 for s in limited)
+
+
+def test_a_quota_reset_opens_a_fresh_window():
+    now = [100.0]
+    quota = ResolverQuota(2, window=300.0, clock=lambda: now[0])
+    assert [quota.take("k")[0] for _ in range(3)] == [True, True, False]
+    quota.reset()
+    allowed, headers = quota.take("k")
+    assert allowed and dict(headers)["RateLimit"] == '"resolvers";r=1;t=300'
 
 
 def test_a_mirror_with_opaque_etags_completes_and_says_so_once(hub, hub_root, tmp_path):

@@ -9,10 +9,8 @@ Update with ``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
-from pytest_textual_snapshot import SVGImageExtension
 from textual.widgets import Input
 
 from app.app import make_app
@@ -25,21 +23,6 @@ from tui_support import show_every_worker_state
 SIZES = pytest.mark.parametrize("size", [(80, 24), (100, 30)], ids=["80x24", "100x30"])
 FAST = RetryPolicy(attempts=2, backoff=0.0, max_backoff=0.0, jitter=0.0, connect_timeout=2.0,
                    read_timeout=10.0)
-
-
-class _SnapshotsInTestsFolder(SVGImageExtension):
-    """``tests/snapshots/<test module>/<test>.svg`` instead of syrupy's ``__snapshots__``."""
-
-    @classmethod
-    def dirname(cls, *, test_location) -> str:
-        return str(Path(test_location.filepath).parent / "snapshots" / test_location.basename)
-
-
-@pytest.fixture
-def snapshot(snapshot):
-    use_extension = snapshot.use_extension
-    snapshot.use_extension = lambda extension_class=None: use_extension(_SnapshotsInTestsFolder)
-    return snapshot
 
 
 @pytest.fixture

@@ -34,6 +34,12 @@ class ResolverQuota:
         self._windows: dict[str, tuple[float, int]] = {}  # key -> (window start, resolves counted)
         self.refused = 0
 
+    def reset(self) -> None:
+        """Forget every window: the next resolve of each key opens a fresh one (benchmarks use it
+        to give every run the same quota on the same endpoint)."""
+        with self._lock:
+            self._windows.clear()
+
     def policy(self) -> str:
         return f'"fixed window";"resolvers";q={self.quota};w={math.ceil(self.window)}'
 

@@ -32,7 +32,14 @@ FILE_COLUMNS = [
 ]
 UNRECOGNIZED_COLUMNS = [Column("name", "Name", None, min_width=16),
                         Column("reason", "Reason", None, min_width=16)]
+OFFSET = 3  # the offset column: the files' order
 PREVIEW_MIN_WIDTH = 100  # narrower terminals hide the preview until `p`
+FIRST_PAGE = 100  # rows of a big index shown before the rest are built
+FIRST_PAGE_WAIT_S = 2.0  # the most the rest waits for the first page to be painted
+
+
+def _row_offset(row: Row) -> int:
+    return row.values[OFFSET]
 
 
 def file_row(entry: IndexEntry, marked: bool = False, style: str | None = None) -> Row:
@@ -60,12 +67,26 @@ class ArchiveScreen(Screen):
         Binding("r", "reverse", "Reverse", show=False),
     ]
 
+    class FirstRows(Message):
+        """The first page (smallest offsets) of a big index, before every row is built."""
+
+        def __init__(self, n_files: int, entries: list[IndexEntry], rows: list[Row],
+                     painted: threading.Event) -> None:
+            super().__init__()
+            self.n_files = n_files
+            self.entries = entries
+            self.rows = rows
+            self.painted = painted
+            """Set once the page is on screen (or was not wanted)."""
+
     class Loaded(Message):
-        def __init__(self, index, rows: list[Row], unrecognized: list[Row]) -> None:
+        def __init__(self, index, rows: list[Row], unrecognized: list[Row],
+                     entries: dict[str, IndexEntry]) -> None:
             super().__init__()
             self.index = index
             self.rows = rows
             self.unrecognized = unrecognized
+            self.entries = entries
 
     class LoadFailed(Message):
         def __init__(self, error: str) -> None:
@@ -138,20 +159,52 @@ class ArchiveScreen(Screen):
         if index is None:
             self.post_message(self.LoadFailed("this archive has no index: its files cannot be read"))
             return
-        # rows are built here, off the event loop: an index can hold tens of thousands of files
-        rows = [file_row(e) for e in index.entries]
+        # rows are built here, off the event loop: an index can hold tens of thousands of files.
+        # A big one shows its first page (the smallest offsets, where the sorted list starts)
+        # first; building every entry and row takes longer than the 0.3 s a user waits for it.
+        if index.n_files > FIRST_PAGE:
+            first = index.first_entries(FIRST_PAGE)
+            if worker.is_cancelled:
+                return
+            shown_first = threading.Event()
+            self.post_message(self.FirstRows(index.n_files, first, [file_row(e) for e in first], shown_first))
+            # building the rest holds the GIL: let the event loop paint the first page before
+            shown_first.wait(FIRST_PAGE_WAIT_S)
+            if worker.is_cancelled:
+                return
+        entries = index.entries
+        rows = sorted((file_row(e) for e in entries), key=_row_offset)
         unrecognized = [Row(name, (shown(name), shown(reason))) for name, reason in index.unrecognized]
+        by_name = {e.name: e for e in entries}
         if not worker.is_cancelled:
-            self.post_message(self.Loaded(index, rows, unrecognized))
+            self.post_message(self.Loaded(index, rows, unrecognized, by_name))
+
+    @on(FirstRows)
+    def _first_rows(self, message: FirstRows) -> None:
+        if self.index is not None:  # the whole index is in already
+            message.painted.set()
+            return
+        self.call_after_refresh(message.painted.set)
+        self.entries = {e.name: e for e in message.entries}
+        files = self.query_one("#files", VirtualTable)
+        files.set_rows(message.rows)
+        files.sort_by("offset", reverse=False)
+        self.query_one("#archive-tabs", TabbedContent).get_tab("tab-files").label = \
+            f"Files (first {len(message.rows):,} of {message.n_files:,}…)"
+        self.query_one("#archive-info", Static).update(
+            f"{shown(self.archive)} · {plural(message.n_files, 'file')} · loading the rest of the index…")
+        self._preview_current()
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
-        index = self.index = message.index
-        self.entries = {e.name: e for e in index.entries}
+        self.index = message.index
+        self.entries = message.entries
         files = self.query_one("#files", VirtualTable)
         files.empty_text = "No file in this archive maps to an id."
-        files.set_rows(message.rows)
-        files.sort_by("offset", reverse=False)
+        if files.sort_column is None:  # no first page: sorted as the first page would have been
+            files.sort_column, files.sort_reverse = OFFSET, False
+        # the rows come sorted by offset; a sort the user chose on the first page is kept
+        files.set_rows(message.rows, presorted=files.sort_column == OFFSET and not files.sort_reverse)
         self.query_one("#unrecognized", VirtualTable).set_rows(message.unrecognized)
         tabs = self.query_one("#archive-tabs", TabbedContent)
         tabs.get_tab("tab-files").label = f"Files ({len(message.rows):,})"
@@ -282,6 +335,8 @@ class ArchiveScreen(Screen):
 
         if result == FIRST_ROW:
             self.query_one("#files", VirtualTable).action_first()
+        elif isinstance(result, int) and self.index is None:
+            self.goto = result  # the index is still loading: gone to once it is in
         elif isinstance(result, int):
             self._go_to_id(result)
 

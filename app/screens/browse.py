@@ -13,87 +13,23 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
-from app.format import error_text, fmt_bytes, fmt_count, fmt_duration, fmt_hash, plural
-from app.messages import ArchiveSummary, IndexLoaded
+from app.format import error_text, fmt_bytes, fmt_duration, plural
+from app.messages import ArchiveSummary
+from app.screens.browse_loading import INDEX_WORKERS, SummaryLoading
+from app.screens.browse_rows import COLUMNS, PANEL_LIMIT, hint_for, summarize, summary_row
 from app.settings import AppSettings, format_base_level
-from app.widgets.virtual_table import Column, Row, VirtualTable
+from app.widgets.virtual_table import VirtualTable
+from pools import ArchiveInfo
 from pools.text import shown, shown_lines
-from pools import (
-    AccessDeniedError,
-    ArchiveInfo,
-    HubUnreachableError,
-    IndexFormatError,
-    RepoNotFoundError,
-    RevisionNotFoundError,
-)
 
-INDEX_WORKERS = 4
+__all__ = ["AUTO_LOAD_ALL", "BrowseScreen", "COLUMNS", "INDEX_WORKERS", "hint_for", "summarize", "summary_row"]
+
 AUTO_LOAD_ALL = 256
 """Repos with at most this many archives get every index summary at once; bigger ones (real
 datasets hold ~1000 archives, each index a few MB) load what is on screen, and `a` loads all."""
-PANEL_LIMIT = 600  # characters per line of a panel that quotes remote names or errors
-FATAL = (AccessDeniedError, HubUnreachableError, RepoNotFoundError, RevisionNotFoundError)
-
-COLUMNS = [
-    Column("archive", "Archive", None, min_width=14),
-    Column("size", "Size", 9, "right"),
-    Column("files", "Files", 7, "right"),
-    Column("ids", "Ids", 7, "right"),
-    Column("id_min", "Id min", 9, "right"),
-    Column("id_max", "Id max", 9, "right"),
-    Column("unrec", "Unrec", 5, "right"),
-    Column("hash", "Hash", 10),
-    Column("lfs", "LFS hash", 10),
-]
 
 
-def hint_for(exc: BaseException, hub_label: str) -> str:
-    if isinstance(exc, AccessDeniedError):
-        return ("The Hub refused access: the repo is gated or private (or, without a token, may "
-                "not exist). Check the repo id; for a gated repo accept its terms on the Hub; give "
-                "a token that can read it (HF_TOKEN, `hf auth login`, or the picker's Token field).")
-    if isinstance(exc, RepoNotFoundError):
-        return ("Check the repo id (owner/name). A private repo looks the same without a token "
-                "that can read it.")
-    if isinstance(exc, RevisionNotFoundError):
-        return "Check the revision: a branch, a tag or a commit sha of this repo."
-    if isinstance(exc, HubUnreachableError):
-        return f"Check the network, or the endpoint ({hub_label})."
-    return "This is unexpected; the message above says what went wrong."
-
-
-def summary_row(info: ArchiveInfo, summary: ArchiveSummary | None) -> Row:
-    size = summary.filesize if summary and summary.filesize is not None else info.size
-    if summary is None:
-        return Row(info.path, (info.path, fmt_bytes(size), "…", "…", "…", "…", "…", "…",
-                               fmt_hash(info.lfs_sha256, 10)),
-                   (info.path, size, None, None, None, None, None, None, info.lfs_sha256),
-                   style="dim")
-    if summary.error or not summary.has_index:
-        note = "broken" if summary.error else "no index"
-        return Row(info.path, (info.path, fmt_bytes(size), note, "–", "–", "–", "–", "–",
-                               fmt_hash(info.lfs_sha256, 10)),
-                   (info.path, size, -1, None, None, None, None, None, info.lfs_sha256),
-                   style="error" if summary.error else "warn")
-    return Row(
-        info.path,
-        (info.path, fmt_bytes(size), fmt_count(summary.n_files), fmt_count(summary.n_ids),
-         fmt_count(summary.id_min), fmt_count(summary.id_max), fmt_count(summary.n_unrecognized),
-         fmt_hash(summary.hash, 10), fmt_hash(summary.hash_lfs or info.lfs_sha256, 10)),
-        (info.path, size, summary.n_files, summary.n_ids, summary.id_min, summary.id_max,
-         summary.n_unrecognized, summary.hash, summary.hash_lfs),
-        cell_styles={6: "warn"} if summary.n_unrecognized else {},
-    )
-
-
-def summarize(archive: str, index) -> ArchiveSummary:
-    if index is None:
-        return ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0, has_index=False)
-    return ArchiveSummary(archive, index.filesize, index.n_files, index.n_ids, index.id_min,
-                          index.id_max, index.hash, index.hash_lfs, len(index.unrecognized))
-
-
-class BrowseScreen(Screen):
+class BrowseScreen(SummaryLoading, Screen):
     """Archives of one repo, their index metadata filled in by background workers."""
 
     BINDINGS = [
@@ -235,92 +171,6 @@ class BrowseScreen(Screen):
         self.query_one("#archive-filter").display = message.listed
         self._update_info()
         self.notify(message.error, title="Cannot open the dataset", severity="error", timeout=8)
-
-    def _want(self, archives: list[str], front: bool = False) -> None:
-        """Queue index summaries to load (``front``: before the others) and start loaders."""
-        with self._lock:
-            fresh = [a for a in archives if a not in self.summaries and a not in self._busy]
-            if front:
-                for archive in fresh:
-                    try:
-                        self._wanted.remove(archive)
-                    except ValueError:
-                        pass
-                self._wanted.extendleft(reversed(fresh))
-            else:
-                queued = set(self._wanted)
-                self._wanted.extend(a for a in fresh if a not in queued)
-            start = min(INDEX_WORKERS - self._loaders, len(self._wanted))
-            self._loaders += max(0, start)
-        for _ in range(max(0, start)):
-            self._load_indexes()
-
-    def _want_visible(self) -> None:
-        table = self.query_one("#archives", VirtualTable)
-        keys = table.visible_keys()
-        if table.cursor_key is not None:
-            keys.insert(0, table.cursor_key)
-        self._want(keys, front=True)
-
-    def _next_wanted(self) -> str | None:
-        with self._lock:
-            while self._wanted:
-                archive = self._wanted.popleft()
-                if archive not in self._busy and archive not in self.summaries:
-                    self._busy.add(archive)
-                    return archive
-            self._loaders -= 1  # this loader stops: nothing left to do
-        return None
-
-    @work(thread=True, group="indexes", exit_on_error=False)
-    def _load_indexes(self) -> None:
-        worker = get_current_worker()
-        stop = self._stop
-        while True:
-            if worker.is_cancelled or stop.is_set():
-                with self._lock:
-                    self._loaders -= 1
-                return
-            archive = self._next_wanted()
-            if archive is None:
-                return
-            try:
-                summary = summarize(archive, self.pool.get_index(archive, cancel=stop))
-            except IndexFormatError as exc:
-                summary = ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0,
-                                         error=error_text(exc, self.settings.token))
-            except FATAL as exc:
-                # the same answer would come for every other archive: stop asking
-                stop.set()
-                summary = ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0,
-                                         error=error_text(exc, self.settings.token))
-                self.post_message(self.Failed(summary.error, hint_for(exc, self.settings.hub_label),
-                                              listed=True))
-            except Exception as exc:
-                if stop.is_set():
-                    with self._lock:
-                        self._busy.discard(archive)
-                    continue
-                summary = ArchiveSummary(archive, None, 0, 0, None, None, None, None, 0,
-                                         error=error_text(exc, self.settings.token))
-            self.post_message(IndexLoaded(summary))
-
-    def on_index_loaded(self, message: IndexLoaded) -> None:
-        summary = message.summary
-        with self._lock:  # loaders read summaries under the lock
-            self._busy.discard(summary.archive)
-            self.summaries[summary.archive] = summary
-        info = self.archives.get(summary.archive)
-        if info is not None:
-            self.query_one("#archives", VirtualTable).update_rows([summary_row(info, summary)])
-        self._update_info()
-        table = self.query_one("#archives", VirtualTable)
-        if table.cursor_key == summary.archive:
-            self._update_status()
-
-    @property
-    def loading_done(self) -> bool:
-        return bool(self.archives) and len(self.summaries) >= len(self.archives)
 
     # ---- display --------------------------------------------------------------------------
 

@@ -3,81 +3,28 @@
 DataTable builds every row up front (about 0.6 s for 40 000 rows, on the event loop); an archive's
 file list can hold tens of thousands, so this table keeps plain tuples and draws the visible ones.
 Sorting, a text filter, a cursor, marks and per-row/per-cell styles are all it needs to do.
+What it holds is in :mod:`app.widgets.table_rows`, how it draws in :mod:`app.widgets.table_drawing`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Iterable, Sequence
+from typing import Callable, Hashable, Iterable
 
-from rich.cells import cell_len, set_cell_size
-from rich.segment import Segment
-from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Region, Size
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
-from textual.strip import Strip
 
-from app.widgets.progress import text_bar
+from app.widgets.table_drawing import CELL_LIMIT, GAP, TableDrawing
+from app.widgets.table_rows import BarCell, Column, Row, _sort_key
 from pools.text import shown
 
-GAP = 1  # blank cells left of every column
-CELL_LIMIT = 1000  # characters of a cell escaped for display (a cell is never wider than this)
+__all__ = ["BarCell", "CELL_LIMIT", "Column", "GAP", "Row", "VirtualTable"]
 
 
-@dataclass
-class Column:
-    key: str
-    label: str
-    width: int | None = None
-    """Fixed width in cells; None shares what is left between the flexible columns."""
-    justify: str = "left"
-    min_width: int = 8
-
-
-class BarCell(str):
-    """A cell drawn as a progress bar as wide as its column (the string is what filters see)."""
-
-    fraction: float | None
-
-    def __new__(cls, fraction: float | None, text: str = "") -> BarCell:
-        cell = super().__new__(cls, text)
-        cell.fraction = fraction
-        return cell
-
-
-@dataclass
-class Row:
-    key: Hashable
-    cells: Sequence[str]
-    values: Sequence[Any] = ()
-    """Raw values to sort on (same order as the columns); the cells are used when empty."""
-    style: str | None = None
-    """A component-class suffix for the whole row, e.g. ``"dim"`` -> ``virtual-table--dim``."""
-    cell_styles: dict[int, str] = field(default_factory=dict)
-    marked: bool = False
-
-    def sort_value(self, column: int) -> Any:
-        source = self.values if self.values else self.cells
-        return source[column] if column < len(source) else None
-
-    def matches(self, needle: str) -> bool:
-        return any(needle in cell.lower() for cell in self.cells)
-
-
-def _sort_key(value: Any) -> tuple:
-    # None (not loaded yet) always sorts after real values, whatever their type
-    if value is None:
-        return (1, 0, "")
-    if isinstance(value, (int, float)):
-        return (0, 0, value)
-    return (0, 1, str(value))
-
-
-class VirtualTable(ScrollView, can_focus=True):
+class VirtualTable(TableDrawing, ScrollView, can_focus=True):
     """Rows of strings, a fixed header, a cursor; sorted and filtered without rebuilding widgets."""
 
     COMPONENT_CLASSES = {
@@ -244,11 +191,13 @@ class VirtualTable(ScrollView, can_focus=True):
             return self._view[self.cursor]
         return None
 
-    def set_rows(self, rows: Iterable[Row]) -> None:
+    def set_rows(self, rows: Iterable[Row], *, presorted: bool = False) -> None:
+        """Replace every row; ``presorted``: they already are in the current sort's order (tens
+        of thousands are then not sorted again on the event loop)."""
         keep = self.cursor_key
         self._rows = list(rows)
         self._by_key = {row.key: row for row in self._rows}
-        self._rebuild(keep)
+        self._rebuild(keep, presorted)
 
     def add_rows(self, rows: Iterable[Row]) -> None:
         self.update_rows(rows)
@@ -306,7 +255,7 @@ class VirtualTable(ScrollView, can_focus=True):
                 return i
         raise KeyError(key)
 
-    def _rebuild(self, keep: Hashable | None) -> None:
+    def _rebuild(self, keep: Hashable | None, presorted: bool = False) -> None:
         view = self._rows
         if self._filter or self._predicate is not None:
             needle, pred = self._filter, self._predicate
@@ -315,7 +264,7 @@ class VirtualTable(ScrollView, can_focus=True):
             ]
         else:
             view = list(view)
-        if self.sort_column is not None:
+        if self.sort_column is not None and not presorted:
             col = self.sort_column
             view.sort(key=lambda r: _sort_key(r.sort_value(col)), reverse=self.sort_reverse)
             if self.sort_reverse:  # keep "not loaded yet" at the bottom either way
@@ -348,30 +297,6 @@ class VirtualTable(ScrollView, can_focus=True):
                 self.cursor = i
                 return True
         return False
-
-    # ---- geometry ---------------------------------------------------------------------------
-
-    def _compute_widths(self, width: int) -> list[int]:
-        fixed = sum(c.width or 0 for c in self.columns) + GAP * len(self.columns)
-        flex = [c for c in self.columns if c.width is None]
-        spare = max(0, width - fixed - 1)
-        # flexible columns share what is left evenly, never below their minimum, and never
-        # more than what is left (a cell too many brings a scrollbar, which takes more cells)
-        share = [c.min_width for c in flex]
-        extra = spare - sum(share)
-        if extra > 0 and flex:
-            # level up from the narrowest: equal shares where the minimums allow
-            target = (sum(share) + extra) // len(flex)
-            grow = [max(0, target - w) for w in share]
-            while sum(grow) > extra:
-                target -= 1
-                grow = [max(0, target - w) for w in share]
-            share = [w + g for w, g in zip(share, grow)]
-            left = extra - sum(grow)
-            for i in range(left):
-                share[i % len(share)] += 1
-        flex_widths = iter(share)
-        return [col.width if col.width is not None else next(flex_widths) for col in self.columns]
 
     def _update_virtual_size(self) -> None:
         # size the columns for the width left once a vertical scrollbar shows, so that a
@@ -470,77 +395,3 @@ class VirtualTable(ScrollView, can_focus=True):
                 return i
             left = right
         return None
-
-    # ---- rendering --------------------------------------------------------------------------
-
-    def _fit(self, text: str, width: int, justify: str) -> str:
-        if cell_len(text) > width:
-            return set_cell_size(text, width - 1) + "…" if width > 1 else text[:width]
-        pad = width - cell_len(text)
-        return " " * pad + text if justify == "right" else text + " " * pad
-
-    def _header_strip(self, base: Style) -> Strip:
-        style = base + self.get_component_rich_style("virtual-table--header")
-        segments = []
-        for i, (col, width) in enumerate(zip(self.columns, self._widths)):
-            label = col.label
-            if i == self.sort_column:
-                label = f"{label} {'▼' if self.sort_reverse else '▲'}"
-            segments.append(Segment(" " * GAP + self._fit(label, width, col.justify), style))
-        segments.append(Segment(" ", style))
-        return Strip(segments)
-
-    def _row_strip(self, row: Row, index: int, base: Style) -> Strip:
-        style = base
-        if row.style:
-            style += self.get_component_rich_style(f"virtual-table--{row.style}")
-        if row.marked:
-            style += self.get_component_rich_style("virtual-table--marked")
-        is_cursor = self.show_cursor and index == self.cursor
-        cursor_style = self.get_component_rich_style("virtual-table--cursor")
-        segments = []
-        for i, (col, width) in enumerate(zip(self.columns, self._widths)):
-            # cells hold remote names and reasons: escaped here, whoever built the row
-            cell = row.cells[i] if i < len(row.cells) else ""
-            cell_style = style
-            extra = row.cell_styles.get(i)
-            if extra:
-                cell_style += self.get_component_rich_style(f"virtual-table--{extra}")
-            if is_cursor:
-                cell_style += cursor_style
-            gap_style = style + cursor_style if is_cursor else style
-            segments.append(Segment(" " * GAP, gap_style))
-            if isinstance(cell, BarCell):
-                text = text_bar(cell.fraction, width)
-            else:  # cells hold remote names and reasons: escaped here, whoever built the row
-                text = self._fit(shown(cell, CELL_LIMIT), width, col.justify)
-            segments.append(Segment(text, cell_style))
-        segments.append(Segment(" ", style + cursor_style if is_cursor else style))
-        return Strip(segments)
-
-    def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        scroll_x, scroll_y = self.scroll_offset
-        base = self.rich_style
-        if not self._widths:
-            self._update_virtual_size()
-        if y == 0:
-            strip = self._header_strip(base)
-        else:
-            index = scroll_y + y - 1
-            if 0 <= index < len(self._view):
-                strip = self._row_strip(self._view[index], index, base)
-            elif index == 0 and (self.empty_text or self._rows):
-                empty = base + self.get_component_rich_style("virtual-table--empty")
-                strip = Strip([Segment(" " * GAP + self.shown_empty_text, empty)])
-            else:
-                return Strip.blank(width, base)
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
-
-    def refresh_row(self, key: Hashable) -> None:
-        for i, row in enumerate(self._view):
-            if row.key == key:
-                y = i - round(self.scroll_y) + 1
-                if 0 < y < self.size.height:
-                    self.refresh(Region(0, y, self.size.width, 1))
-                return

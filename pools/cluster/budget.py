@@ -21,7 +21,7 @@ from distributed import Lock, get_client
 from ..budget import ResolverBudget, format_wait, set_budget_factory
 from ..http import Cancelled
 
-_FIELDS = ("_remaining", "_reset_at", "_quota", "_window", "_spent")
+_FIELDS = ("_remaining", "_reset_at", "_earliest", "_quota", "_window", "_spent")
 
 
 def budget_name(endpoint: str, token_key: str | None) -> str:
