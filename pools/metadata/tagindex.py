@@ -202,7 +202,9 @@ def build_index(source: duckdb.DuckDBPyConnection, select_sql: str, columns: Col
     out = duckdb.connect(tmp, config=config)
     done = 0
     try:
-        reader = source.sql(select_sql).to_arrow_reader(batch_rows or BUILD_BATCH)
+        rel = source.sql(select_sql)
+        to_reader = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader  # duckdb 2 / 1.x
+        reader = to_reader(batch_rows or BUILD_BATCH)
         created = False
         for batch in reader:
             if cancel is not None and cancel.is_set():
