@@ -213,3 +213,17 @@ def test_query_from_the_tables_copy_gives_the_same_answers(repo, hub, tmp_path):
                                              "103,e,90,1103,800,bin,,cat_ears solo artist_a",
                                              "901,g,70,1901,800,bin,,cat_ears solo artist_a"]
     assert list((tmp_path / "xdg" / "cheesechaser-tui" / "tables").iterdir()) == copies  # reused
+
+
+def test_csv_quotes_tag_text_and_never_writes_control_characters(hub, hub_root, tmp_path):
+    import csv
+    import io
+    tricky = {8: ("g", 1, 'a b,c say_"hi" line\nbreak =cmd|x\r', "y")}
+    build_repo(hub_root, "t/tricky", _resources([8]), base_level=2,
+               repo_files={"metadata.parquet": _parquet(tmp_path / "t.parquet", tricky)})
+    out = _cli(["query", "t/tricky", "a", "--format", "csv"], tmp_path, hub)
+    assert out.returncode == 0, out.stderr
+    assert not any(ch in out.stdout for ch in "\r\x00") and out.stdout.count("\n") == 2  # header + one row
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    assert len(rows) == 2 and len(rows[1]) == 8
+    assert rows[1][7] == 'a b,c say_"hi" line\\x0abreak =cmd|x\\x0d y'
