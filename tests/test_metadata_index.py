@@ -49,9 +49,11 @@ def test_a_changed_file_gets_a_new_copy(tmp_path):
     copies = tmp_path / "copies"
     with open_table(str(path), index=True, index_dir=str(copies)) as t:
         assert t.count("three") == 34
+        old = t.index_path
     _big(path, 200)
     with open_table(str(path), index=True, index_dir=str(copies)) as t:
         assert t.index_built and t.count("three") == 67
+        assert _copies(copies) == [os.path.basename(t.index_path)] != [os.path.basename(old)]  # the old one went
 
 
 def test_small_tables_are_queried_in_place_big_ones_from_a_copy(tmp_path, monkeypatch):

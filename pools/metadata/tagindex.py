@@ -63,11 +63,23 @@ def index_path(files: Sequence[str], fmt: str, mapping: dict | None, bits: int, 
     stamp = []
     for f in files:
         st = os.stat(f)
-        stamp.append([os.path.realpath(f), st.st_size, st.st_mtime_ns])
-    key = json.dumps({"v": INDEX_VERSION, "files": stamp, "fmt": fmt, "map": sorted((mapping or {}).items()),
-                      "bits": bits}, sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return os.path.join(cache_dir or cache_root(), f"{digest}.duckdb")
+        stamp.append([st.st_size, st.st_mtime_ns])
+    which = json.dumps({"v": INDEX_VERSION, "files": [os.path.realpath(f) for f in files], "fmt": fmt,
+                        "map": sorted((mapping or {}).items()), "bits": bits}, sort_keys=True)
+    return os.path.join(cache_dir or cache_root(), f"{_digest(which)}-{_digest(json.dumps(stamp))}.duckdb")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _remove_older_copies(dest: str) -> None:
+    """Copies of the same files as they were before (another size or mtime): superseded by ``dest``."""
+    folder, name = os.path.split(dest)
+    which = name.split("-", 1)[0] + "-"
+    for entry in os.listdir(folder):
+        if entry.startswith(which) and entry.endswith(".duckdb") and entry != name:
+            _remove(os.path.join(folder, entry))
 
 
 def _remove(path: str) -> None:
@@ -229,6 +241,7 @@ def build_index(source: duckdb.DuckDBPyConnection, select_sql: str, columns: Col
         out.execute("CHECKPOINT")
         out.close()
         os.replace(tmp, dest)
+        _remove_older_copies(dest)
         return meta
     except BaseException:
         out.close()
