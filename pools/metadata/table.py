@@ -1,7 +1,8 @@
 """A metadata table opened in DuckDB: count, list, sample and iterate the posts a query matches.
 
 Parquet is read in place (columnar, with filters pushed into the scan); CSV/TSV and JSON Lines
-are loaded into memory once. After opening, the connection loses access to every file but the
+are loaded into memory once. A big table (``MIN_INDEX_BYTES`` of files or more) is instead queried
+from its DuckDB-native copy with indexed tags (:mod:`pools.metadata.tagindex`), built once. After opening, the connection loses access to every file but the
 table's own and its configuration is locked: a ``--sql`` clause cannot read, write or install
 anything.
 """
