@@ -376,6 +376,8 @@ class CheesechaserApp(SessionsMixin, App[int]):
         server, self._demo_server = self._demo_server, None
         if server is not None:
             server.stop()
+        from app.cluster_jobs import shutdown_clusters  # issue 13: jobs on a Dask cluster, its LocalCluster
+        shutdown_clusters(self)
 
     def on_unmount(self) -> None:
         self.shutdown_engine()

@@ -31,8 +31,14 @@ def pool_spec(args: argparse.Namespace, base_level, retry):
     return PoolSpec(IncrementIDDataPool, args.repo, base_level=base_level, base_dir=args.base_dir, **common)
 
 
-def run_on_cluster(args: argparse.Namespace, spec, ids, fail_usage, summarise) -> int:
-    """Run the job on ``args.cluster``; Ctrl-C cancels every task. Returns the exit code."""
+def run_on_cluster(args: argparse.Namespace, spec, ids, fail_usage, summarise, *, listeners=(),
+                   selection=None, commits=None) -> int:
+    """Run the job on ``args.cluster``; Ctrl-C cancels every task. Returns the exit code.
+
+    ``listeners`` hear the job's events as a local job's (``--json``, captions); ``selection``
+    (``--where``/``--captions``) is closed after the job, as on a local run; ``commits``: the
+    revisions the CLI already resolved (the tasks are given them).
+    """
     try:
         from pools.cluster import ClusterRunner, open_client
     except ImportError as err:
@@ -45,7 +51,9 @@ def run_on_cluster(args: argparse.Namespace, spec, ids, fail_usage, summarise) -
         return fail_usage(f"cannot reach the Dask scheduler at {args.cluster}: {err.__class__.__name__}")
     interrupted = threading.Event()
     try:
-        job = ClusterRunner(client, threads=args.workers, merge_gap=args.merge_gap).submit(spec, ids, args.output)
+        job = ClusterRunner(client, threads=args.workers, merge_gap=args.merge_gap,
+                            save_metainfo=not args.no_metainfo).submit(
+            spec, ids, args.output, commits=commits, on_event=list(listeners), job_id=1)
         print(f"cluster: {len(job.tasks)} tasks on {len(client.scheduler_info().get('workers', {}))} workers",
               file=sys.stderr)
         result: list = []
@@ -69,4 +77,6 @@ def run_on_cluster(args: argparse.Namespace, spec, ids, fail_usage, summarise) -
         report = result[0]
     finally:
         close()
+    if selection is not None:
+        selection.close(sys.stderr)
     return summarise(args, report, interrupted.is_set())

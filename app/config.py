@@ -8,6 +8,7 @@ Anything wrong is one line naming the file and the key (:class:`ConfigError`)::
     destination = "~/datasets/pulled"
     workers = 12
     endpoint = "https://hf-mirror.example"
+    cluster = "local:2"          # or "tcp://scheduler:8786": the queue dialog can send jobs there
 
     [[presets]]
     name = "team-mirror"
@@ -43,7 +44,7 @@ APP_NAME = "cheesechaser-tui"
 CONFIG_ENV = "CHEESECHASER_CONFIG"
 MAX_WORKERS = 64
 MAX_BYTES = 1024 * 1024
-_DEFAULT_KEYS = {"destination", "workers", "endpoint"}
+_DEFAULT_KEYS = {"destination", "workers", "endpoint", "cluster"}
 _PRESET_KEYS = {"name", "repo", "base_level", "base_dir", "idx_repo", "layout", "templates", "notes",
                 "access"}
 
@@ -58,6 +59,7 @@ class Config:
     destination: str | None = None
     workers: int | None = None
     endpoint: str | None = None
+    cluster: str | None = None  # a Dask cluster for the queue dialog (issue 13): local:N or tcp://...
     presets: list = field(default_factory=list)  # app.presets.Preset
 
     def preset_for(self, repo: str):
@@ -125,6 +127,8 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
             raise fail("defaults.endpoint", f"must be an http:// or https:// URL, got "
                                             f"{shown(repr(endpoint), 80)}")
         config.endpoint = endpoint.rstrip("/")
+    if "cluster" in defaults:
+        config.cluster = _cluster_address(defaults["cluster"], fail)
     presets = data.get("presets", [])
     if not isinstance(presets, list):
         raise fail("presets", "must be an array of tables ([[presets]])")
@@ -132,6 +136,21 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     for i, raw in enumerate(presets):
         config.presets.append(_preset(raw, f"presets[{i}]", fail, names))
     return config
+
+
+def _cluster_address(value: Any, fail) -> str:
+    """``local:N`` (1 to 256) or a scheduler address (``tcp://``, ``tls://``, ``ucx://``)."""
+    problem = "must be local:N (N from 1 to 256) or a scheduler address like tcp://host:8786"
+    if not isinstance(value, str) or len(value) > 300:
+        raise fail("defaults.cluster", problem)
+    if value.startswith("local:"):
+        n = value[len("local:"):]
+        if not n.isdigit() or not 1 <= int(n) <= 256:
+            raise fail("defaults.cluster", f"{problem}, got {shown(repr(value), 80)}")
+        return value
+    if not value.startswith(("tcp://", "tls://", "ucx://")) or len(value) < 8:
+        raise fail("defaults.cluster", f"{problem}, got {shown(repr(value), 80)}")
+    return value
 
 
 def _preset(raw: Any, key: str, fail, names: set[str]):

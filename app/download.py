@@ -192,10 +192,14 @@ def run_download(args: argparse.Namespace) -> int:
     layout = _plan_or_layout_error(args, pool, ids)
     if layout is not None:
         return layout
-    if args.cluster:  # issue 13: the same job on a Dask cluster
-        from app.cluster_cli import pool_spec, run_on_cluster
-        return run_on_cluster(args, pool_spec(args, base_level, retry), ids, _fail_usage, _summarise)
     events = _JsonEvents(sys.stdout) if args.json else None
+    if args.cluster:  # issue 13: the same job on a Dask cluster (the same events, captions, report)
+        from app.cluster_cli import pool_spec, run_on_cluster
+        listeners = [e for e in (events, selection.on_event if selection is not None else None) if e is not None]
+        return run_on_cluster(args, pool_spec(args, base_level, retry), ids, _fail_usage, _summarise,
+                              listeners=listeners, selection=selection,
+                              commits={(pool.data_repo_id, pool.data_revision): pool.resolve_revision(),
+                                       (pool.idx_repo_id, pool.idx_revision): pool.resolve_index_revision()})
     downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap, on_event=events)
     if selection is not None and selection.on_event is not None:
         downloader.add_listener(selection.on_event)

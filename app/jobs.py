@@ -101,6 +101,8 @@ class DownloadsModel:
     missing: dict[int, array] = field(default_factory=dict)
     unrecognized: list[tuple[int, str, str, str]] = field(default_factory=list)
     failed: dict[tuple[int, int], str] = field(default_factory=dict)
+    cluster_workers: dict[tuple[int, str], Any] = field(default_factory=dict)
+    """``(job id, Dask worker) -> pools.cluster.events.ClusterWorkerState``, its latest (issue 13)."""
     version: int = 0
     _samples: deque = field(default_factory=deque)
     _active_since: float | None = None
@@ -140,6 +142,9 @@ class DownloadsModel:
             changed = True
             if isinstance(event, ev.WorkerState):
                 self._worker(event, now)
+                continue
+            if type(event).__name__ == "ClusterWorkerState":  # a cluster job's Dask worker
+                self.cluster_workers[(event.job_id, event.worker)] = event
                 continue
             job = self.jobs.get(event.job_id)
             if job is None:

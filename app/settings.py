@@ -100,6 +100,8 @@ class AppSettings:
     user data dir."""
     extra_layers: tuple[tuple[int, str], ...] = ()
     """Further ``(modulus, template)`` layers tried after ``archive_templates`` (danbooru2023's updates)."""
+    cluster: str | None = None
+    """A Dask cluster the queue dialog can send jobs to (``defaults.cluster`` in the config)."""
 
     @property
     def can_queue(self) -> bool:
@@ -189,6 +191,7 @@ def settings_from_args(args: argparse.Namespace) -> AppSettings:
         dst_dir=getattr(args, "dest", None) or config.destination or DEFAULT_DEST,
         workers=max(1, int(getattr(args, "workers", None) or config.workers or DEFAULT_WORKERS)),
         presets=tuple(config.presets),
+        cluster=config.cluster,
     )
 
 

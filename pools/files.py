@@ -4,8 +4,10 @@ only inside a destination (exclusive temporary files, real folders, ``realpath``
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import secrets
+import socket
 import stat
 import tempfile
 
@@ -49,10 +51,40 @@ class OutsideError(OSError):
     """A path we were about to write leads outside the destination (a link, '..', a swapped folder)."""
 
 
+def host_tag() -> str:
+    """This machine, as a short name part: the first 8 hex digits of its hostname's sha256.
+
+    Destinations may be shared (a cluster's workers write into one NFS folder): a pid means
+    something only on the host that has it.
+    """
+    global _HOST
+    if _HOST is None:
+        _HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+    return _HOST
+
+
+_HOST: str | None = None
+
+
+def process_tag() -> str:
+    """``<pid>@<host>``: whose a temporary file is (see :func:`owner_of`)."""
+    return f"{os.getpid()}@{host_tag()}"
+
+
+def owner_of(tag: str) -> tuple[int, bool] | None:
+    """``(pid, on this host)`` of a :func:`process_tag` (a bare pid is this host's, as older
+    runs wrote it); None when ``tag`` is neither."""
+    pid, _, host = tag.partition("@")
+    if not pid.isdigit() or len(pid) > 10:
+        return None
+    return int(pid), host in ("", host_tag())
+
+
 def unpredictable_name(prefix: str, limit: int = 120) -> str:
-    """``<prefix>.<pid>.<random>.part``: nobody can plant a link at it in advance; the pid lets a
-    later run tell a dead process's leftovers from a live one's."""
-    return f"{prefix[:limit]}.{os.getpid()}.{secrets.token_hex(8)}.part"
+    """``<prefix>.<pid>@<host>.<random>.part``: nobody can plant a link at it in advance; the pid
+    and host let a later run tell a dead process's leftovers from a live one's, and leave
+    another host's alone."""
+    return f"{prefix[:limit]}.{process_tag()}.{secrets.token_hex(8)}.part"
 
 
 def open_exclusive(path: str, opener=open):

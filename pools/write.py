@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import DestinationError
-from .files import OutsideError, inside, open_exclusive, pid_alive, real_dir_inside, remove_empty_dir, unlink_quiet, \
+from .files import OutsideError, inside, open_exclusive, owner_of, pid_alive, process_tag, real_dir_inside, remove_empty_dir, unlink_quiet, \
     unpredictable_name, write_atomic
 from .index import IndexEntry
 from .text import is_unsafe_text, shown
@@ -204,8 +204,11 @@ def clean_stale_partials(partial_dir: str) -> None:
         path = os.path.join(partial_dir, name)
         if not name.endswith(".part") or os.path.islink(path) or not os.path.isfile(path):
             continue
-        if len(parts) == 4 and parts[3] == "part" and parts[1].isdigit():
-            pid = int(parts[1])
+        owner = owner_of(parts[1]) if len(parts) == 4 and parts[3] == "part" else None
+        if owner is not None:
+            pid, here = owner
+            if not here:
+                continue  # another host's (a shared destination): its pids are not ours to judge
             if pid == os.getpid():
                 try:
                     if os.stat(path).st_mtime >= _STARTED:
@@ -293,4 +296,4 @@ def metainfo_path(dst_dir: str, metainfo_fmt: str, resource_id) -> str:
 def write_json_atomic(path: str, data: Any, tmp_dir: str | None = None) -> None:
     """Write JSON to ``path`` through a temporary file (in ``tmp_dir``, on the same filesystem)."""
     body = json.dumps(data, indent=4, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    write_atomic(path, body, tmp_dir=tmp_dir, prefix=f"metainfo.{os.getpid()}.", suffix=".part")
+    write_atomic(path, body, tmp_dir=tmp_dir, prefix=f"metainfo.{process_tag()}.", suffix=".part")

@@ -74,7 +74,7 @@ def test_temporary_names_are_unpredictable_and_never_open_an_existing_file_or_li
     job = SimpleNamespace(dst_dir=str(dst))
     names = {os.path.basename(temporary_path(job, "1000.bin")) for _ in range(50)}
     assert len(names) == 50
-    assert all(re.fullmatch(rf"1000\.bin\.{os.getpid()}\.[0-9a-f]{{16}}\.part", n) for n in names)
+    assert all(re.fullmatch(rf"1000\.bin\.{os.getpid()}@[0-9a-f]{{8}}\.[0-9a-f]{{16}}\.part", n) for n in names)
     victim = _outside(tmp_path)
     planted = dst / "planted.part"
     os.symlink(victim / "precious.txt", planted)

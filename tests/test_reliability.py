@@ -721,7 +721,7 @@ def test_kill_9_keeps_only_verified_files_in_sight_and_the_rerun_cleans_and_comp
     partial = dst / PARTIAL_DIR
     if partial.exists():
         for name in os.listdir(partial):
-            assert re.fullmatch(rf"\d+\.bin\.{proc.pid}\.[0-9a-f]{{16}}\.part", name), name  # unpredictable
+            assert re.fullmatch(rf"\d+\.bin\.{proc.pid}@[0-9a-f]{{8}}\.[0-9a-f]{{16}}\.part", name), name  # unpredictable
     _rerun_fetches_only_the_rest(hub_root, manifest, dst, tmp_path, kept)
     assert not partial.exists()
 

@@ -87,6 +87,9 @@ class QueueScreen(ModalScreen):
                 yield Label("Workers", classes="form-label")
                 yield Input(str(self.app.downloader_workers), id="queue-workers", type="integer",
                             compact=True)
+            if s.cluster:  # issue 13: the config names a Dask cluster
+                yield Checkbox(f"Run on the cluster {shown(s.cluster, 60)} (Workers: threads per Dask worker)",
+                               id="queue-cluster", compact=True)
             yield Static("", id="queue-error", markup=False)
             with Horizontal(id="queue-buttons"):
                 yield Button("Queue", id="queue-go", variant="primary", compact=True)
@@ -205,6 +208,9 @@ class QueueScreen(ModalScreen):
             return
         self._error("")
         name = f"query: {self.matches.query}"[:80] if self.matches is not None else None
+        if self.settings.cluster and self.query_one("#queue-cluster", Checkbox).value:
+            self._queue_on_cluster(dest, workers, name)
+            return
         captions = None
         if self.matches is not None and self.query_one("#queue-captions", Checkbox).value:
             from app.screens.query import start_captions
@@ -214,6 +220,18 @@ class QueueScreen(ModalScreen):
             captions.bind(view.job.id if view is not None else None)
         if view is None:
             return
+        self.app.pop_screen()
+        self.app.action_downloads()
+
+    def _queue_on_cluster(self, dest: str, workers: int, name: str | None) -> None:
+        if self.matches is not None and self.query_one("#queue-captions", Checkbox).value:
+            self._error("Captions of a cluster job: use `cheesechaser-tui download --cluster … --captions`.")
+            return
+        from app.cluster_jobs import queue_on_cluster
+
+        queue_on_cluster(self.app, self.settings, self.pool, self.ids, dest, workers, name=name)
+        self.app.notify(f"Sending {plural(len(self.ids), 'id')} to {self.settings.cluster}…", title="Cluster",
+                        timeout=3)
         self.app.pop_screen()
         self.app.action_downloads()
 

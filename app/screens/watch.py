@@ -14,10 +14,12 @@ from app.format import display_path, fmt_bytes, fmt_duration, fmt_rate, fmt_rati
 from app.jobs import DownloadsModel
 from app.messages import DownloadsChanged
 from app.screens.watch_rows import (
+    CLUSTER_COLUMNS,
     JOB_COLUMNS,
     MISSING_COLUMNS,
     WAITING,
     WORKER_COLUMNS,
+    cluster_rows,
     job_row,
     missing_rows,
     worker_row,
@@ -69,6 +71,7 @@ class WatchScreen(Screen):
         yield BlockBar(id="overall-bar")
         yield VirtualTable(JOB_COLUMNS, id="jobs", empty_text="No job queued yet.")
         yield VirtualTable(WORKER_COLUMNS, id="workers", show_cursor=False)
+        yield VirtualTable(CLUSTER_COLUMNS, id="cluster-workers", show_cursor=False)  # cluster jobs only
         with TabbedContent(id="panes"):
             with TabPane("Missing", id="pane-missing"):
                 yield VirtualTable(MISSING_COLUMNS, id="missing", show_cursor=False,
@@ -99,6 +102,10 @@ class WatchScreen(Screen):
         now = self.app.clock()
         self.query_one("#workers", VirtualTable).set_rows(
             worker_row(model.workers[w], now) for w in sorted(model.workers))
+        cluster = self.query_one("#cluster-workers", VirtualTable)
+        cluster.display = bool(model.cluster_workers)
+        if model.cluster_workers:
+            cluster.set_rows(cluster_rows(model))
 
     def on_screen_resume(self) -> None:
         self.refresh_view(force=True)

@@ -33,6 +33,16 @@ WORKER_COLUMNS = [
     Column("bytes", "Bytes", 19, "right"),
     Column("speed", "Speed", 10, "right"),
 ]
+CLUSTER_COLUMNS = [
+    Column("worker", "Dask worker", 22),
+    Column("state", "State", 12),
+    Column("job", "Job", 4, "right"),
+    Column("tasks", "Tasks run/done", 14, "right"),
+    Column("files", "Files", 8, "right"),
+    Column("bytes", "Bytes", 9, "right"),
+    Column("speed", "Speed", 10, "right"),
+]
+CLUSTER_STYLE = {"busy": "primary", "rate-limited": "error", "idle": "dim", "lost": "warn"}
 MISSING_COLUMNS = [Column("ids", "Ids in no archive", None), Column("count", "Count", 8, "right"),
                    Column("jobs", "Jobs", None, min_width=8)]
 
@@ -105,6 +115,19 @@ def worker_row(w: WorkerView, now: float | None = None) -> Row:
     return Row(w.worker, (str(w.worker), label, f"#{w.job_id}", item, BarCell(fraction), progress,
                           speed),
                cell_styles={1: style, 4: style})
+
+
+def cluster_rows(model: DownloadsModel) -> list[Row]:
+    """One row per Dask worker of each cluster job, the running jobs' first (issue 13)."""
+    rows = []
+    for (job_id, worker), w in sorted(model.cluster_workers.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        name = shown(worker.removeprefix("tcp://"), 22)
+        style = CLUSTER_STYLE.get(w.state, "")
+        rows.append(Row((job_id, worker), (name, shown(w.state, 12), f"#{job_id}",
+                                           f"{w.tasks_running:,}/{w.tasks_done:,}", f"{w.files:,}",
+                                           fmt_bytes(w.nbytes), fmt_rate(w.speed if w.state == "busy" else None)),
+                        cell_styles={1: style}, style="dim" if w.state in ("idle", "lost") else ""))
+    return rows
 
 
 def missing_rows(model: DownloadsModel) -> tuple[list[Row], int]:

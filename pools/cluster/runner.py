@@ -8,22 +8,26 @@ scheduler; the engine skips the files the dead worker already verified.
 
 from __future__ import annotations
 
+import itertools
 import logging
-import os
+import math
 import threading
 import time
 import uuid
 from typing import Any, Callable
 
-from distributed import Client, Event, as_completed
+from distributed import Client, Event, as_completed, get_worker
 
+from .. import events as ev
 from ..ranges import IdRanges
 from ..report import DownloadReport
-from ..write import PARTIAL_DIR
+from .events import JobEvents, TaskPublisher
 from .merge import merge_reports
+from .partial import _hold_partial_dir, _release_partial_dir, _sweep_keepers
 from .plan import FILES_PER_TASK, ClusterTask, plan_tasks
 
 POLL = 0.25  # seconds between a task's looks at the cancel event
+TASKS_PER_SLOT = 2  # a small job is cut into about this many tasks per Dask thread
 
 
 class PoolSpec:
@@ -41,14 +45,61 @@ class PoolSpec:
 
 _SHARED = threading.Lock()
 _shared_done = False
+_ENGINES: dict[tuple, Any] = {}
+
+
+def _engine(threads: int, options: dict[str, Any]):
+    """This worker process's engine for ``threads`` and ``options``, made once and kept.
+
+    Every task a worker runs goes through one engine: its connection pools and threads are set
+    up once, and when Dask runs two tasks at once on the worker (``nthreads`` 2 or more), the
+    second one's files keep the threads busy while the first drains its last archives, within
+    the same ``threads`` requests in flight.
+    """
+    from .. import Downloader
+
+    key = (threads, tuple(sorted(options.items())))
+    with _SHARED:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = Downloader(max_workers=threads, **options)
+        return engine
+
+
+def _pin(pool, commits: dict[tuple[str, str], str]) -> None:
+    """The commits the client resolved, given to a worker's pool: no task asks the Hub again."""
+    shas = getattr(pool, "_shas", None)
+    if isinstance(shas, dict) and commits:
+        with pool._lock:
+            shas.update(commits)
+
+
+def resolve_commits(pool) -> dict[tuple[str, str], str]:
+    """``{(repo, revision): commit}`` of the pool's data and index revisions (two API calls at most)."""
+    if not hasattr(pool, "resolve_revision"):
+        return {}
+    commits = {(pool.data_repo_id, pool.data_revision): pool.resolve_revision()}
+    if hasattr(pool, "resolve_index_revision"):
+        commits[(pool.idx_repo_id, pool.idx_revision)] = pool.resolve_index_revision()
+    return commits
+
+
+def _publisher(topic: str | None, key: str) -> TaskPublisher | None:
+    if not topic:
+        return None
+    try:
+        worker = get_worker()
+    except ValueError:  # not on a worker (a test calling the task in place)
+        return None
+    return TaskPublisher(topic, key, worker.address, worker.log_event)
 
 
 def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_name: str,
-              options: dict[str, Any]) -> DownloadReport:
+              options: dict[str, Any], commits: dict | None = None, topic: str | None = None,
+              key: str = "", submit_options: dict[str, Any] | None = None) -> DownloadReport:
     """On a worker: one task's ids through the engine, into ``dst_dir``; its report."""
     global _shared_done
-    from .. import Downloader
-    from .budget import use_shared_budgets
+    from .budget import give_back_all, use_shared_budgets
 
     with _SHARED:
         if not _shared_done:
@@ -56,94 +107,72 @@ def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_
             _shared_done = True
     cancel = Event(cancel_name)
     if cancel.is_set():
+        publisher = _publisher(topic, key)
+        if publisher is not None:  # its end, so that the client does not wait for its events
+            publisher._send({"task": key, "worker": publisher.worker_name, "events": [],
+                             "progress": [0, 0, 0, 0, 0], "limited": 0, "end": True})
         return DownloadReport(state="cancelled", not_reached=len(ids), requested=ids)
     pool = spec()
+    _pin(pool, commits or {})
     keeper = _hold_partial_dir(dst_dir)
+    dl = _engine(threads, options)
+    publisher = _publisher(topic, key)
+    if publisher is not None:
+        dl.add_listener(publisher.on_event)
     try:
-        with Downloader(max_workers=threads, **options) as dl:
-            job = dl.submit(pool, ids, dst_dir)
+        job = dl.submit(pool, ids, dst_dir, **(submit_options or {}))
+        if publisher is not None:
+            publisher.start(job)
+        try:
             while not job.done:
                 if cancel.is_set():
                     job.cancel()
                     break
                 job._done.wait(POLL)
             return job.wait()
-    finally:
-        _release_partial_dir(keeper)
-
-
-KEEP = ".keep"
-
-
-def _hold_partial_dir(dst_dir: str) -> str | None:
-    """Keep the shared partial folder from being removed while this task writes in it.
-
-    Every task's engine removes the partial folder when it finds it empty; tasks of one job on
-    other workers write into the same folder, so each holds a marker file in it (never a
-    ``.part``: the stale-file sweep leaves it alone) until its engine is done.
-    """
-    from ..files import real_dir_inside
-
-    name = f".task-{os.getpid()}-{uuid.uuid4().hex}{KEEP}"
-    for _ in range(5):  # another task may remove the empty folder between our two steps
-        try:
-            os.makedirs(dst_dir, exist_ok=True)
-            folder = real_dir_inside(os.path.abspath(dst_dir), [PARTIAL_DIR])
-            path = os.path.join(folder, name)
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            os.close(fd)
-            return path
-        except FileNotFoundError:
-            continue
-        except OSError:
-            return None  # the engine reports what is wrong with the destination
-    return None
-
-
-def _release_partial_dir(keeper: str | None) -> None:
-    if keeper is None:
-        return
-    try:
-        os.unlink(keeper)
-    except OSError:
-        pass
-    try:
-        os.rmdir(os.path.dirname(keeper))  # only when empty: another task may still hold it
-    except OSError:
-        pass
-
-
-def _sweep_keepers(dst_dir: str) -> None:
-    """After the job, from the client when it sees the destination: markers of dead workers."""
-    folder = os.path.join(os.path.abspath(dst_dir), PARTIAL_DIR)
-    if os.path.islink(folder) or not os.path.isdir(folder):
-        return
-    for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        if name.startswith(".task-") and name.endswith(KEEP) and not os.path.islink(path):
+        finally:
             try:
-                os.unlink(path)
-            except OSError:
+                dl._jobs.remove(job)  # a long-lived engine keeps no finished job
+            except ValueError:
                 pass
-    try:
-        os.rmdir(folder)
-    except OSError:
-        pass
+    finally:
+        if publisher is not None:
+            dl.remove_listener(publisher.on_event)
+            publisher.close()
+        _release_partial_dir(keeper)
+        give_back_all()
 
 
 class ClusterJob:
-    """A job running on the cluster: ``wait()`` gives the merged report, ``cancel()`` stops every task."""
+    """A job running on the cluster: ``wait()`` gives the merged report, ``cancel()`` stops every task.
+
+    ``id``, ``name``, ``state`` and ``done`` answer as a local :class:`pools.Job` does; listeners
+    (``on_event`` of :meth:`ClusterRunner.submit`) hear :mod:`pools.events` with this ``id`` and
+    a :class:`~pools.cluster.events.ClusterWorkerState` per worker, on a thread of the client's.
+    """
 
     def __init__(self, client: Client, ids: IdRanges, tasks: list[ClusterTask], futures: list, cancel_name: str,
-                 dst_dir: str = ""):
+                 dst_dir: str = "", *, job_id: int = 0, name: str = "", events: JobEvents | None = None,
+                 topic: str | None = None):
         self.client = client
         self.dst_dir = dst_dir
         self.ids = ids
+        self.ids_total = len(ids)
         self.tasks = tasks
         self.futures = futures
+        self.id = job_id
+        self.name = name
+        self.events = events
+        self._topic = topic
         self._cancel = Event(cancel_name, client=client)
         self._started = time.monotonic()
         self._report: DownloadReport | None = None
+        self._done = threading.Event()
+        self._wait_lock = threading.Lock()
+        if events is not None:
+            events.emit(ev.JobState(job_id, "queued"))
+            events.emit(ev.JobState(job_id, "running"))
+            threading.Thread(target=self._watch_workers, daemon=True, name="cluster-workers").start()
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -152,13 +181,51 @@ class ClusterJob:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def wait(self, on_report: Callable[[DownloadReport], None] | None = None) -> DownloadReport:
-        """Wait for every task; ``on_report`` hears each task's report as it finishes."""
-        if self._report is not None:
-            return self._report
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def state(self) -> str:
+        return self._report.state if self._report is not None else "running"
+
+    @property
+    def report(self) -> DownloadReport:
+        """The merged report once every task is done; until then an empty running one."""
+        return self._report if self._report is not None else DownloadReport(state="running", requested=self.ids)
+
+    def _watch_workers(self) -> None:
+        """Tell the listeners of workers that left the cluster (the scheduler's view, once a second)."""
+        seen: set[str] = set()
+        while not self._done.wait(1.0):
+            try:
+                now = set(self.client.scheduler_info().get("workers", {}))
+            except Exception:  # noqa: BLE001 - a client closing under us
+                return
+            for gone in seen - now:
+                self.events.worker_lost(gone)
+            seen = now
+
+    def wait(self, timeout: float | None = None, *,
+             on_report: Callable[[DownloadReport], None] | None = None) -> DownloadReport:
+        """Wait for every task (``TimeoutError`` after ``timeout`` seconds while another thread
+        gathers them); ``on_report`` hears each task's report as it finishes."""
+        if self._wait_lock.acquire(blocking=False):
+            try:
+                if self._report is None:
+                    self._report = self._gather(on_report)
+                    self._done.set()
+            finally:
+                self._wait_lock.release()
+        elif not self._done.wait(timeout):
+            raise TimeoutError(f"cluster job {self.id} still running")
+        return self._report
+
+    def _gather(self, on_report) -> DownloadReport:
         reports: list[DownloadReport] = []
         not_run = 0
         error = None
+        heard: set[str] = set()
         by_future = {f.key: t for f, t in zip(self.futures, self.tasks)}
         for future in as_completed(self.futures):
             try:
@@ -168,44 +235,93 @@ class ClusterJob:
                 error = error or f"a cluster task failed: {err.__class__.__name__}: {err}"[:300]
                 continue
             reports.append(report)
+            heard.add(str(future.key))
             if on_report is not None:
                 on_report(report)
-        self._report = merge_reports(reports, self.ids, not_run=not_run,
-                                     elapsed=time.monotonic() - self._started, error=error,
-                                     cancelled=self.cancelled)
+        report = merge_reports(reports, self.ids, not_run=not_run,
+                               elapsed=time.monotonic() - self._started, error=error,
+                               cancelled=self.cancelled)
         self._cancel.clear()
         if self.dst_dir:
             _sweep_keepers(self.dst_dir)
-        return self._report
+        if self.events is not None:
+            self.events.wait_ended(heard)  # every event a finished task sent, before the end
+            try:
+                self.client.unsubscribe_topic(self._topic)
+            except Exception:  # noqa: BLE001 - a client already closing
+                pass
+            self.events.close()
+            self.events.emit(ev.JobState(self.id, report.state, report.error))
+        return report
+
+
+_JOB_IDS = itertools.count(1)
+
+
+def name_of(spec: PoolSpec, ids: IdRanges) -> str:
+    repo = spec.args[0] if spec.args else spec.cls.__name__
+    return f"{repo} {ids}"[:80]
 
 
 class ClusterRunner:
     """Submits download jobs to a Dask cluster through ``client``.
 
-    ``threads``: engine threads inside each task (requests in flight per task);
-    ``files_per_task``: about how many ids a task takes (whole archives, contiguous ids).
+    ``threads``: engine threads of each worker process (requests in flight per worker; the tasks a
+    worker runs at once share them);
+    ``files_per_task``: about how many ids a task takes (whole archives, contiguous ids);
+    ``save_metainfo``: as for :meth:`pools.Downloader.submit`; the rest goes to each worker's
+    :class:`pools.Downloader` (``merge_gap``, ``max_span``...).
     """
 
     def __init__(self, client: Client, *, threads: int = 6, files_per_task: int = FILES_PER_TASK,
-                 **downloader_options: Any):
+                 save_metainfo: bool = True, **downloader_options: Any):
         self.client = client
+        self.submit_options = {"save_metainfo": bool(save_metainfo)}
         self.threads = max(1, int(threads))
         self.files_per_task = files_per_task
         self.options = downloader_options
 
-    def submit(self, spec: PoolSpec, ids, dst_dir: str) -> ClusterJob:
+    def _task_size(self, n_ids: int) -> int:
+        """``files_per_task``, smaller when the job is small: enough tasks for every worker's threads."""
+        try:
+            slots = sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values())
+        except Exception:  # noqa: BLE001 - an answer we cannot read: the configured size
+            slots = 0
+        if slots <= 0:
+            return self.files_per_task
+        return max(1, min(self.files_per_task, math.ceil(n_ids / (slots * TASKS_PER_SLOT))))
+
+    def submit(self, spec: PoolSpec, ids, dst_dir: str, *, commits: dict | None = None,
+               on_event: Callable[[Any], None] | list | None = None, job_id: int | None = None,
+               name: str | None = None) -> ClusterJob:
+        """Plan ``ids`` into tasks and submit them. ``commits``: the pool's revisions already
+        resolved (:func:`resolve_commits`), else resolved here (a ``PoolError`` when they cannot be).
+        ``on_event``: a listener (or a list of them) for the job's events, as a local job's."""
         from ..ids import take
 
         ranges = take(ids, {})
         if not isinstance(ranges, IdRanges):
             ranges = IdRanges.of(ranges)
-        tasks = plan_tasks(spec(), ranges, self.files_per_task)
+        pool = spec()
+        if commits is None:
+            commits = resolve_commits(pool)  # once, here: the tasks are given the commits
+        tasks = plan_tasks(pool, ranges, self._task_size(len(ranges)))
         name = f"cheesechaser-cancel-{uuid.uuid4().hex}"
         Event(name, client=self.client).clear()
+        job_id = next(_JOB_IDS) if job_id is None else job_id
+        listeners = on_event if isinstance(on_event, list) else [on_event] if on_event is not None else []
+        topic = events = None
+        if listeners:
+            topic = f"cheesechaser-events-{name[-32:]}"
+            events = JobEvents(job_id, len(ranges), listeners)
+            self.client.subscribe_topic(topic, events.handler)
+        keys = [f"cheesechaser-task-{name[-12:]}-{task.key}" for task in tasks]
         futures = [self.client.submit(_run_task, spec, task.ids, dst_dir, self.threads, name, self.options,
-                                      key=f"cheesechaser-task-{name[-12:]}-{task.key}", pure=False)
-                   for task in tasks]
-        return ClusterJob(self.client, ranges, tasks, futures, name, dst_dir)
+                                      commits, topic, key, self.submit_options, key=key, pure=False)
+                   for task, key in zip(tasks, keys)]
+        label = name_of(spec, ranges) if name is None else name
+        return ClusterJob(self.client, ranges, tasks, futures, name, dst_dir, job_id=job_id, name=label,
+                          events=events, topic=topic)
 
 
 def open_client(address: str) -> tuple[Client, Callable[[], None]]:
@@ -219,7 +335,7 @@ def open_client(address: str) -> tuple[Client, Callable[[], None]]:
             raise ValueError(f"--cluster local:N needs a number of workers, got {address!r}") from None
         if not 1 <= n <= 256:
             raise ValueError("--cluster local:N needs 1 to 256 workers")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+        cluster = LocalCluster(n_workers=n, threads_per_worker=2, processes=True, host="127.0.0.1",
                                scheduler_port=0, dashboard_address=None,
                                silence_logs=logging.CRITICAL)  # Dask's own comm chatter is not ours to print
         client = Client(cluster)
