@@ -92,11 +92,49 @@ class _FetchProgress:
             self.stream.flush()
 
 
-def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str = "main", on_progress=None):
+class _IndexProgress:
+    """The one-off copy of a big table, on stderr: a line once it runs for a few seconds, redrawn on a
+    terminal, and a closing line with the time it took."""
+
+    AFTER = 3.0
+
+    def __init__(self, stream):
+        import time
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.started: float | None = None
+        self.shown = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        import time
+        if self.started is None:
+            self.started = time.monotonic()
+        elapsed = time.monotonic() - self.started
+        if elapsed < self.AFTER:
+            return
+        of = f" of {total:,}" if total else ""
+        if self.tty:
+            self.stream.write(f"\rcopying the metadata table for fast queries (once): {done:,}{of} rows   ")
+        elif not self.shown:
+            self.stream.write(f"copying the metadata table for fast queries (once; {total:,} rows)…\n"
+                              if total else "copying the metadata table for fast queries (once)…\n")
+        self.stream.flush()
+        self.shown = True
+
+    def end(self) -> None:
+        import time
+        if self.shown:
+            end = "\n" if self.tty else ""
+            self.stream.write(f"{end}copied in {time.monotonic() - self.started:.0f} s\n")
+            self.stream.flush()
+
+
+def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str = "main", on_progress=None,
+                    on_index=None):
     """The table for ``repo``, as the options say; TableUsageError when there is none or it is bad.
 
-    ``on_progress(done, total)`` hears how a Hub table's fetch goes; default: a line on stderr
-    when it is a terminal (the CLI)."""
+    ``on_progress(done, total)`` hears how a Hub table's fetch goes, ``on_index(rows, total)`` how the
+    one-off copy of a big table goes; default: lines on stderr (the CLI)."""
     from app.presets import find_preset
     from pools.metadata import MappingError, QueryError, TableNotFoundError, find_repo_table, open_table, parse_mapping
 
@@ -112,11 +150,15 @@ def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str =
                                       f"give --metadata PATH or hf://datasets/OWNER/NAME/PATH")
             source = str(found)
         progress = _FetchProgress(sys.stderr) if on_progress is None else None
+        indexing = _IndexProgress(sys.stderr) if on_index is None else None
         try:
-            return open_table(source, client=client, columns=mapping, on_progress=on_progress or progress)
+            return open_table(source, client=client, columns=mapping, on_progress=on_progress or progress,
+                              on_index=on_index or indexing)
         finally:
             if progress is not None:
                 progress.end()
+            if indexing is not None:
+                indexing.end()
     except (QueryError, MappingError, TableNotFoundError, ValueError) as err:
         raise TableUsageError(str(err)) from None
 

@@ -104,10 +104,10 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_ours(path: str, repeat: int) -> dict:
+def child_ours(path: str, repeat: int, index_dir: str | None = None) -> dict:
     started = time.perf_counter()
     from pools.metadata import open_table
-    table = open_table(path)
+    table = open_table(path, index_dir=index_dir)  # auto: a table this big is queried from its copy
     opened = time.perf_counter() - started
     t = time.perf_counter()
     count = table.count(QUERY)
@@ -118,8 +118,12 @@ def child_ours(path: str, repeat: int) -> dict:
         again = table.count(QUERY)
         warm.append(time.perf_counter() - t)
         assert again == count
-    return {"open": opened, "cold": cold, "warm": statistics.median(warm), "warm_min": min(warm),
-            "count": count, "rss_mib": _rss_mib()}
+    out = {"open": opened, "cold": cold, "warm": statistics.median(warm), "warm_min": min(warm),
+           "count": count, "rss_mib": _rss_mib(), "built": table.index_built, "copy": table.index_path}
+    if table.index_path:
+        out["copy_mib"] = os.path.getsize(table.index_path) / 2**20
+        out["build_s"] = (table.index_meta or {}).get("seconds")
+    return out
 
 
 def child_pandas(path: str, repeat: int) -> dict:
@@ -155,9 +159,11 @@ def child_pandas(path: str, repeat: int) -> dict:
             "count": count, "rss_mib": _rss_mib()}
 
 
-def run_child(kind: str, path: Path, repeat: int) -> dict:
+def run_child(kind: str, path: Path, repeat: int, index_dir: Path | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, __file__, "--child", kind, "--table", str(path), "--repeat", str(repeat)],
+    extra = ["--index-dir", str(index_dir)] if index_dir else []
+    out = subprocess.run([sys.executable, __file__, "--child", kind, "--table", str(path), "--repeat", str(repeat),
+                          *extra],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=3600)
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -170,32 +176,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="warm counts per child (median shown)")
     parser.add_argument("--cache", type=Path, default=None, help="where the generated table is kept")
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="delete the table's DuckDB copy first, so the cold open includes building it")
     parser.add_argument("--child", choices=("ours", "pandas"), help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
+    parser.add_argument("--index-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        fn = child_ours if args.child == "ours" else child_pandas
-        print(json.dumps(fn(args.table, args.repeat)))
+        if args.child == "ours":
+            print(json.dumps(child_ours(args.table, args.repeat, args.index_dir)))
+        else:
+            print(json.dumps(child_pandas(args.table, args.repeat)))
         return 0
 
     path = table_path(args.cache or default_cache(), args.rows)
     print(f"query: {QUERY!r} over {args.rows:,} rows ({path.stat().st_size / 2**20:,.0f} MiB parquet), "
           f"{os.cpu_count()} cores; each side in a fresh child process")
-    results = {"ours": run_child("ours", path, args.repeat)}
+    index_dir = (args.cache or default_cache()) / "copies"
+    if args.rebuild and index_dir.is_dir():
+        for old in index_dir.glob("*.duckdb"):
+            old.unlink()
+    results = {"ours cold": run_child("ours", path, args.repeat, index_dir)}  # builds the copy if missing
+    results["ours"] = run_child("ours", path, args.repeat, index_dir)  # a fresh process: the copy is there
+    cold = results["ours cold"]
+    if "error" not in cold:
+        what = f"built in {cold['build_s']:.1f} s" if cold.get("built") else "already built (use --rebuild)"
+        print(f"DuckDB copy: {cold.get('copy_mib', 0):,.0f} MiB, {what}")
     if not args.skip_pandas:
         results["pandas"] = run_child("pandas", path, args.repeat)
-    print(f"{'':8} {'open/load':>10} {'1st count':>10} {'warm count':>11} {'warm min':>9} {'peak RSS':>10} {'matches':>10}")
+    print(f"{'':9} {'open/load':>10} {'1st count':>10} {'warm count':>11} {'warm min':>9} {'peak RSS':>10} {'matches':>10}")
     for name, r in results.items():
         if "error" in r:
-            print(f"{name:8} failed: {r['error']}")
+            print(f"{name:9} failed: {r['error']}")
             continue
-        print(f"{name:8} {r['open']:>9.2f}s {r['cold']:>9.2f}s {r['warm']:>10.3f}s {r['warm_min']:>8.3f}s "
+        print(f"{name:9} {r['open']:>9.2f}s {r['cold']:>9.2f}s {r['warm']:>10.3f}s {r['warm_min']:>8.3f}s "
               f"{r['rss_mib']:>7,.0f} MiB {r['count']:>10,}")
     ours, pandas = results["ours"], results.get("pandas")
     if "error" in ours:
         return 1
     goals = [f"warm count {ours['warm']:.3f} s {'<' if ours['warm'] < 1 else '>='} 1 s",
              f"peak RSS {ours['rss_mib']:,.0f} MiB {'<' if ours['rss_mib'] < 1536 else '>='} 1.5 GB"]
+    if "error" not in cold:
+        goals.append(f"peak RSS of the first open (building the copy when missing) {cold['rss_mib']:,.0f} MiB")
     if pandas and "error" not in pandas:
         if pandas["count"] != ours["count"]:
             print(f"MISMATCH: pandas counts {pandas['count']:,}, ours {ours['count']:,}")

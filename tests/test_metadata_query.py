@@ -49,9 +49,17 @@ def table_dir(tmp_path_factory):
     return d
 
 
-@pytest.fixture(scope="module")
-def table(table_dir):
-    with open_table(str(table_dir / "posts.parquet")) as t:
+#: the file queried in place, and its DuckDB-native copy with every tag a bit, none, or a few
+MODES = {"file": None, "copy-bits": 256, "copy-lists": 0, "copy-mixed": 3}
+
+
+@pytest.fixture(scope="module", params=list(MODES))
+def table(request, table_dir, tmp_path_factory):
+    bits = MODES[request.param]
+    options = {} if bits is None else {"index": True, "index_bits": bits,
+                                       "index_dir": str(tmp_path_factory.mktemp("copies"))}
+    with open_table(str(table_dir / "posts.parquet"), **options) as t:
+        assert (t.index_path is not None) == (bits is not None)
         yield t
 
 

@@ -195,3 +195,35 @@ def test_remote_strings_are_escaped_in_csv(hub, hub_root, tmp_path):
     assert "\\x1b[31mred" in out.stdout and "\\u202e" in out.stdout
     jsonl = _cli(["query", "t/evil", "a", "--format", "jsonl"], tmp_path, hub)
     assert "\x1b" not in jsonl.stdout and json.loads(jsonl.stdout)["tags"][1] == "\x1b[31mred\x1b[0m"
+
+
+def test_query_from_the_tables_copy_gives_the_same_answers(repo, hub, tmp_path):
+    env = dict(_env(tmp_path, hub), CHEESECHASER_TABLE_COPY="always", XDG_CACHE_HOME=str(tmp_path / "xdg"))
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, text=True, env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    out = run("query", "t/tagged", "cat_ears solo -rating:e")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["101", "205", "901"]
+    copies = list((tmp_path / "xdg" / "cheesechaser-tui" / "tables").iterdir())
+    assert [p.suffix for p in copies] == [".duckdb"]
+    again = run("query", "t/tagged", "cat_* artist:artist_a", "--format", "csv")
+    assert again.stdout.splitlines()[1:] == ["101,g,12,1101,800,bin,,cat_ears solo 1girl artist_a",
+                                             "103,e,90,1103,800,bin,,cat_ears solo artist_a",
+                                             "901,g,70,1901,800,bin,,cat_ears solo artist_a"]
+    assert list((tmp_path / "xdg" / "cheesechaser-tui" / "tables").iterdir()) == copies  # reused
+
+
+def test_csv_quotes_tag_text_and_never_writes_control_characters(hub, hub_root, tmp_path):
+    import csv
+    import io
+    tricky = {8: ("g", 1, 'a b,c say_"hi" line\nbreak =cmd|x\r', "y")}
+    build_repo(hub_root, "t/tricky", _resources([8]), base_level=2,
+               repo_files={"metadata.parquet": _parquet(tmp_path / "t.parquet", tricky)})
+    out = _cli(["query", "t/tricky", "a", "--format", "csv"], tmp_path, hub)
+    assert out.returncode == 0, out.stderr
+    assert not any(ch in out.stdout for ch in "\r\x00") and out.stdout.count("\n") == 2  # header + one row
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    assert len(rows) == 2 and len(rows[1]) == 8
+    assert rows[1][7] == 'a b,c say_"hi" line\\x0abreak =cmd|x\\x0d y'

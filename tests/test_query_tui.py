@@ -155,3 +155,16 @@ def test_query_screen_snapshot(snap_compare, demo_settings, expected):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_the_screen_queries_a_big_tables_copy(demo_settings, expected, tmp_path, monkeypatch):
+    from pools.metadata import table as table_module
+    monkeypatch.setattr(table_module, "MIN_INDEX_BYTES", 1)  # the demo table counts as big
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    app = make_app(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_query(pilot)
+        assert screen.table.index_path is not None and screen.table.index_built
+        assert screen.count == expected["all"]
+        await type_query(pilot, screen, QUERY, lambda: screen.count == len(expected["ids"]))
+        assert [row.key for row in screen.query_one("#query-rows", VirtualTable).rows] == expected["ids"]

@@ -102,6 +102,17 @@ class QueryScreen(Screen):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, QueryScreen.Fetching)
 
+    class Indexing(Message):
+        """How the one-off copy of a big table goes (rows copied of the total)."""
+
+        def __init__(self, done: int, total: int | None) -> None:
+            super().__init__()
+            self.done = done
+            self.total = total
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, QueryScreen.Indexing)
+
     class Counted(Message):
         def __init__(self, query: str, count: int | None, rows: list, error: str = "") -> None:
             super().__init__()
@@ -167,9 +178,15 @@ class QueryScreen(Screen):
         def progress(done: int, total: int | None) -> None:
             if not worker.is_cancelled:
                 self.post_message(self.Fetching(done, total))
+        def indexing(done: int, total: int | None) -> None:
+            if worker.is_cancelled:  # the screen closed: stop the copy (nothing is left behind)
+                from pools.metadata.tagindex import IndexBuildCancelled
+                raise IndexBuildCancelled("the table copy was cancelled")
+            self.post_message(self.Indexing(done, total))
         try:
             table = open_repo_table(args, self.pool.client, self.pool.data_repo_id,
-                                    getattr(self.pool, "data_revision", "main"), on_progress=progress)
+                                    getattr(self.pool, "data_revision", "main"), on_progress=progress,
+                                    on_index=indexing)
         except TableUsageError as exc:
             self.post_message(self.TableFailed(str(exc)))
             return
@@ -193,6 +210,14 @@ class QueryScreen(Screen):
             total = f" of {fmt_bytes(message.total)}" if message.total else ""
             self.query_one("#query-source", Static).update(
                 Text(f"{shown(self.settings.repo, 80)} · fetching the metadata table: {fmt_bytes(message.done)}{total}"))
+
+    @on(Indexing)
+    def _indexing(self, message: Indexing) -> None:
+        if self.table is None:
+            of = f" of {message.total:,}" if message.total else ""
+            self.query_one("#query-source", Static).update(
+                Text(f"{shown(self.settings.repo, 80)} · copying the metadata table for fast queries (once): "
+                     f"{message.done:,}{of} rows"))
 
     @on(TableFailed)
     def _table_failed(self, message: TableFailed) -> None:

@@ -18,10 +18,11 @@ from .source import (HubTable, TableNotFoundError, download_file, fetch_hub_tabl
                      open_table, parse_table_url)
 from .sqlguard import check_where_sql
 from .table import MatchingIds, MetadataTable, Row, format_of
+from .tagindex import IndexBuildCancelled, TagIndex
 
 __all__ = [
     "open_table", "MetadataTable", "MatchingIds", "Row", "QueryError", "compile_query", "Compiled",
     "check_where_sql", "Columns", "MappingError", "parse_mapping", "resolve_columns", "HubTable",
     "TableNotFoundError", "parse_table_url", "fetch_hub_table", "find_repo_table", "download_file",
-    "CaptionWriter", "caption_text", "CAPTION_FORMATS", "format_of",
+    "CaptionWriter", "caption_text", "CAPTION_FORMATS", "format_of", "IndexBuildCancelled", "TagIndex",
 ]

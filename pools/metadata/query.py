@@ -69,8 +69,12 @@ def _terms(text: str):
         yield m.group(0), m.start()
 
 
-def compile_query(text: str, columns: Columns) -> Compiled:
-    """Compile ``text`` for a table with these ``columns``; an empty query matches every row."""
+def compile_query(text: str, columns: Columns, tags: Any = None) -> Compiled:
+    """Compile ``text`` for a table with these ``columns``; an empty query matches every row.
+
+    ``tags``, when given (a :class:`~pools.metadata.tagindex.TagIndex`), turns each tag term into
+    tests on the table's indexed tag columns instead of searching the tag strings.
+    """
     text = text or ""
     if len(text) > MAX_QUERY:
         raise QueryError(f"the query is {len(text)} characters long; at most {MAX_QUERY}")
@@ -88,7 +92,7 @@ def compile_query(text: str, columns: Columns) -> Compiled:
             raise QueryError("a term needs a tag or a field after its '-' or '~'", term, pos)
         if body.startswith(("-", "~")):
             raise QueryError("use one of '-' (none of) or '~' (any of), once", term, pos)
-        piece = _compile_term(body, columns, term, pos)
+        piece = _compile_term(body, columns, term, pos, tags)
         predicate = Compiled(f"coalesce({piece.where}, FALSE)", piece.params)
         if negate:
             all_of.append(Compiled(f"NOT {predicate.where}", predicate.params))
@@ -104,7 +108,7 @@ def compile_query(text: str, columns: Columns) -> Compiled:
     return Compiled(" AND ".join(p.where for p in all_of), [x for p in all_of for x in p.params])
 
 
-def _compile_term(body: str, columns: Columns, term: str, pos: int) -> Compiled:
+def _compile_term(body: str, columns: Columns, term: str, pos: int, tags: Any = None) -> Compiled:
     name, sep, value = body.partition(":")
     name = name.lower()
     if sep and name in FIELDS:
@@ -114,7 +118,7 @@ def _compile_term(body: str, columns: Columns, term: str, pos: int) -> Compiled:
             cols = columns.tag_columns(name) or columns.tag_columns("tags")
             if not columns.tag_columns(name):
                 raise QueryError(f"this table has no {name} tag column", term, pos)
-            return _tag(value, cols, term, pos)
+            return _tag(value, cols, term, pos, tags, [name])
         column = columns.field(name)
         if column is None:
             raise QueryError(f"this table has no {name} column (map one with --columns {name}=COLUMN)", term, pos)
@@ -131,7 +135,7 @@ def _compile_term(body: str, columns: Columns, term: str, pos: int) -> Compiled:
     cols = columns.tag_columns()
     if not cols:
         raise QueryError("this table has no tag column (map one with --columns tags=COLUMN)", term, pos)
-    return _tag(body, cols, term, pos)
+    return _tag(body, cols, term, pos, tags, list(columns.tags))
 
 
 def _example(name: str) -> str:
@@ -140,10 +144,13 @@ def _example(name: str) -> str:
             "height": "height:>=1024"}.get(name, f"{name}:some_name")
 
 
-def _tag(tag: str, cols: list[TagColumn], term: str, pos: int) -> Compiled:
+def _tag(tag: str, cols: list[TagColumn], term: str, pos: int, tags: Any = None,
+         categories: list[str] | None = None) -> Compiled:
     tag = tag.lower()
     if not _TAG_OK.match(tag) or tag.strip("*") == "":
         raise QueryError("a tag cannot be empty, hold spaces or commas, or be only '*'", term, pos)
+    if tags is not None:
+        return tags.predicate(tag, categories or [])
     parts: list[str] = []
     params: list[Any] = []
     if "*" in tag:

@@ -184,4 +184,5 @@ def open_table(source: str, *, client: HubClient | None = None, columns: Mapping
         files = [f for f in files if os.path.isfile(f)]
         if not files:
             raise TableNotFoundError(f"no such table file: {source}")
-    return MetadataTable(files, fmt or format_of(files[0]), columns, source=str(hub or source), **options)
+    return MetadataTable(files, fmt or format_of(files[0]), columns, source=str(hub or source), cancel=cancel,
+                         **options)

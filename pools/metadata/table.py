@@ -1,7 +1,8 @@
 """A metadata table opened in DuckDB: count, list, sample and iterate the posts a query matches.
 
 Parquet is read in place (columnar, with filters pushed into the scan); CSV/TSV and JSON Lines
-are loaded into memory once. After opening, the connection loses access to every file but the
+are loaded into memory once. A big table (``MIN_INDEX_BYTES`` of files or more) is instead queried
+from its DuckDB-native copy with indexed tags (:mod:`pools.metadata.tagindex`), built once. After opening, the connection loses access to every file but the
 table's own and its configuration is locked: a ``--sql`` clause cannot read, write or install
 anything.
 """
@@ -18,11 +19,14 @@ import duckdb
 from .columns import Columns, quote_ident, resolve_columns
 from .query import Compiled, QueryError, compile_query
 from .sqlguard import check_where_sql
+from .tagindex import INDEX_BITS, INDEX_VERSION, MIN_INDEX_BYTES, PREFIX, BuildProgress, TagIndex, build_index, index_path
 
 FORMATS = ("parquet", "csv", "tsv", "jsonl")
 BATCH = 8192
 MAX_RANGES = 64  # ranges of a `within` written as BETWEENs; more go as one list of ids
 MAX_LISTED_IDS = 5_000_000
+_BUILD_READ_LIMIT = "256MB"
+_BUILD_WRITE_LIMIT = "512MB"
 
 
 def format_of(path: str) -> str:
@@ -70,11 +74,20 @@ class Row:
     tags: str = ""
 
 
+class _BadCopy(ValueError):
+    """A cached copy that cannot be opened or read."""
+
+
 class MetadataTable:
     """One table, one DuckDB connection; methods may be called from any thread."""
 
     def __init__(self, files: Sequence[str], fmt: str | None = None, columns: Mapping[str, str] | None = None,
-                 *, source: str | None = None, memory_limit: str = "1GB", threads: int | None = None):
+                 *, source: str | None = None, memory_limit: str = "1GB", threads: int | None = None,
+                 index: bool | None = None, index_dir: str | None = None, index_bits: int = INDEX_BITS,
+                 on_index: BuildProgress | None = None, cancel: threading.Event | None = None):
+        """``index``: query a DuckDB-native copy with indexed tags (built once into ``index_dir``,
+        see :mod:`pools.metadata.tagindex`); None: only for files of ``MIN_INDEX_BYTES`` or more.
+        ``on_index(rows_done, rows_total)`` follows a build."""
         files = [os.path.abspath(f) for f in files]
         if not files:
             raise ValueError("no table file given")
@@ -84,28 +97,90 @@ class MetadataTable:
         self.files = files
         self.format = fmt
         self.source = source or files[0]
+        self.index_path: str | None = None
+        self.index_meta: dict | None = None
+        self.index_built = False  # True when this open built the copy
+        self._tags: TagIndex | None = None
         config: dict[str, Any] = {"memory_limit": memory_limit}
         if threads:
             config["threads"] = threads
-        self._con = duckdb.connect(":memory:", config=config)
+        if index is None:  # CHEESECHASER_TABLE_COPY=always|never overrides the size rule
+            mode = os.environ.get("CHEESECHASER_TABLE_COPY", "auto").strip().lower()
+            index = mode == "always" or (mode != "never" and sum(os.path.getsize(f) for f in files) >= MIN_INDEX_BYTES)
         self._lock = threading.Lock()
+        dest = index_path(files, fmt, dict(columns or {}), index_bits, index_dir) if index else None
+        if dest is None or not os.path.exists(dest):
+            self._open_source(files, fmt, columns, config, view=bool(dest))
+            if dest is not None:
+                self._build(dest, columns, memory_limit, threads, index_bits, on_index, cancel)
+        if dest is not None:
+            try:
+                self._open_index(dest, columns, config)
+            except _BadCopy:
+                if self.index_built:
+                    raise
+                os.remove(dest)  # a copy this version cannot read (or a damaged one): built again, once
+                self._open_source(files, fmt, columns, config, view=True)
+                self._build(dest, columns, memory_limit, threads, index_bits, on_index, cancel)
+                self._open_index(dest, columns, config)
+        allowed = files + [os.path.realpath(f) for f in files] if fmt == "parquet" and dest is None else []
+        self._con.execute(f"SET allowed_paths=[{', '.join(_literal(p) for p in allowed)}]")
+        self._con.execute("SET enable_external_access=false")
+        self._con.execute("SET lock_configuration=true")
+
+    def _open_source(self, files, fmt, columns, config, view: bool) -> None:
+        self._con = duckdb.connect(":memory:", config=config)
         try:
-            kind = "VIEW" if fmt == "parquet" else "TABLE"
+            kind = "VIEW" if fmt == "parquet" or view else "TABLE"
             self._con.execute(f"CREATE {kind} posts AS SELECT * FROM {_reader(files, fmt)}")
             schema = {row[0]: str(row[1]) for row in self._con.execute("DESCRIBE posts").fetchall()}
         except duckdb.Error as err:
             self._con.close()
             raise ValueError(f"cannot read the table {self.source}: {_one_line(err)}") from None
+        self._set_schema(schema, columns)
+        if view and any(name.startswith(PREFIX) for name in schema):
+            self._con.close()
+            raise ValueError(f"cannot index the table {self.source}: a column name starts with {PREFIX!r}")
+
+    def _set_schema(self, schema: dict, columns) -> None:
         try:
             self.columns: Columns = resolve_columns(schema, columns)
         except ValueError:
             self._con.close()
             raise
         self.schema = schema
-        allowed = files + [os.path.realpath(f) for f in files] if fmt == "parquet" else []
-        self._con.execute(f"SET allowed_paths=[{', '.join(_literal(p) for p in allowed)}]")
-        self._con.execute("SET enable_external_access=false")
-        self._con.execute("SET lock_configuration=true")
+
+    def _build(self, dest, columns, memory_limit, threads, bits, on_index, cancel) -> None:
+        total = None
+        if self.format == "parquet":
+            total = int(self._con.execute("SELECT count(*) FROM posts").fetchall()[0][0])
+        # the reading side and the writing side share the memory limit (one process, two databases)
+        self._con.execute(f"SET memory_limit='{_BUILD_READ_LIMIT}'")
+        try:
+            build_index(self._con, "SELECT * FROM posts", self.columns, dest, bits=bits, total_rows=total,
+                        on_progress=on_index, cancel=cancel, memory_limit=_BUILD_WRITE_LIMIT, threads=threads)
+        except duckdb.Error as err:
+            raise ValueError(f"cannot copy the table {self.source}: {_one_line(err)}") from None
+        finally:
+            self._con.close()
+        self.index_built = True
+
+    def _open_index(self, dest, columns, config) -> None:
+        self._con = None
+        try:
+            self._con = duckdb.connect(dest, read_only=True, config=config)
+            schema = {row[0]: str(row[1]) for row in self._con.execute("DESCRIBE posts").fetchall()
+                      if not row[0].startswith(PREFIX)}
+            self._tags = TagIndex(self._con, self._lock)
+            if self._tags.meta.get("version") != INDEX_VERSION:
+                raise duckdb.Error(f"made by index version {self._tags.meta.get('version')}")
+        except (duckdb.Error, KeyError, TypeError, ValueError) as err:
+            if self._con is not None:
+                self._con.close()
+            raise _BadCopy(f"cannot open the table copy {dest}: {_one_line(err)} (delete it to rebuild)") from None
+        self._set_schema(schema, columns)
+        self.index_path = dest
+        self.index_meta = self._tags.meta
 
     # -- plumbing
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -127,7 +202,7 @@ class MetadataTable:
 
     def where(self, query: str = "", *, sql: str | None = None, within=None) -> Compiled:
         """The WHERE clause for a booru ``query``, a ``--sql`` clause and ids ``within`` an IdRanges."""
-        compiled = compile_query(query, self.columns)
+        compiled = compile_query(query, self.columns, self._tags)
         if sql is not None:
             with self._lock:
                 check_where_sql(self._con, sql)
