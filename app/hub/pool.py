@@ -127,8 +127,9 @@ class HubHTTPServer(HTTPServer):
                         except OSError:
                             pass
                         continue
+                    if self._parked.pop(key.fileobj, None) is None:
+                        continue  # unparked since select() returned (the server is closing)
                     self._selector.unregister(key.fileobj)
-                    self._parked.pop(key.fileobj, None)
                     ready.append((key.fileobj, key.data))
                 now = time.monotonic()
                 expired = [s for s, deadline in self._parked.items() if deadline <= now]
