@@ -240,11 +240,7 @@ class Downloader(PlanStage, FetchStage):
             job._done.set()  # whatever happened above, nobody waits for this job forever
 
     def _emit(self, event) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:  # noqa: BLE001 - an observer's bug must not stop a download
-                pass
+        ev.tell(self._listeners, event)
 
     def _worker(self, wid: int, state: str, job: Job | None = None, archive: str = "",
                 filename: str = "", done: int = 0, total: int = 0, throttle: bool = False) -> None:

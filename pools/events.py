@@ -107,3 +107,12 @@ class JobState:
 
 Event = Union[WorkerState, ResourceDone, ResourcesMissing, ResourceFailed, FileUnrecognized,
               JobProgress, JobState]
+
+
+def tell(listeners, event) -> None:
+    """Give ``event`` to every listener; an observer's bug never stops the job that emits it."""
+    for listener in list(listeners):
+        try:
+            listener(event)
+        except Exception:  # noqa: BLE001 - an observer's bug must not stop a download
+            pass

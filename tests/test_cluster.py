@@ -11,7 +11,6 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from distributed import Client, LocalCluster  # noqa: E402
 
 from app.hub.dataset import build_repo  # noqa: E402
 from pools import Downloader, IncrementIDDataPool  # noqa: E402
@@ -20,19 +19,14 @@ from pools.cluster.runner import PoolSpec  # noqa: E402
 from pools.ranges import IdRanges  # noqa: E402
 from pools.report import DownloadReport  # noqa: E402
 
-from helpers import assert_only_verified, binary_resources, tar_gets  # noqa: E402
+from cluster_support import local_cluster_client  # noqa: E402
+from helpers import assert_only_verified, binary_resources  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           scheduler_port=0, dashboard_address=None)
-    client = Client(cluster)
-    try:
+    with local_cluster_client() as client:
         yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 def _spec(hub, repo):

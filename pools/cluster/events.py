@@ -213,11 +213,7 @@ class JobEvents:
         return True
 
     def emit(self, event) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(event)
-            except Exception:  # noqa: BLE001 - an observer's bug must not stop the job
-                pass
+        ev.tell(self.listeners, event)
 
     def _loop(self) -> None:
         while True:
