@@ -203,24 +203,30 @@ def run_download(args: argparse.Namespace) -> int:
     downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap, on_event=events)
     if selection is not None and selection.on_event is not None:
         downloader.add_listener(selection.on_event)
-    try:
-        job = downloader.submit(pool, ids, args.output, save_metainfo=not args.no_metainfo)
-    except PoolError as err:
-        downloader.close()
-        return _fail_usage(str(err))
-
-    progress = _ProgressLine(job, sys.stderr)
     interrupted = threading.Event()
+    running: list = []  # the job, once submitted
 
     def on_sigint(signum, frame):
         if interrupted.is_set():  # a second Ctrl-C: stop now; the next run cleans up and resumes
             raise KeyboardInterrupt
         interrupted.set()
-        job.cancel()
+        for job in running:
+            job.cancel()
 
+    # handlers before the job exists: its workers fetch indexes as soon as it is submitted, and a
+    # Ctrl-C then must cancel it (and write its report), not escape as a KeyboardInterrupt
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigint)
     try:
+        try:
+            job = downloader.submit(pool, ids, args.output, save_metainfo=not args.no_metainfo)
+        except PoolError as err:
+            downloader.close()
+            return _fail_usage(str(err))
+        running.append(job)
+        if interrupted.is_set():
+            job.cancel()
+        progress = _ProgressLine(job, sys.stderr)
         while not job.done:
             job._done.wait(0.1)
             progress.draw()
