@@ -352,7 +352,7 @@ class HubClient:
     # -- ranged GETs of archives
     def stream_range(self, repo_id: str, path: str, sha: str, start: int, end: int,
                      on_chunk: Callable[[bytes], None], cancel: threading.Event | None = None,
-                     chunk_size: int = 1 << 16, in_flight: set | None = None, *,
+                     chunk_size: int = 1 << 20, in_flight: set | None = None, *,
                      on_wait: Callable[[float, str], None] | None = None,
                      on_resolve: Callable[[], None] | None = None,
                      expect_size: int | None = None, expect_sha256: str | None = None) -> None:
