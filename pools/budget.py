@@ -54,6 +54,20 @@ def format_wait(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def wait_a_step(left: float, cancel: threading.Event | None,
+                on_wait: Callable[[float, str], None] | None, least: float = 0.0) -> None:
+    """Say the quota is spent for ``left`` seconds, then sleep at most a second of it (at least
+    ``least``): the wait stays visible, a cancel bites at once (``Cancelled``)."""
+    if on_wait is not None:
+        on_wait(left, f"rate-limited: resolver quota spent, resumes in {format_wait(left)}")
+    step = min(max(left, least), 1.0)
+    if cancel is not None:
+        if cancel.wait(step):
+            raise Cancelled()
+    else:
+        threading.Event().wait(step)
+
+
 class ResolverBudget:
     """Paces resolves against the quota the endpoint announces; see the module docstring."""
 
@@ -88,14 +102,7 @@ class ResolverBudget:
                     self._spent += 1
                     return
                 left = self._earliest - now
-            if on_wait is not None:
-                on_wait(left, f"rate-limited: resolver quota spent, resumes in {format_wait(left)}")
-            step = min(left, 1.0)  # wake every second: the wait stays visible, a cancel bites at once
-            if cancel is not None:
-                if cancel.wait(step):
-                    raise Cancelled()
-            else:
-                threading.Event().wait(step)
+            wait_a_step(left, cancel, on_wait)
 
     def after_response(self, status: int, headers: Mapping[str, str]) -> float | None:
         """Read the rate-limit headers of any answer; on a 429, the seconds to wait (else None)."""

@@ -29,7 +29,7 @@ from typing import Callable, Mapping
 
 from distributed import Lock, get_client
 
-from ..budget import ResolverBudget, format_wait, parse_rate_limit, set_budget_factory
+from ..budget import ResolverBudget, parse_rate_limit, set_budget_factory, wait_a_step
 from ..http import Cancelled
 
 _FIELDS = ("_remaining", "_reset_at", "_earliest", "_quota", "_window", "_spent")
@@ -197,14 +197,7 @@ class SharedBudget:
                     self._cond.notify_all()
             if left is None:
                 continue
-            if on_wait is not None:
-                on_wait(left, f"rate-limited: resolver quota spent, resumes in {format_wait(left)}")
-            step = min(max(left, 0.05), 1.0)
-            if cancel is not None:
-                if cancel.wait(step):
-                    raise Cancelled()
-            else:
-                threading.Event().wait(step)
+            wait_a_step(left, cancel, on_wait, least=0.05)
 
     def _refill(self) -> None:
         try:
