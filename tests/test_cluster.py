@@ -106,7 +106,8 @@ def test_shared_budget_holds_the_quota_across_workers(client, hub_root, hf_cache
     # (2 workers x 3 threads) met a 429, never a stream of them
     assert len(refused) <= 6, len(refused)
     assert report.resolves == shared  # every resolve the tasks made went through the one shared budget
-    assert resolves == shared + len(refused)  # a refused resolve is retried, counted by the Hub twice
+    # every /resolve/ the Hub saw, the refused ones and their retries too, went through that budget
+    assert resolves == shared
 
 
 def _wait_for(condition, timeout=60.0):
