@@ -106,10 +106,26 @@ def _target(endpoint: str, repo_id: str, path: str, sha: str, absent: bool) -> s
         raise HubUnreachableError("refusing to cache under a revision that is not a commit sha")
     found, missing = _paths(endpoint, repo_id, path, sha)
     target = missing if absent else found
-    folder = os.path.realpath(repo_root(endpoint, repo_id))
-    if os.path.commonpath([os.path.realpath(target), folder]) != folder:
+    if not _inside(os.path.dirname(target), repo_root(endpoint, repo_id)):
         raise HubUnreachableError(f"refusing to cache {path!r}: it leads outside the cache folder")
     return target
+
+
+_INSIDE: dict[tuple[str, str], bool] = {}  # (folder, root) -> verdict: a job writes 1,000 indexes to a few folders
+
+
+def _inside(folder: str, root: str) -> bool:
+    """True when ``folder`` (symlinks resolved) is inside ``root``'s. The file itself needs no check:
+    it is replaced atomically (``os.replace`` swaps a symlink there, never writes through it)."""
+    key = (folder, root)
+    verdict = _INSIDE.get(key)
+    if verdict is None:
+        real = os.path.realpath(root)
+        verdict = os.path.commonpath([os.path.realpath(folder), real]) == real
+        if len(_INSIDE) > 4096:
+            _INSIDE.clear()
+        _INSIDE[key] = verdict
+    return verdict
 
 
 def write(endpoint: str, repo_id: str, path: str, sha: str, data: bytes, *, absent: bool = False) -> str:

@@ -14,18 +14,12 @@ aside as *unrecognized*, with the reason, and never downloaded.
 from __future__ import annotations
 
 import heapq
-import json
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - an optional speed-up
-    _orjson = None
-
+from . import indexjson
 from .errors import IndexFormatError
 from .layout import resource_id_of, safe_basename
 from .names import NO_ID, UNSAFE_NAME, NameTable, classify_name, fast_id
@@ -34,10 +28,11 @@ __all__ = ["ArchiveIndex", "IndexEntry", "classify_name", "fast_id", "NO_ID", "U
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 DUPLICATE = "duplicate file name: another entry is saved under the same name"
-# decoded JSON costs about this many times its text in memory (dicts of small dicts and strings)
+# decoded JSON costs about this many times its text in memory (dicts of small dicts and strings);
+# an index read lazily (its entries left as slices of the text) about LAZY_MEMORY_PER_BYTE times
 MEMORY_PER_BYTE = 4
-# offsets, sizes and file sizes stop below 2**63 (no archive is 8 EiB): a bigger number is no
-# count, whichever parser read it (orjson reads integers past 64 bits as floats, json as ints)
+LAZY_MEMORY_PER_BYTE = 2
+# offsets, sizes and file sizes stop below 2**63 (no archive is 8 EiB): a bigger number is no count
 MAX_COUNT = 2**63
 
 
@@ -75,14 +70,17 @@ class ArchiveIndex:
 
     def __init__(self, archive: str, filesize: int | None = None, hash: str | None = None,
                  hash_lfs: str | None = None, files: dict[str, Any] | None = None,
-                 id_of: Callable[[str], int | None] | None = None, raw_size: int = 0):
+                 id_of: Callable[[str], int | None] | None = None, raw_size: int = 0,
+                 lazy: bool = False):
         self.archive = archive
         self.filesize = filesize
         self.hash = hash
         self.hash_lfs = hash_lfs
         self._files: dict[str, Any] = files if files is not None else {}
-        self.approx_bytes = max(raw_size, 64 * len(self._files)) * MEMORY_PER_BYTE
+        self._lazy = lazy  # entries are raw JSON text until decoded (indexjson.entry)
+        self.approx_bytes = max(raw_size, 64 * len(self._files)) * (LAZY_MEMORY_PER_BYTE if lazy else MEMORY_PER_BYTE)
         self._lock = threading.Lock()
+        self._decoding = threading.Lock()
         self._built: dict[int, list[IndexEntry]] = {}
         self._entry_problems: dict[str, str] = {}
         self._full: tuple[list[IndexEntry], dict[int, list[IndexEntry]], list[tuple[str, str]]] | None = None
@@ -93,8 +91,12 @@ class ArchiveIndex:
     @classmethod
     def from_bytes(cls, archive: str, raw: bytes | str,
                    id_of: Callable[[str], int | None] | None = resource_id_of) -> "ArchiveIndex":
+        lazy = indexjson.loads_lazy(raw)
+        if lazy is not None:
+            frame, files = lazy
+            return cls._made(archive, frame, files, id_of, len(raw), lazy=True)
         try:
-            data = _loads(raw)
+            data = indexjson.loads(raw)
         except (ValueError, UnicodeDecodeError) as err:
             raise IndexFormatError(f"index of {archive} is not valid JSON ({err.__class__.__name__})") from None
         except RecursionError:
@@ -106,11 +108,15 @@ class ArchiveIndex:
                   raw_size: int = 0) -> "ArchiveIndex":
         if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
             raise IndexFormatError(f"index of {archive} has no 'files' table")
-        filesize = data.get("filesize")
+        return cls._made(archive, data, data["files"], id_of, raw_size)
+
+    @classmethod
+    def _made(cls, archive, frame, files, id_of, raw_size, lazy=False) -> "ArchiveIndex":
+        filesize = frame.get("filesize")
         if not _is_count(filesize):
             filesize = None
-        return cls(archive, filesize, _str_or_none(data.get("hash")), _str_or_none(data.get("hash_lfs")),
-                   data["files"], None if id_of is resource_id_of else id_of, raw_size)
+        return cls(archive, filesize, _str_or_none(frame.get("hash")), _str_or_none(frame.get("hash_lfs")),
+                   files, None if id_of is resource_id_of else id_of, raw_size, lazy)
 
     # -- the job's path: one id at a time
     def has(self, resource_id: int) -> bool:
@@ -147,7 +153,7 @@ class ArchiveIndex:
     def _build(self, rid: int, names: str | list[str]) -> list[IndexEntry]:
         out: list[IndexEntry] = []
         for name in ((names,) if isinstance(names, str) else names):
-            info = self._files.get(name)
+            info = indexjson.entry(self._files.get(name))
             reason = _entry_problem(info, self.filesize)
             if reason is None:
                 base = safe_basename(name) or ""
@@ -167,7 +173,7 @@ class ArchiveIndex:
         first page of a 50,000-file archive)."""
         if self._full is not None:
             return sorted(self._full[0], key=_by_offset)[:n]
-        files = self._files
+        files = self._decoded()
         candidates = [(info["offset"], pos, name) for pos, (name, info) in enumerate(files.items())
                       if type(info) is dict and type(info.get("offset")) is int]
         want = n * 2 + 16
@@ -195,7 +201,7 @@ class ArchiveIndex:
     def _build_everything(self):
         """Every entry at once (the TUI's file list): the same verdicts as :meth:`lookup`, with the
         checks of a well-formed entry of a single-name id inlined (about 4x faster for 50,000)."""
-        built, files, filesize = self._built, self._files, self.filesize
+        built, files, filesize = self._built, self._decoded(), self.filesize
         sha_ok = _SHA256.fullmatch
         for rid, names in self._names.items():
             if rid in built:
@@ -213,6 +219,18 @@ class ArchiveIndex:
                         continue
             built[rid] = self._build(rid, names)
         return self._collect()
+
+    def _decoded(self) -> dict[str, Any]:
+        """The files table with every entry decoded (the whole list needs them all)."""
+        if self._lazy:
+            with self._decoding:
+                if self._lazy:
+                    files, entry = self._files, indexjson.entry
+                    for name, info in files.items():  # values only: no lookup sees the table change size
+                        files[name] = entry(info)
+                    self._lazy = False
+                    self.approx_bytes = self.approx_bytes // LAZY_MEMORY_PER_BYTE * MEMORY_PER_BYTE
+        return self._files
 
     def _collect(self):
         by_name = {e.name: e for entries in self._built.values() for e in entries}
@@ -257,46 +275,6 @@ class ArchiveIndex:
 
     def __repr__(self) -> str:
         return f"ArchiveIndex({self.archive!r}, {len(self._files)} files)"
-
-
-def _loads(raw: bytes | str) -> Any:
-    """The JSON of an index: orjson when installed (about 2.3x faster on a 1.3 MB index, the
-    biggest CPU cost of a sparse job), ``json`` for anything orjson refuses (UTF-16, a BOM, NaN,
-    lone surrogates, deep nesting), so an index reads as ``json`` reads it; the one difference,
-    integers past 64 bits, are no count either way (:data:`MAX_COUNT`).
-
-    A big index is parsed on one parser thread: orjson's work buffers are large ``malloc`` blocks,
-    and made from the pool's dozen workers they spread over a dozen glibc arenas (+25 MiB of peak
-    RSS on the sparse-real benchmark); the GIL serializes the parses anyway, so nothing is lost."""
-    if _orjson is not None:
-        if len(raw) >= PARSER_THREAD_BYTES:
-            data = _parser().submit(_orjson_loads, raw).result()
-        else:
-            data = _orjson_loads(raw)
-        if data is not _REFUSED:
-            return data
-    return json.loads(raw)
-
-
-_REFUSED = object()
-PARSER_THREAD_BYTES = 256 * 1024
-_parser_lock = threading.Lock()
-_parser_pool: ThreadPoolExecutor | None = None
-
-
-def _orjson_loads(raw: bytes | str) -> Any:
-    try:
-        return _orjson.loads(raw)
-    except _orjson.JSONDecodeError:
-        return _REFUSED
-
-
-def _parser() -> ThreadPoolExecutor:
-    global _parser_pool
-    with _parser_lock:
-        if _parser_pool is None:
-            _parser_pool = ThreadPoolExecutor(1, thread_name_prefix="cheesechaser-index-parser")
-        return _parser_pool
 
 
 def _by_offset(entry: IndexEntry) -> int:

@@ -173,6 +173,8 @@ class Job:
         if not ids:
             return
         with self._lock:  # IdList appends read then write its last run: one writer at a time
+            if self._finished:
+                return
             self.report.missing.extend(ids)
         self._emit(ev.ResourcesMissing(self.id, ids))
         self._settled(len(ids))
@@ -215,6 +217,8 @@ class Job:
                 return
             write_json_atomic(path, res.info, tmp_dir=tmp_dir(self))
         with self._lock:
+            if self._finished:  # see _resource_failed: a verified file on disk, skipped by a rerun
+                return
             (self.report.downloaded if status == "downloaded" else self.report.skipped).append(res.rid)
             if status == "unverified":
                 self.report.unverified.append(res.rid)
@@ -223,6 +227,8 @@ class Job:
 
     def _resource_failed(self, rid: int, reason: str) -> None:
         with self._lock:
+            if self._finished:  # ended (cancelled, failed) while this request was on its way: the
+                return  # report was handed out; the id stays "not reached", as it said
             self.report.failed[rid] = reason
         self._emit(ev.ResourceFailed(self.id, rid, reason))
         self._settled()

@@ -24,6 +24,13 @@ _SIMPLE_DIR = re.compile(r"[A-Za-z0-9_\-]+(?:/[A-Za-z0-9_\-]+)*")
 # a line of the joined names that is not of a fast-path shape (same rules as fast_id)
 _ODD_LINE = re.compile(r"^(?!(?:\./)?(?:[A-Za-z0-9_\-]+/)*[0-9]{1,%d}(?:\.[A-Za-z0-9]+)?$).*$" % MAX_ID_DIGITS,
                        re.M)
+# the same shapes over a name's character classes (digit 0, letter a, "_" or "-" as _, else itself;
+# anything else !): an index's names have a handful of distinct class shapes, each tested once
+_CLASSES = bytes.maketrans(
+    b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-",
+    b"0" * 10 + b"a" * 52 + b"__")
+_CLASSES = bytes(c if c in b"0a_./\n" else ord("!") for c in _CLASSES)
+_FAST_SHAPE = re.compile(rb"(?:\./)?(?:[0a_]+/)*0{1,%d}(?:\.[0a]+)?" % MAX_ID_DIGITS)
 PROBES_BEFORE_MAP = 32  # ids looked up by search before the whole index is mapped
 HITS_BEFORE_MAP = 256  # names holding an id's digits before a search gives up for the map
 
@@ -76,12 +83,12 @@ class NameTable:
             self._map, self.problems = scan(files, id_of)
             return
         self._text = text
-        for m in _ODD_LINE.finditer(text):
-            rid, reason = classify_name(m.group(0))
+        for start, name in odd_lines(text):
+            rid, reason = classify_name(name)
             if rid is None:
-                self.problems.append((m.group(0), reason))
+                self.problems.append((name, reason))
             else:
-                self._odd.setdefault(rid, []).append((m.start(), m.group(0)))
+                self._odd.setdefault(rid, []).append((start, name))
 
     def get(self, rid: int) -> list[str] | None:
         """The names of ``rid`` in the index's order, or None."""
@@ -143,6 +150,24 @@ class NameTable:
             if self._map is None:
                 self._map, _ = scan(self._files, self._id_of)
                 self._text, self._found, self._odd = None, {}, {}
+
+
+def odd_lines(text: str) -> list[tuple[int, str]]:
+    """``(offset, line)`` of the lines of ``text`` (names joined by newlines) that are not of a
+    fast-path shape: those need the full checks. An ASCII text is read by its lines' class
+    shapes, each distinct shape matched once (~10x faster than a regular expression per line)."""
+    if not text.isascii():
+        return [(m.start(), m.group(0)) for m in _ODD_LINE.finditer(text)]
+    shapes = text.encode("ascii").translate(_CLASSES).split(b"\n")
+    odd = {shape for shape in set(shapes) if not _FAST_SHAPE.fullmatch(shape)}
+    if not odd:
+        return []
+    out, start = [], 0
+    for shape, line in zip(shapes, text.split("\n")):
+        if shape in odd:
+            out.append((start, line))
+        start += len(line) + 1
+    return out
 
 
 def scan(files: dict[str, Any], id_of: Callable[[str], int | None] | None):

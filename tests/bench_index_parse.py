@@ -6,7 +6,7 @@ Not a test (pytest collects only ``test_*.py``); a script that prints figures.
     python tests/bench_index_parse.py --entries 50000 --rounds 10
 
 The index is written by ``tests/bench_data.py`` (well-formed ``<id>.webp`` entries, the real size
-and shape). Stages: the JSON parse with ``json`` and with orjson (when installed), the whole
+and shape). Stages: the JSON parse with ``json`` and with msgspec (when installed), the whole
 ``ArchiveIndex.from_bytes`` (parse + name table), one id looked up (a sparse job's use), every
 entry built (the TUI's), and the TUI's first page (the 100 smallest offsets).
 """
@@ -57,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [("json.loads", best_ms(args.rounds, lambda _: json.loads(raw)))]
     try:
-        import orjson
+        import msgspec
     except ImportError:
-        rows.append(("orjson.loads", None))
+        rows.append(("msgspec.json.decode", None))
     else:
-        rows.append(("orjson.loads", best_ms(args.rounds, lambda _: orjson.loads(raw))))
+        rows.append(("msgspec.json.decode", best_ms(args.rounds, lambda _: msgspec.json.decode(raw))))
     rows += [
         ("ArchiveIndex.from_bytes", best_ms(args.rounds, lambda _: fresh())),
         ("  + one id looked up", best_ms(args.rounds, lambda ix: ix.lookup(rid), fresh)),

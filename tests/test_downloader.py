@@ -25,6 +25,7 @@ from pools import (
     events as ev,
 )
 from pools.downloader import PARTIAL_DIR
+from pools.ranges import IdList
 from pools.transport import RetryPolicy
 
 from helpers import Recorder, assert_only_verified as _assert_clean, binary_resources, blob as _blob
@@ -495,3 +496,32 @@ def test_cancel_does_not_wait_for_a_server_that_has_not_answered(hub, hub_root, 
     _assert_clean(dst, manifest)
     dl.close(wait=False)
     hub.faults = None
+
+
+
+def test_what_a_request_brings_after_the_job_ended_leaves_its_report_as_handed_out(hub, hub_root, tmp_path):
+    """A job that fails as a whole (or is cancelled) ends while requests are still out; one that
+    then comes back (a 500 on its last attempt: seen in the TUI's retry test) must not add to the
+    report already handed out, or an id is both failed and not reached."""
+    manifest = build_repo(hub_root, "t/late", _resources(range(1000, 1006)))
+    hub.faults = FaultConfig(latency_ms=60_000, paths="*.tar")
+    asked = threading.Event()
+
+    def on_event(event):
+        if isinstance(event, ev.WorkerState) and event.state == "download":
+            asked.set()
+
+    dl = Downloader(max_workers=2, on_event=on_event, merge_gap=0)
+    job = dl.submit(_pool(hub, "t/late"), list(range(1000, 1006)), str(tmp_path / "o"))
+    assert asked.wait(WAIT)
+    job.cancel()
+    report = job.wait(10)
+    before = report.to_dict()
+    # what the stages record when such a request comes back: a failure, a file, ids missing
+    job._resource_failed(1000, "HTTP 500 (after 6 attempts)")
+    job._missing(IdList([1001]))
+    dl.close(wait=True)
+    hub.faults = None
+    assert report.state == "cancelled" and report.failed == {} and report.not_reached == 6
+    assert report.to_dict() == before
+    _assert_clean(tmp_path / "o", manifest)

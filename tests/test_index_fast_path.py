@@ -193,28 +193,61 @@ ODD_DOCUMENTS = [
 ]
 
 
+ASCII_ODD_DOCUMENTS = [  # read lazily (entries left raw), each entry decoded as json would
+    b'{"files": {"1.png": {"offset": 0, "size": 1}, "2.png": [1, 2], "3.png": "x", "4.png": null}, "filesize": 9}',
+    b'{"files": {"1.png": {"offset": 0, "size": 1}}, "files": {"2.png": {"offset": 1, "size": 1}}}',
+    b'{"files": {"1.png": {"offset": 0, "size": 1}}, "files": 5}',
+    b'{"files": 5, "files": {"2.png": {"offset": 1, "size": 1}}}',
+    b'{"hash": 7, "hash_lfs": ["x"], "filesize": -1, "files": {"1.png": {"offset": 0, "size": 1e400}}}',
+    b'{"files": {"1.png": {"offset": 0, "size": 1, "sha256": "%s"}, "x/../2.png": {"offset": 0, "size": 1}}}' % SHA.encode(),
+    b'{"files": {"1.png": {"offset": 0, "size": 1, "extra": {"deep": [[[[1]]]]}}}}',
+    b'{"files": {"1.png": {"offset": 0, "size": 1}}} trailing',
+    b'{"files": {"1.png": {"offset": 01, "size": 1}}}',
+    b'{"files": {"\\u0031.png": {"offset": 0, "size": 1}, "1.png": {"offset": 4, "size": 1}}}',
+    b'{"files": {"1.png": {"offset": 0, "size": 1}}, "other": {"2.png": {"offset": 0, "size": 1}}}',
+    b'[{"files": {}}]',
+    b'{"files": {"1.png": {"offset": 0, "size": 1, "sha256": "\\u0041%s"}}}' % SHA[1:].encode(),
+]
+
+
+def _read(doc):
+    try:
+        index = ArchiveIndex.from_bytes("images/0001.tar", doc)
+    except IndexFormatError as err:
+        return str(err)
+    return index.filesize, index.hash, index.hash_lfs, index.entries, index.unrecognized, index.n_files
+
+
+def _read_sparse(doc, ids=(1, 2, 3, 4)):
+    try:
+        index = ArchiveIndex.from_bytes("images/0001.tar", doc)
+    except IndexFormatError as err:
+        return str(err)
+    return {rid: (index.has(rid), index.lookup(rid), index.problems_of(rid)) for rid in ids}, index.name_problems
+
+
 @pytest.mark.parametrize("on_parser_thread", [False, True])
-@pytest.mark.parametrize("doc", ODD_DOCUMENTS, ids=range(len(ODD_DOCUMENTS)))
-def test_orjson_reads_every_index_as_json_does(doc, on_parser_thread, monkeypatch):
-    from pools import index as index_module
+@pytest.mark.parametrize("doc", ODD_DOCUMENTS + ASCII_ODD_DOCUMENTS, ids=range(len(ODD_DOCUMENTS + ASCII_ODD_DOCUMENTS)))
+def test_msgspec_reads_every_index_as_json_does(doc, on_parser_thread, monkeypatch):
+    from pools import indexjson
 
     if on_parser_thread:
-        monkeypatch.setattr(index_module, "PARSER_THREAD_BYTES", 0)
-
-    def read():
-        try:
-            index = ArchiveIndex.from_bytes("images/0001.tar", doc)
-        except IndexFormatError as err:
-            return str(err)
-        return index.filesize, index.entries, index.unrecognized
-
-    fast = read()
-    monkeypatch.setattr(index_module, "_orjson", None)
-    assert fast == read()
+        monkeypatch.setattr(indexjson, "PARSER_THREAD_BYTES", 0)
+    fast, sparse = _read(doc), _read_sparse(doc)
+    monkeypatch.setattr(indexjson, "msgspec", None)  # json alone: the reference reading
+    assert fast == _read(doc)
+    assert sparse == _read_sparse(doc)
 
 
-def test_orjson_is_used_when_installed():
-    from pools import index as index_module
+def test_a_real_sized_ascii_index_is_read_lazily():
+    from pools import indexjson
 
-    pytest.importorskip("orjson")
-    assert index_module._orjson is not None
+    pytest.importorskip("msgspec")
+    doc = json.dumps(_index_of(10_000)).encode()
+    index = ArchiveIndex.from_bytes("images/0001.tar", doc)
+    assert index._lazy and sum(map(indexjson.is_raw, index._files.values())) == 10_000, "no entry decoded yet"
+    assert [(e.name, e.offset) for e in index.lookup(4321)] == [("4321.webp", 512 * 4321)]
+    assert sum(map(indexjson.is_raw, index._files.values())) == 10_000, "a lookup decodes its entry only"
+    assert len(index.entries) == 10_000 and not index._lazy
+    assert not any(map(indexjson.is_raw, index._files.values()))
+    assert index.entries == ArchiveIndex.from_dict("images/0001.tar", json.loads(doc)).entries
