@@ -1,7 +1,8 @@
 """An archive's index (made by hfutils' ``tar_create_index``), parsed, checked and looked up lazily.
 
 A real index lists ~10,000 files; a job usually wants a few of them. So parsing does the least
-that lets an id be found: each name is checked once, through a fast path for the common shapes
+that lets an id be found: the entries stay raw JSON text until looked up (:mod:`pools.indexjson`,
+read exactly as ``json`` reads them), each name is checked once, through a fast path for the common shapes
 (``ID.ext``, ``./ID.ext``, ``dir/ID.ext``) and the full safety checks only for the rest, and
 :class:`IndexEntry` objects are built only for the ids someone looks up (:meth:`ArchiveIndex.lookup`).
 ``entries``, ``by_id`` and ``unrecognized`` build everything on first use, for the TUI.

@@ -5,8 +5,9 @@ gets the full checks (:func:`classify_name`: no ``..``, no absolute path, no con
 bidi character, an integer stem). A job wants a few ids of an archive of ~10,000 files, so
 :class:`NameTable` does not even map every name at first: it finds an id's names by searching the
 joined names for its digits (every name of id ``X`` holds ``X``'s digits), and maps the whole
-index only once many ids were asked for. The names the fast path does not take are found by one
-regular-expression pass and checked in full at once: they are what a job reports as unrecognized.
+index only once many ids were asked for. The names the fast path does not take are found in one
+pass over the names' character-class shapes (:func:`odd_lines`) and checked in full at once: they
+are what a job reports as unrecognized.
 """
 
 from __future__ import annotations
