@@ -317,11 +317,21 @@ def _cell(value):
     return shown(value if isinstance(value, str) else str(value), None)
 
 
+# a text cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...), +cmd|...):
+# it gets a leading ' (OWASP's advice for CSV injection), so it opens as the text it is
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value):
+    cell = _cell(value)
+    return "'" + cell if isinstance(cell, str) and cell.startswith(_FORMULA_START) else cell
+
+
 def _write_csv(rows, out) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(ROW_FIELDS)
     for row in rows:
-        writer.writerow([_cell(getattr(row, name)) for name in ROW_FIELDS])
+        writer.writerow([_csv_cell(getattr(row, name)) for name in ROW_FIELDS])
 
 
 def _write_jsonl(rows, out) -> None:

@@ -227,3 +227,19 @@ def test_csv_quotes_tag_text_and_never_writes_control_characters(hub, hub_root, 
     rows = list(csv.reader(io.StringIO(out.stdout)))
     assert len(rows) == 2 and len(rows[1]) == 8
     assert rows[1][7] == 'a b,c say_"hi" line\\x0abreak =cmd|x\\x0d y'
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_as_text(hub, hub_root, tmp_path):
+    import csv
+    import io
+    evil = {9: ("g", -3, '=HYPERLINK("http://x.invalid","click") solo', "z"),
+            10: ("g", 5, "@SUM(1+1) +cmd|calc -2+3", "z"), 11: ("s", 1, "solo =not_first", "z")}
+    build_repo(hub_root, "t/formula", _resources([9, 10, 11]), base_level=2,
+               repo_files={"metadata.parquet": _parquet(tmp_path / "f.parquet", evil)})
+    out = _cli(["query", "t/formula", "id:9..11", "--format", "csv"], tmp_path, hub)
+    assert out.returncode == 0, out.stderr
+    rows = {int(r[0]): r for r in list(csv.reader(io.StringIO(out.stdout)))[1:]}
+    assert rows[9][7] == '\'=HYPERLINK("http://x.invalid","click") solo z'
+    assert rows[10][7] == "'@SUM(1+1) +cmd|calc -2+3 z"
+    assert rows[11][7] == "solo =not_first z"  # only a cell's first character makes a formula
+    assert rows[9][2] == "-3"  # numbers stay numbers
