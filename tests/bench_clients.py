@@ -11,6 +11,10 @@ Clients:
   the peer's own venv; nothing of this project is imported);
 * ``ours``: this engine's ``IncrementIDDataPool.batch_download_to_directory``, same arguments;
 * ``hfutils``: ``hfutils.index.hf_tar_file_download`` per file, on a thread pool of ``workers``;
+* ``steps``: one thread doing what this engine must do per file, nothing more, each step timed
+  (``tests/bench_file_cost.py``): the index's resolve and its gzipped GET (the Hub's 307), its
+  sha1 against the ETag, its lazy decode (``pools.indexjson``), its write to a cache folder, the
+  archive's resolve (302) and the ranged GET, sha256, one write;
 * ``bare``: the floor: urllib3 only, ``workers`` threads sharing one pool of ``workers``
   connections; per archive one index GET (following the Hub's redirects), per file one ranged GET,
   sha256 while streaming, one write. No retry, no resume, no cache: the least a client can do.
@@ -160,8 +164,66 @@ def run_bare(spec: dict):
     return run
 
 
+def run_steps(spec: dict):
+    import hashlib
+    from collections import Counter
+
+    import urllib3
+    from pools.indexjson import entry, loads_lazy
+
+    endpoint = os.environ["HF_ENDPOINT"].rstrip("/")
+    base = f"{endpoint}/datasets/{spec['repo']}/resolve/main/"
+    http = urllib3.PoolManager(maxsize=2, retries=False)
+    spent: Counter = Counter()
+
+    class step:
+        def __init__(self, name):
+            self.name = name
+
+        def __enter__(self):
+            self.t = time.process_time()
+
+        def __exit__(self, *exc):
+            spent[self.name] += time.process_time() - self.t
+
+    def follow(r):
+        location = r.headers["Location"]
+        return endpoint + location if location.startswith("/") else location
+
+    def run() -> dict:
+        os.makedirs(spec["dst"], exist_ok=True)
+        cache = os.path.join(spec["dst"], ".cache")
+        os.makedirs(cache, exist_ok=True)
+        for archive, name in spec["tasks"]:
+            with step("index: resolve (307)"):
+                r = http.request("GET", base + archive[:-4] + ".json", redirect=False)
+            with step("index: GET, gunzip"):
+                r = http.request("GET", follow(r), headers={"Accept-Encoding": "gzip"})
+                raw, etag = r.data, r.headers.get("ETag", "").strip('"')
+            with step("index: sha1 (ETag)"):
+                if hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest() != etag:
+                    raise RuntimeError(f"{archive}: index altered")
+            with step("index: lazy decode"):
+                _, files = loads_lazy(raw)
+                e = entry(files[name])
+            with step("index: cache write"):
+                with open(os.path.join(cache, archive.replace("/", "_") + ".json"), "wb") as f:
+                    f.write(raw)
+            with step("archive: resolve (302)"):
+                r = http.request("GET", base + archive, redirect=False)
+            with step("ranged GET, sha256, write"):
+                start, size = e["offset"], e["size"]
+                r = http.request("GET", follow(r), headers={"Range": f"bytes={start}-{start + size - 1}"})
+                if hashlib.sha256(r.data).hexdigest() != e["sha256"]:
+                    raise RuntimeError(f"{name}: sha256 mismatch")
+                with open(os.path.join(spec["dst"], os.path.basename(name)), "wb") as f:
+                    f.write(r.data)
+        return {"steps": dict(spent)}
+    return run
+
+
 # each takes the spec, does its imports and set-up, and returns the timed call
-CLIENTS = {"peer": run_peer, "ours": run_ours, "hfutils": run_hfutils, "bare": run_bare}
+CLIENTS = {"peer": run_peer, "ours": run_ours, "hfutils": run_hfutils, "bare": run_bare, "steps": run_steps}
 
 
 def main() -> int:
