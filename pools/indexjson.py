@@ -26,9 +26,10 @@ except ImportError:  # pragma: no cover - an optional speed-up
 
 __all__ = ["loads", "loads_lazy", "entry", "is_raw", "PARSER_THREAD_BYTES"]
 
-# a big document is decoded on one parser thread: the decoder's work buffers are large ``malloc``
-# blocks, and made from the pool's dozen workers they spread over a dozen glibc arenas (+25 MiB of
-# peak RSS on the sparse-real benchmark); the GIL serializes the decodes anyway, so nothing is lost
+# a big document decoded whole is decoded on one parser thread: its dicts' tables are large
+# ``malloc`` blocks, and made from the pool's dozen workers they spread over a dozen glibc arenas
+# (+25 MiB of peak RSS on the sparse-real benchmark, measured with orjson). The lazy decode makes
+# one table per index and no RSS difference; the hop would cost it ~1 ms of its ~2.5 ms.
 PARSER_THREAD_BYTES = 256 * 1024
 _REFUSED = object()
 _parser_lock = threading.Lock()
@@ -66,7 +67,7 @@ def loads_lazy(raw: bytes | str) -> tuple[dict[str, Any], dict[str, Any]] | None
     ``frame`` holds ``filesize``, ``hash`` and ``hash_lfs`` as decoded."""
     if msgspec is None or not isinstance(raw, (bytes, str)) or not raw.isascii():
         return None
-    got = _on_parser(_lazy, raw)
+    got = _lazy(raw)
     if got is _REFUSED:
         return None
     return {"filesize": got.filesize, "hash": got.hash, "hash_lfs": got.hash_lfs}, got.files
