@@ -56,6 +56,27 @@ def test_a_changed_file_gets_a_new_copy(tmp_path):
         assert _copies(copies) == [os.path.basename(t.index_path)] != [os.path.basename(old)]  # the old one went
 
 
+def test_copies_nobody_opened_for_a_month_go_when_another_is_built(tmp_path):
+    copies = tmp_path / "copies"
+    a, b, c = tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "c.parquet"
+    for path in (a, b, c):
+        _big(path, 100)
+    with open_table(str(a), index=True, index_dir=str(copies)) as ta:
+        pass
+    with open_table(str(b), index=True, index_dir=str(copies)) as tb:
+        pass
+    month_ago = os.path.getmtime(ta.index_path) - (tagindex.UNUSED_DAYS + 1) * 86400
+    for path in (ta.index_path, tb.index_path):
+        os.utime(path, (month_ago, month_ago))
+    with open_table(str(b), index=True, index_dir=str(copies)) as again:  # b is used again: it stays
+        assert not again.index_built
+    with open_table(str(c), index=True, index_dir=str(copies)) as tc:
+        assert tc.index_built
+    assert _copies(copies) == sorted(os.path.basename(t.index_path) for t in (tb, tc))  # a's went
+    with open_table(str(a), index=True, index_dir=str(copies)) as ta2:  # and is built again when asked
+        assert ta2.index_built and ta2.count("three") == 34
+
+
 def test_small_tables_are_queried_in_place_big_ones_from_a_copy(tmp_path, monkeypatch):
     path = tmp_path / "t.parquet"
     _big(path, 100)

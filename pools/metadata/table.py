@@ -19,7 +19,8 @@ import duckdb
 from .columns import Columns, quote_ident, resolve_columns
 from .query import Compiled, QueryError, compile_query
 from .sqlguard import check_where_sql
-from .tagindex import INDEX_BITS, INDEX_VERSION, MIN_INDEX_BYTES, PREFIX, BuildProgress, TagIndex, build_index, index_path
+from .tagindex import (INDEX_BITS, INDEX_VERSION, MIN_INDEX_BYTES, PREFIX, BuildProgress, TagIndex, build_index,
+                       index_path, mark_used)
 
 FORMATS = ("parquet", "csv", "tsv", "jsonl")
 BATCH = 8192
@@ -179,6 +180,7 @@ class MetadataTable:
                 self._con.close()
             raise _BadCopy(f"cannot open the table copy {dest}: {_one_line(err)} (delete it to rebuild)") from None
         self._set_schema(schema, columns)
+        mark_used(dest)
         self.index_path = dest
         self.index_meta = self._tags.meta
 

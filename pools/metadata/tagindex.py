@@ -82,6 +82,37 @@ def _remove_older_copies(dest: str) -> None:
             _remove(os.path.join(folder, entry))
 
 
+#: a copy nobody opened for this long is removed when another copy is built (copies of a big
+#: table are GBs; the tables they were made from may be long gone or moved)
+UNUSED_DAYS = 30
+
+
+def mark_used(dest: str) -> None:
+    """Note that the copy at ``dest`` was just opened (its mtime: what :func:`_remove_unused` reads)."""
+    try:
+        os.utime(dest)
+    except OSError:  # a read-only cache: the copy just ages, and is rebuilt if ever removed
+        pass
+
+
+def _remove_unused(dest: str, now: float | None = None) -> list[str]:
+    """Remove the other copies in ``dest``'s folder nobody opened for :data:`UNUSED_DAYS`; their names."""
+    folder, name = os.path.split(dest)
+    cutoff = (time.time() if now is None else now) - UNUSED_DAYS * 86400
+    removed = []
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if entry == name or not entry.endswith(".duckdb"):
+            continue  # builds in progress end in .building: _clean_stale's
+        try:
+            if os.lstat(path).st_mtime < cutoff:
+                _remove(path)
+                removed.append(entry)
+        except OSError:
+            continue
+    return removed
+
+
 def _remove(path: str) -> None:
     for p in (path, path + ".wal"):
         try:
@@ -242,6 +273,7 @@ def build_index(source: duckdb.DuckDBPyConnection, select_sql: str, columns: Col
         out.close()
         os.replace(tmp, dest)
         _remove_older_copies(dest)
+        _remove_unused(dest)
         return meta
     except BaseException:
         out.close()
