@@ -229,8 +229,7 @@ class ArchiveIndex:
                     files, entry = self._files, indexjson.entry
                     for name, info in files.items():  # values only: no lookup sees the table change size
                         files[name] = entry(info)
-                    self._lazy = False
-                    self.approx_bytes = self.approx_bytes // LAZY_MEMORY_PER_BYTE * MEMORY_PER_BYTE
+                    self._lazy = False  # approx_bytes stays what the pool's cache was charged
         return self._files
 
     def _collect(self):
