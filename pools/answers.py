@@ -100,5 +100,7 @@ def matches_tag(tag: str, data: bytes) -> bool:
     if _HEX64.fullmatch(tag):
         return hashlib.sha256(data).hexdigest() == tag
     if _HEX40.fullmatch(tag):
-        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == tag
+        blob = hashlib.sha1(b"blob %d\0" % len(data))
+        blob.update(data)  # not header + data: that copies a 1.3 MB index once more
+        return blob.hexdigest() == tag
     return True  # no tag we can check: the index parser is the last line of defence
