@@ -69,6 +69,9 @@ async def test_queue_dialog_sends_a_job_to_the_cluster_and_shows_its_workers(dem
             assert hasattr(view.job, "tasks") and len(view.job.tasks) > 2
             report = await asyncio.to_thread(view.job.wait, 120)
             await asyncio.to_thread(_wait_for, lambda: not view.active, 30)
+            # a task's last batch can come after the job's end (the relay waits for them 5 s at most,
+            # a loaded CI machine took longer): its worker turns idle when it comes
+            await asyncio.to_thread(_wait_for, lambda: _all_idle(app.model.cluster_workers), 60)
             app.flush_engine_events()
             await pilot.pause()
             assert report.ok and view.state == "done" and view.ids_done == view.ids_total == 300
@@ -86,6 +89,15 @@ async def test_queue_dialog_sends_a_job_to_the_cluster_and_shows_its_workers(dem
             assert all(w.state == "idle" for w in app.model.workers.values())  # no local engine thread worked
         finally:
             app.shutdown_engine()  # the LocalCluster goes with the app
+
+
+def _all_idle(workers: dict) -> bool:
+    """Every Dask worker's row says idle (read from a thread while the app's loop updates them)."""
+    try:
+        rows = list(workers.values())
+    except RuntimeError:  # changed while read: ask again
+        return False
+    return bool(rows) and all(r.state == "idle" for r in rows)
 
 
 class _SnapshotsInTestsFolder(SVGImageExtension):
