@@ -5,6 +5,7 @@ loopback Hub, the Downloads screen's row per Dask worker; and a snapshot with fr
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,6 @@ SIZE = (100, 30)
 
 def _wait_for(condition, timeout: float) -> None:
     """Off the UI thread: wait until ``condition()`` (set by the app's loop), failing after ``timeout``."""
-    import threading
     import time
 
     deadline = time.monotonic() + timeout
@@ -50,9 +50,17 @@ def test_config_cluster_address():
 async def test_queue_dialog_sends_a_job_to_the_cluster_and_shows_its_workers(demo_root, hf_cache, tmp_path,
                                                                             monkeypatch):
     from app.screens.queue import QueueScreen
+    from app import cluster_jobs
     from app.screens.watch import WatchScreen
 
     monkeypatch.chdir(tmp_path)
+    opened = threading.Event()  # the cluster is held shut until the screen was seen without its job
+    connect = cluster_jobs.ClusterConnection.client
+
+    def held_client(self):
+        assert opened.wait(120), "the test never let the cluster open"
+        return connect(self)
+    monkeypatch.setattr(cluster_jobs.ClusterConnection, "client", held_client)
     app = make_app(demo_app_settings(demo_root, cluster="local:2"))
     async with app.run_test(size=SIZE) as pilot:
         try:
@@ -63,7 +71,8 @@ async def test_queue_dialog_sends_a_job_to_the_cluster_and_shows_its_workers(dem
             app.screen.query_one("#range-text").value = "1-300"
             await pilot.press("enter")
             assert isinstance(app.screen, WatchScreen)
-            assert not app.model.jobs  # the cluster starts in a thread: the screen is already here
+            assert not app.model.jobs  # the cluster opens in a thread: the screen is here before it
+            opened.set()
             await asyncio.to_thread(_wait_for, lambda: app.model.jobs, 120)  # a real condition, polled
             (view,) = app.model.jobs.values()
             assert hasattr(view.job, "tasks") and len(view.job.tasks) > 2
