@@ -55,7 +55,7 @@ else:  # pragma: no cover
 def loads(raw: bytes | str) -> Any:
     """The whole document, as ``json.loads`` gives it (``ValueError``/``RecursionError`` as it raises)."""
     if msgspec is not None:
-        data = _on_parser(_generic, raw)
+        data = _on_parser(_GENERIC, raw)
         if data is not _REFUSED:
             return data
     return json.loads(raw)
@@ -67,7 +67,7 @@ def loads_lazy(raw: bytes | str) -> tuple[dict[str, Any], dict[str, Any]] | None
     ``frame`` holds ``filesize``, ``hash`` and ``hash_lfs`` as decoded."""
     if msgspec is None or not isinstance(raw, (bytes, str)) or not raw.isascii():
         return None
-    got = _lazy(raw)
+    got = _try(_LAZY, raw)
     if got is _REFUSED:
         return None
     return {"filesize": got.filesize, "hash": got.hash, "hash_lfs": got.hash_lfs}, got.files
@@ -91,24 +91,17 @@ def entry(value: Any) -> Any:
             return None
 
 
-def _generic(raw):
+def _try(decoder, raw):
     try:
-        return _GENERIC.decode(raw)
+        return decoder.decode(raw)
     except _MSGSPEC_ERRORS:
         return _REFUSED
 
 
-def _lazy(raw):
-    try:
-        return _LAZY.decode(raw)
-    except _MSGSPEC_ERRORS:
-        return _REFUSED
-
-
-def _on_parser(decode, raw):
+def _on_parser(decoder, raw):
     if len(raw) < PARSER_THREAD_BYTES:
-        return decode(raw)
-    return _parser().submit(decode, raw).result()
+        return _try(decoder, raw)
+    return _parser().submit(_try, decoder, raw).result()
 
 
 def _parser() -> ThreadPoolExecutor:

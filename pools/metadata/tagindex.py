@@ -73,44 +73,34 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def _remove_older_copies(dest: str) -> None:
-    """Copies of the same files as they were before (another size or mtime): superseded by ``dest``."""
-    folder, name = os.path.split(dest)
-    which = name.split("-", 1)[0] + "-"
-    for entry in os.listdir(folder):
-        if entry.startswith(which) and entry.endswith(".duckdb") and entry != name:
-            _remove(os.path.join(folder, entry))
-
-
 #: a copy nobody opened for this long is removed when another copy is built (copies of a big
 #: table are GBs; the tables they were made from may be long gone or moved)
 UNUSED_DAYS = 30
 
 
 def mark_used(dest: str) -> None:
-    """Note that the copy at ``dest`` was just opened (its mtime: what :func:`_remove_unused` reads)."""
+    """Note that the copy at ``dest`` was just opened (its mtime: what :func:`_prune` reads)."""
     try:
         os.utime(dest)
     except OSError:  # a read-only cache: the copy just ages, and is rebuilt if ever removed
         pass
 
 
-def _remove_unused(dest: str, now: float | None = None) -> list[str]:
-    """Remove the other copies in ``dest``'s folder nobody opened for :data:`UNUSED_DAYS`; their names."""
+def _prune(dest: str, now: float | None = None) -> None:
+    """Remove the other copies in ``dest``'s folder that it supersedes (the same files as they were
+    before: another size or mtime) or that nobody opened for :data:`UNUSED_DAYS`."""
     folder, name = os.path.split(dest)
+    which = name.split("-", 1)[0] + "-"
     cutoff = (time.time() if now is None else now) - UNUSED_DAYS * 86400
-    removed = []
     for entry in os.listdir(folder):
-        path = os.path.join(folder, entry)
         if entry == name or not entry.endswith(".duckdb"):
             continue  # builds in progress end in .building: _clean_stale's
+        path = os.path.join(folder, entry)
         try:
-            if os.lstat(path).st_mtime < cutoff:
+            if entry.startswith(which) or os.lstat(path).st_mtime < cutoff:
                 _remove(path)
-                removed.append(entry)
         except OSError:
             continue
-    return removed
 
 
 def _remove(path: str) -> None:
@@ -272,8 +262,7 @@ def build_index(source: duckdb.DuckDBPyConnection, select_sql: str, columns: Col
         out.execute("CHECKPOINT")
         out.close()
         os.replace(tmp, dest)
-        _remove_older_copies(dest)
-        _remove_unused(dest)
+        _prune(dest)
         return meta
     except BaseException:
         out.close()
