@@ -4,7 +4,7 @@ The cluster (``local:N`` starts a LocalCluster, ``tcp://...`` joins a scheduler)
 the first job, in a thread, and kept until the app exits. A cluster job is an
 :class:`pools.cluster.ClusterJob` in the Downloads model like a local job (same id counter,
 same events through the app's pump), plus the rows of its Dask workers
-(:class:`pools.cluster.events.ClusterWorkerState`). Nothing here runs on the UI thread but the
+(:class:`pools.cluster.relay.ClusterWorkerState`). Nothing here runs on the UI thread but the
 bookkeeping: the UI stays responsive while a cluster starts.
 """
 

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Iterable
 
 from app.format import plural
-from pools.layout import archive_path
+from pools.archive.layout import archive_path
 from pools.text import shown
 
 SHOWN_PATH = 80  # a remote path quoted in the message is escaped and cut to this

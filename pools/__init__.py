@@ -4,8 +4,8 @@ The reference API (``pools.base``) is re-exported here, with the downloader, ran
 events and the engine's errors. Nothing here imports Textual.
 """
 
-from . import events
-from .base import (
+from pools import events
+from pools.base import (
     ArchiveInfo,
     ArchiveTemplateDataPool,
     DataLocation,
@@ -17,9 +17,9 @@ from .base import (
     Preview,
     ResourceNotFoundError,
 )
-from .combined import CombinedLayoutDataPool
-from .downloader import Downloader, Job
-from .errors import (
+from pools.combined import CombinedLayoutDataPool
+from pools.engine.downloader import Downloader, Job
+from pools.errors import (
     AccessDeniedError,
     DestinationError,
     HubUnreachableError,
@@ -30,11 +30,11 @@ from .errors import (
     RevisionNotFoundError,
     TransferError,
 )
-from .index import ArchiveIndex, IndexEntry
-from .layout import archive_path, index_path, resource_id_of
-from .ranges import IdList, IdRanges, parse_ids
-from .report import DownloadReport
-from .transport import RetryPolicy
+from pools.archive.index import ArchiveIndex, IndexEntry
+from pools.archive.layout import archive_path, index_path, resource_id_of
+from pools.ranges import IdList, IdRanges, parse_ids
+from pools.engine.report import DownloadReport
+from pools.transport import RetryPolicy
 
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",

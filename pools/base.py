@@ -16,7 +16,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, ContextManager, Iterable, Iterator, List, Optional, Tuple, Union
 
-from .errors import (
+from pools.errors import (
     FileUnrecognizableError,
     HubUnreachableError,
     IdTypeError,
@@ -25,13 +25,15 @@ from .errors import (
     InvalidResourceDataError,
     ResourceNotFoundError,
 )
-from .downloader import Downloader
-from .generic import ArchiveInfo, DataLocation, DataPool, Preview  # noqa: F401 - the reference has them here
-from .index import ArchiveIndex, IndexEntry
-from .layout import archive_path, index_path, resource_id_of, safe_basename
-from .ranges import IdRanges
-from .report import DownloadReport
-from .transport import HubClient, RetryPolicy, TransientError, with_retries
+from pools.engine.downloader import Downloader
+from pools.generic import ArchiveInfo, DataLocation, DataPool, Preview  # noqa: F401 - the reference has them here
+from pools.archive.index import ArchiveIndex, IndexEntry
+from pools.archive.layout import archive_path, index_path, resource_id_of, safe_basename
+from pools.ranges import IdRanges
+from pools.engine.report import DownloadReport
+from pools.errors import TransientError
+from pools.transport import HubClient
+from pools.transport.retry import RetryPolicy, with_retries
 
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",
@@ -108,6 +110,11 @@ class HfBasedDataPool(DataPool):
                 with self._lock:
                     self._shas[key] = sha
         return sha
+
+    def pin_commits(self, commits: dict[tuple[str, str], str]) -> None:
+        """``{(repo, revision): commit}`` resolved elsewhere (a cluster's client): not asked again."""
+        with self._lock:
+            self._shas.update(commits)
 
     def resolve_revision(self, cancel=None, on_wait=None) -> str:
         """The commit sha of ``data_revision``, resolved once per pool.

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Iterable, List, Optional
 
-from .base import HfBasedDataPool
-from .layout import safe_basename
-from .transport import RetryPolicy
+from pools.base import HfBasedDataPool
+from pools.archive.layout import safe_basename
+from pools.transport import RetryPolicy
 
 __all__ = ["CombinedLayoutDataPool", "parse_layer", "DANBOORU2023_LAYERS"]
 

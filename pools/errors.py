@@ -7,6 +7,10 @@ The reference API's three exceptions (``InvalidResourceDataError``, ``ResourceNo
 
 from __future__ import annotations
 
+from huggingface_hub.errors import EntryNotFoundError
+
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
 
 class InvalidResourceDataError(Exception):
     """Base exception for invalid resource data."""
@@ -58,3 +62,69 @@ class DestinationError(PoolError):
 
 class IdTypeError(PoolError, TypeError):
     """An id given to the Python API is not an int (bools included) nor an ``(int, info)`` pair."""
+
+
+class IndexTooLargeError(IndexFormatError):
+    """An index past the size cap (after decoding): that archive fails, nothing is cached."""
+
+
+class PlainNotFound(TransferError):
+    """A 404 without ``X-Error-Code`` (a mirror, a static file server): missing here, not an I/O error."""
+
+
+class RangeIgnoredError(TransferError):
+    """The server answered a ranged GET at a large offset with the whole file."""
+
+
+class RedirectError(TransferError):
+    """A redirect loop, too many hops, or a redirect to something that is not http(s)."""
+
+
+class FileMissing(EntryNotFoundError):
+    """The Hub says the file is not in the repo at that commit (``X-Error-Code: EntryNotFound``)."""
+
+
+# Not for users: the transport's signals to the stages that called it.
+
+class Cancelled(Exception):
+    """The job was cancelled while a request was under way or waiting to retry."""
+
+
+class TransientError(Exception):
+    """A failure worth another try: a 5xx, a 429, a dropped connection, a short or altered body."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(TransientError):
+    """A 429: wait ``retry_after`` seconds and ask again; never counted as a failed attempt."""
+
+
+def error_for_status(status: int, what: str, code: str | None = None,
+                     retry_after: float | None = None) -> BaseException | None:
+    """The engine's error for an HTTP answer: ``code`` is the Hub's ``X-Error-Code`` if it sent
+    one. None for a success, and for a 404 the caller must tell apart itself (``code`` None and
+    ``what`` a file: see :class:`PlainNotFound`). The one place a status becomes an error."""
+    if status < 400 and code is None:
+        return None
+    if code == "RepoNotFound":
+        if status == 401:
+            return AccessDeniedError(f"access denied: {what} is private or does not exist; give a token that can read it")
+        return RepoNotFoundError(f"repository not found: {what} (or private, and the token has no access)")
+    if code == "GatedRepo":
+        return AccessDeniedError(f"access denied: {what} is gated; accept its terms and use a token of that account")
+    if code == "RevisionNotFound":
+        return RevisionNotFoundError(f"revision not found in {what}")
+    if code == "EntryNotFound":
+        return FileMissing(f"{what} is not in the repository")
+    if status in (401, 403):
+        return AccessDeniedError(f"access denied to {what}: the token is invalid or lacks permission (HTTP {status})")
+    if status == 429:
+        return RateLimited(f"HTTP 429 (rate limited) for {what}", retry_after)
+    if status in RETRY_STATUS:
+        return TransientError(f"HTTP {status} from the Hub for {what}")
+    if status == 404:
+        return None
+    return HubUnreachableError(f"the Hub answered HTTP {status} for {what}")

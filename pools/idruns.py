@@ -13,8 +13,10 @@ import bisect
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from .ranges import IdList, IdRanges
+if TYPE_CHECKING:
+    from pools.ranges import IdList, IdRanges
 
 
 def intervals(ids: IdList | IdRanges | Iterable[int]) -> Iterator[tuple[int, int]]:
@@ -23,11 +25,13 @@ def intervals(ids: IdList | IdRanges | Iterable[int]) -> Iterator[tuple[int, int
     ``IdRanges`` are already that; an ``IdList`` is swept run by run (lazily: stop early and
     the rest is never computed); any other iterable of ints is sorted first (for short lists).
     """
-    if isinstance(ids, IdRanges):
-        return iter(ids.ranges)
-    if isinstance(ids, IdList):
-        return _merge(_from_runs(ids.arithmetic_runs()))
-    return iter(IdRanges.of(ids).ranges)
+    ranges = getattr(ids, "ranges", None)  # an IdRanges (this module is below pools.ranges)
+    if ranges is not None:
+        return iter(ranges)
+    runs = getattr(ids, "arithmetic_runs", None)  # an IdList
+    if runs is not None:
+        return _merge(_from_runs(runs()))
+    return _merge((i, i) for i in sorted(set(ids)))
 
 
 def range_texts(ids, limit: int | None = None) -> tuple[list[str], bool]:

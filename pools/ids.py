@@ -10,9 +10,9 @@ import numbers
 from collections.abc import Sized
 from typing import Any, Iterable, Iterator
 
-from .errors import IdTypeError
-from .ranges import IdRanges, parse_ids
-from .text import shown
+from pools.errors import IdTypeError
+from pools.ranges import IdRanges, parse_ids
+from pools.text import shown
 
 
 def id_of(item: Any, infos: dict[int, Any]) -> int:

@@ -11,7 +11,8 @@ import itertools
 import re
 from typing import Iterable, Iterator
 
-from .errors import RangeError
+from pools.errors import RangeError
+from pools.idruns import intervals
 
 MAX_ID = 2**62  # a count of ids must fit len(); real datasets stop near 10**8
 
@@ -161,7 +162,7 @@ _THOUSANDS = re.compile(r"(?<![0-9_])[0-9]{1,3}(?:,\s*[0-9]{3})+(?![0-9_])")
 
 
 def _quoted(part: str) -> str:
-    from .text import shown
+    from pools.text import shown
 
     return f"'{shown(part, 40)}'"
 
@@ -179,7 +180,7 @@ def _number(digits: str, part: str) -> int:
 
 def _thousands_hint(text: str) -> str:
     """``7,000,000`` as the user most likely meant it: ``write 7000000 or 7_000_000``."""
-    from .text import shown
+    from pools.text import shown
 
     plain = _THOUSANDS.sub(lambda m: re.sub(r",\s*", "", m.group(0)), text.strip())
     grouped = _THOUSANDS.sub(lambda m: re.sub(r",\s*", "_", m.group(0)), text.strip())
@@ -297,8 +298,6 @@ class IdList:
         The runs are swept (:func:`pools.idruns.intervals`), never walked id by id: time follows
         the runs and the ranges produced, not the count of ids.
         """
-        from .idruns import intervals
-
         return IdRanges(list(intervals(self)))
 
     def __getitem__(self, item):

@@ -13,7 +13,7 @@ Clients:
 * ``hfutils``: ``hfutils.index.hf_tar_file_download`` per file, on a thread pool of ``workers``;
 * ``steps``: one thread doing what this engine must do per file, nothing more, each step timed
   (``tests/bench_file_cost.py``): the index's resolve and its gzipped GET (the Hub's 307), its
-  sha1 against the ETag, its lazy decode (``pools.indexjson``), its write to a cache folder, the
+  sha1 against the ETag, its lazy decode (``pools.archive.indexjson``), its write to a cache folder, the
   archive's resolve (302) and the ranged GET, sha256, one write;
 * ``bare``: the floor: urllib3 only, ``workers`` threads sharing one pool of ``workers``
   connections; per archive one index GET (following the Hub's redirects), per file one ranged GET,
@@ -169,7 +169,7 @@ def run_steps(spec: dict):
     from collections import Counter
 
     import urllib3
-    from pools.indexjson import entry, loads_lazy
+    from pools.archive.indexjson import entry, loads_lazy
 
     endpoint = os.environ["HF_ENDPOINT"].rstrip("/")
     base = f"{endpoint}/datasets/{spec['repo']}/resolve/main/"

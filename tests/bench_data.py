@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pools.layout import archive_path, index_path
+from pools.archive.layout import archive_path, index_path
 
 _MTIME = 1_700_000_000  # fixed member mtime: the same input always gives the same bytes
 _POOL = random.Random(20261201).randbytes(1 << 22)  # 4 MiB of noise that file bodies are cut from

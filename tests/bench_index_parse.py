@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_common import goal  # noqa: E402
 from bench_data import build_padded  # noqa: E402
 
-from pools.index import ArchiveIndex  # noqa: E402
+from pools.archive.index import ArchiveIndex  # noqa: E402
 
 
 GOAL_RATIO = 1.5

@@ -8,7 +8,7 @@ import random
 import socket
 import threading
 
-from pools.downloader import PARTIAL_DIR
+from pools.engine.downloader import PARTIAL_DIR
 
 
 def blob(rid: int, size: int) -> bytes:

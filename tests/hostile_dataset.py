@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 from app.hub.dataset import build_repo, repo_dir
-from pools.layout import index_path
+from pools.archive.layout import index_path
 from pools.text import is_unsafe_text
 
 REPO = "t/hostile"

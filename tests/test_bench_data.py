@@ -16,7 +16,7 @@ from bench_data import (
 )
 from hfutils.index import tar_get_index_info
 
-from pools.index import ArchiveIndex
+from pools.archive.index import ArchiveIndex
 
 
 def test_write_archive_gives_the_index_hfutils_computes(tmp_path):

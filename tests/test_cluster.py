@@ -17,7 +17,7 @@ from pools import Downloader, IncrementIDDataPool  # noqa: E402
 from pools.cluster import ClusterRunner, merge_reports, plan_tasks  # noqa: E402
 from pools.cluster.runner import PoolSpec  # noqa: E402
 from pools.ranges import IdRanges  # noqa: E402
-from pools.report import DownloadReport  # noqa: E402
+from pools.engine.report import DownloadReport  # noqa: E402
 
 from cluster_support import local_cluster_client  # noqa: E402
 from helpers import assert_only_verified, binary_resources  # noqa: E402
@@ -84,7 +84,7 @@ def test_cluster_run_same_files_as_local(client, hub, hub_root, tmp_path):
 
 def test_shared_budget_holds_the_quota_across_workers(client, hub_root, hf_cache, tmp_path):
     from app.hub.server import HubServer
-    from pools.cluster.budget import SharedBudget, budget_name
+    from pools.cluster.shared_budget import SharedBudget, budget_name
 
     ids = list(range(100, 130))  # ten archives: an index and a tar resolve each
     manifest = build_repo(hub_root, "t/q", binary_resources(ids), base_level=1)

@@ -15,7 +15,7 @@ from app.hub.dataset import build_repo  # noqa: E402
 from pools import IncrementIDDataPool  # noqa: E402
 from pools import events as ev  # noqa: E402
 from pools.cluster import ClusterRunner  # noqa: E402
-from pools.cluster.events import ClusterWorkerState, JobEvents, decode, encode  # noqa: E402
+from pools.cluster.relay import ClusterWorkerState, JobEvents, decode, encode  # noqa: E402
 from pools.cluster.runner import PoolSpec  # noqa: E402
 
 from cluster_support import local_cluster_client  # noqa: E402

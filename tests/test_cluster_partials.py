@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from pools.files import host_tag, owner_of, process_tag, unpredictable_name
-from pools.write import clean_stale_partials
+from pools.engine.write import clean_stale_partials
 
 
 def _dead_pid() -> int:

@@ -124,7 +124,7 @@ def snapshot(snapshot):
 
 def test_downloads_with_cluster_workers_snapshot(snap_compare, tmp_path, monkeypatch):
     """A cluster job half done: a busy, a rate-limited, an idle and a lost Dask worker."""
-    from pools.cluster.events import ClusterWorkerState
+    from pools.cluster.relay import ClusterWorkerState
 
     monkeypatch.chdir(tmp_path)
     app = make_app(AppSettings(clock=lambda: 100.0))

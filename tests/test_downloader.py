@@ -24,7 +24,7 @@ from pools import (
     IncrementIDDataPool,
     events as ev,
 )
-from pools.downloader import PARTIAL_DIR
+from pools.engine.downloader import PARTIAL_DIR
 from pools.ranges import IdList
 from pools.transport import RetryPolicy
 
@@ -518,8 +518,8 @@ def test_what_a_request_brings_after_the_job_ended_leaves_its_report_as_handed_o
     report = job.wait(10)
     before = report.to_dict()
     # what the stages record when such a request comes back: a failure, a file, ids missing
-    job._resource_failed(1000, "HTTP 500 (after 6 attempts)")
-    job._missing(IdList([1001]))
+    job.resource_failed(1000, "HTTP 500 (after 6 attempts)")
+    job.missing(IdList([1001]))
     dl.close(wait=True)
     hub.faults = None
     assert report.state == "cancelled" and report.failed == {} and report.not_reached == 6

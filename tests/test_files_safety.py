@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-from types import SimpleNamespace
 
 import pytest
 
 from app.hub.dataset import build_repo
 from pools import DestinationError, Downloader, IncrementIDDataPool, events as ev
-from pools.downloader import PARTIAL_DIR
+from pools.engine.downloader import PARTIAL_DIR
 from pools.files import open_exclusive
 from pools.transport import RetryPolicy
-from pools.write import place, tmp_dir, tmp_path as temporary_path
+from pools.engine.write import place, tmp_dir, tmp_path as temporary_path
 
 from helpers import assert_only_verified, binary_resources
 
@@ -59,20 +58,18 @@ def test_a_partial_folder_swapped_for_a_link_during_a_job_stops_it_before_writin
     victim = _outside(tmp_path)
     dst = tmp_path / "o"
     dst.mkdir()
-    job = SimpleNamespace(dst_dir=str(dst))
-    assert tmp_dir(job) == str(dst / PARTIAL_DIR)  # made, a real folder
+    assert tmp_dir(str(dst)) == str(dst / PARTIAL_DIR)  # made, a real folder
     os.rmdir(dst / PARTIAL_DIR)
     os.symlink(victim, dst / PARTIAL_DIR)
     with pytest.raises(DestinationError, match="not a real folder"):
-        temporary_path(job, "1000.bin")
+        temporary_path(str(dst), "1000.bin")
     _untouched(victim)
 
 
 def test_temporary_names_are_unpredictable_and_never_open_an_existing_file_or_link(tmp_path):
     dst = tmp_path / "o"
     dst.mkdir()
-    job = SimpleNamespace(dst_dir=str(dst))
-    names = {os.path.basename(temporary_path(job, "1000.bin")) for _ in range(50)}
+    names = {os.path.basename(temporary_path(str(dst), "1000.bin")) for _ in range(50)}
     assert len(names) == 50
     assert all(re.fullmatch(rf"1000\.bin\.{os.getpid()}@[0-9a-f]{{8}}\.[0-9a-f]{{16}}\.part", n) for n in names)
     victim = _outside(tmp_path)

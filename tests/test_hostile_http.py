@@ -19,9 +19,9 @@ import pytest
 
 from app.hub.dataset import build_repo
 from pools import Downloader, HubUnreachableError, IncrementIDDataPool
-from pools import cache
-from pools.budget import set_budget_factory
-from pools.http import RedirectError
+from pools.transport import cache
+from pools.transport.budget import set_budget_factory
+from pools.errors import RedirectError
 from pools.transport import Cancelled, HubClient, IndexTooLargeError, RetryPolicy
 
 from helpers import assert_only_verified, binary_resources
@@ -199,7 +199,7 @@ try:
     outcome = "parsed"
 except IndexTooLargeError as err:
     outcome = "too large: " + str(err)
-from pools import cache
+from pools.transport import cache
 cache.flush()
 print(json.dumps({"outcome": outcome, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

@@ -12,8 +12,8 @@ import json
 import pytest
 
 from pools import ArchiveIndex, IndexFormatError
-from pools.index import NO_ID, UNSAFE_NAME, classify_name, fast_id
-from pools.layout import resource_id_of
+from pools.archive.index import NO_ID, UNSAFE_NAME, classify_name, fast_id
+from pools.archive.layout import resource_id_of
 
 from test_reliability import UNSAFE_NAMES
 
@@ -229,7 +229,7 @@ def _read_sparse(doc, ids=(1, 2, 3, 4)):
 @pytest.mark.parametrize("on_parser_thread", [False, True])
 @pytest.mark.parametrize("doc", ODD_DOCUMENTS + ASCII_ODD_DOCUMENTS, ids=range(len(ODD_DOCUMENTS + ASCII_ODD_DOCUMENTS)))
 def test_msgspec_reads_every_index_as_json_does(doc, on_parser_thread, monkeypatch):
-    from pools import indexjson
+    from pools.archive import indexjson
 
     if on_parser_thread:
         monkeypatch.setattr(indexjson, "PARSER_THREAD_BYTES", 0)
@@ -240,7 +240,7 @@ def test_msgspec_reads_every_index_as_json_does(doc, on_parser_thread, monkeypat
 
 
 def test_a_real_sized_ascii_index_is_read_lazily():
-    from pools import indexjson
+    from pools.archive import indexjson
 
     pytest.importorskip("msgspec")
     doc = json.dumps(_index_of(10_000)).encode()

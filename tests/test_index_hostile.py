@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 
 from app.hub.dataset import build_repo, rewrite_index
-from pools import Downloader, IncrementIDDataPool, cache, events as ev
+from pools import Downloader, IncrementIDDataPool, events as ev
+from pools.transport import cache
 from pools.transport import RetryPolicy
 
 from helpers import Recorder, assert_only_verified, binary_resources, tar_gets

@@ -1,7 +1,7 @@
 """An index read lazily (msgspec, entries left as raw JSON) reads exactly as ``json`` reads it.
 
 Issue 9: a sparse job's CPU per file went mostly to parsing whole 1.3 MB indexes for one entry
-each. ``pools.indexjson`` decodes the names and leaves the entries raw; these properties hold it
+each. ``pools.archive.indexjson`` decodes the names and leaves the entries raw; these properties hold it
 to the reference reading (``json`` alone) on generated documents, hostile ones included: every
 verdict (the error, the entries, the names set aside and why) is the same either way.
 """
@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pools import ArchiveIndex, IndexFormatError, indexjson
-from pools.names import _ODD_LINE, odd_lines
+from pools import ArchiveIndex, IndexFormatError
+from pools.archive import indexjson
+from pools.archive.names import _ODD_LINE, odd_lines
 
 pytest.importorskip("msgspec")
 

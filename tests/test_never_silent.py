@@ -14,7 +14,7 @@ import pytest
 
 from app.hub.dataset import build_repo
 from pools import DestinationError, Downloader, HubUnreachableError, IncrementIDDataPool
-from pools import write as write_module
+from pools.engine import write as write_module
 from pools.transport import RetryPolicy
 
 from helpers import assert_only_verified, binary_resources, closed_port

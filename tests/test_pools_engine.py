@@ -227,7 +227,7 @@ def test_reference_signatures_and_defaults():
 
 
 def test_pools_never_imports_textual():
-    code = "import sys, pools, pools.base, pools.downloader; print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
+    code = "import sys, pools, pools.base, pools.engine.downloader; print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 
 from pools import ArchiveIndex, IdRanges, IndexFormatError, RangeError, archive_path, index_path, parse_ids
-from pools.layout import resource_id_of, safe_basename
+from pools.archive.layout import resource_id_of, safe_basename
 
 
 @pytest.mark.parametrize("rid,level,expected", [

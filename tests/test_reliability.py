@@ -41,8 +41,8 @@ from pools import (
     IncrementIDDataPool,
     events as ev,
 )
-from pools import write as write_module  # the write stage opens the temporary files
-from pools.downloader import PARTIAL_DIR
+from pools.engine import write as write_module  # the write stage opens the temporary files
+from pools.engine.downloader import PARTIAL_DIR
 from pools.transport import RetryPolicy
 
 from helpers import Recorder, assert_only_verified as _assert_only_verified, blob as _blob

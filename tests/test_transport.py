@@ -12,11 +12,11 @@ import pytest
 
 from app.hub.dataset import build_repo
 from pools import AccessDeniedError, Downloader, IncrementIDDataPool
-from pools import budget as budget_module
-from pools import transport
-from pools.budget import ResolverBudget, parse_rate_limit, set_budget_factory
-from pools.index import ArchiveIndex
-from pools.resolve import SignedUrl, SignedUrls, StaleIndexError, expiry_of
+from pools.transport import budget as budget_module
+from pools.transport import client as transport
+from pools.transport.budget import ResolverBudget, parse_rate_limit, set_budget_factory
+from pools.archive.index import ArchiveIndex
+from pools.transport.signed_urls import SignedUrl, SignedUrls, StaleIndexError, expiry_of
 from pools.transport import Cancelled, HubClient, RetryPolicy
 
 from helpers import assert_only_verified, binary_resources
@@ -347,7 +347,7 @@ def test_a_gzipped_index_behind_a_307_is_decoded_checked_and_cached(hub_root, ho
     raw = client.fetch_index("t/gz", "images/0000.json", sha, lambda b: b)
     assert json.loads(raw)["files"]["1000.bin"]["size"] == 3000
     assert client.notes == [], "the ETag matched the decoded bytes"
-    from pools import cache
+    from pools.transport import cache
     cache.flush()
     assert client.cached_path("t/gz", "images/0000.json", sha).startswith(str(hf_cache))
     before = len(hostile.log)

@@ -13,7 +13,7 @@ from app.hub.dataset import build_repo, repo_dir
 from app.hub.ratelimit import ResolverQuota
 from pools import Downloader, IncrementIDDataPool
 from pools import events as ev
-from pools.budget import set_budget_factory
+from pools.transport.budget import set_budget_factory
 from pools.transport import RetryPolicy
 
 from helpers import Recorder, assert_only_verified, binary_resources

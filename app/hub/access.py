@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .repo import REPO_TYPES
+from app.hub.repo import REPO_TYPES
 
 __all__ = ["RepoAccess", "AccessRules", "parse_access", "bearer_token", "INVALID_CREDENTIALS"]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from pools.layout import archive_path, index_path, resource_id_of  # one rule for the builder and the engine
+from pools.archive.layout import archive_path, index_path, resource_id_of  # one rule for the builder and the engine
 
 __all__ = [
     "RepoManifest",

@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .dataset import RepoManifest, archive_path, build_repo, repo_dir
-from .images import draw_image, encode_image, image_extension
+from app.hub.dataset import RepoManifest, archive_path, build_repo, repo_dir
+from app.hub.images import draw_image, encode_image, image_extension
 
 __all__ = [
     "DEMO_REPO", "DEMO_BASE_LEVEL", "DEMO_BASE_DIR", "DEMO_VERSION", "DEMO_MAX_ID",
@@ -197,7 +197,7 @@ def write_demo(root: str | os.PathLike, *, force: bool = False, seed: int = DEMO
             n_sidecars=n_sidecars, n_archives=len(DEMO_RESIDUES), base_level=DEMO_BASE_LEVEL,
             repo=DEMO_REPO,
         )
-        from .demo_metadata import demo_metadata_files  # the posts' metadata table (issue 12)
+        from app.hub.demo_metadata import demo_metadata_files  # the posts' metadata table (issue 12)
         manifest = build_repo(staging, DEMO_REPO, posts, base_level=DEMO_BASE_LEVEL,
                               base_dir=DEMO_BASE_DIR, extra_members=extra,
                               repo_files={"README.md": readme.encode(), **demo_metadata_files(seed)})

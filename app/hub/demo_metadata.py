@@ -16,8 +16,8 @@ import tempfile
 
 import duckdb
 
-from . import demo
-from .images import image_extension
+from app.hub import demo
+from app.hub.images import image_extension
 
 __all__ = ["demo_metadata_files", "demo_posts", "METADATA_NAME"]
 

@@ -26,10 +26,10 @@ from urllib.parse import unquote
 
 from pools.text import shown
 
-from .faults import NO_FAULT, Fault
+from app.hub.faults import NO_FAULT, Fault
 
 if TYPE_CHECKING:
-    from .pool import HubHTTPServer
+    from app.hub.pool import HubHTTPServer
 
 __all__ = ["HubError", "HubRequestHandler", "parse_range", "MAX_BODY"]
 

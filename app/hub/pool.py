@@ -25,10 +25,10 @@ import time
 from http.server import HTTPServer
 from typing import TYPE_CHECKING, Any
 
-from .handler import HubRequestHandler
+from app.hub.handler import HubRequestHandler
 
 if TYPE_CHECKING:
-    from .server import HubServer
+    from app.hub.server import HubServer
 
 __all__ = ["HubHTTPServer", "WORKERS", "BACKLOG", "IDLE_TIMEOUT", "MAX_PARKED"]
 

@@ -32,14 +32,14 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Mapping
 from urllib.parse import quote, urlencode
 
-from .access import bearer_token
-from .faults import NO_FAULT, Fault
-from .handler import HubError, HubRequestHandler, parse_range
-from .repo import REPO_TYPES, FileEntry, Repo, Snapshot, is_lfs, split_repo_path
-from .signing import SignatureProblem, opaque_etag
+from app.hub.access import bearer_token
+from app.hub.faults import NO_FAULT, Fault
+from app.hub.handler import HubError, HubRequestHandler, parse_range
+from app.hub.repo import REPO_TYPES, FileEntry, Repo, Snapshot, is_lfs, split_repo_path
+from app.hub.signing import SignatureProblem, opaque_etag
 
 if TYPE_CHECKING:
-    from .routes import HubRoutes
+    from app.hub.routes import HubRoutes
 
 __all__ = ["FileAnswers", "CDN_PREFIX", "CACHE_PREFIX"]
 

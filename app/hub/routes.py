@@ -18,14 +18,14 @@ import time
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import parse_qs, unquote, urlencode
 
-from .access import INVALID_CREDENTIALS, RepoAccess, bearer_token
-from .faults import NO_FAULT, Fault
-from .handler import HubError, HubRequestHandler
-from .repo import REPO_TYPES, Repo, Snapshot, iso_time, split_repo_path
-from .resolve import CDN_PREFIX, FileAnswers
+from app.hub.access import INVALID_CREDENTIALS, RepoAccess, bearer_token
+from app.hub.faults import NO_FAULT, Fault
+from app.hub.handler import HubError, HubRequestHandler
+from app.hub.repo import REPO_TYPES, Repo, Snapshot, iso_time, split_repo_path
+from app.hub.resolve import CDN_PREFIX, FileAnswers
 
 if TYPE_CHECKING:
-    from .server import HubServer
+    from app.hub.server import HubServer
 
 __all__ = ["HubRoutes"]
 

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable
 
-from .faults import FaultConfig
+from app.hub.faults import FaultConfig
 
 __all__ = ["add_serve_arguments", "run_serve", "serve_main", "ENV_PRIVATE", "ENV_GATED"]
 
@@ -159,7 +159,7 @@ def access_from_args(args: argparse.Namespace, environ: Any = os.environ) -> tup
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve in the foreground until Ctrl-C or SIGTERM. The first stdout line is the base URL."""
-    from .server import HubServer
+    from app.hub.server import HubServer
 
     root = Path(args.root)
     if not root.is_dir():

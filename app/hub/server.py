@@ -31,13 +31,13 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
-from .access import AccessRules, RepoAccess, parse_access
-from .faults import FaultConfig, FaultDice
-from .pool import IDLE_TIMEOUT, WORKERS, HubHTTPServer
-from .ratelimit import ResolverQuota
-from .repo import ContentHashes, RepoStore
-from .routes import HubRoutes
-from .signing import SECRET, UrlSigner
+from app.hub.access import AccessRules, RepoAccess, parse_access
+from app.hub.faults import FaultConfig, FaultDice
+from app.hub.pool import IDLE_TIMEOUT, WORKERS, HubHTTPServer
+from app.hub.ratelimit import ResolverQuota
+from app.hub.repo import ContentHashes, RepoStore
+from app.hub.routes import HubRoutes
+from app.hub.signing import SECRET, UrlSigner
 
 __all__ = [
     "HubServer",
@@ -277,7 +277,7 @@ class HubServer:
         return self.store.names()
 
 # The command line lives in app.hub.serve_cli; these names stay importable from here.
-from .serve_cli import add_serve_arguments, run_serve, serve_main  # noqa: E402
+from app.hub.serve_cli import add_serve_arguments, run_serve, serve_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(serve_main())

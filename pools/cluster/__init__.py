@@ -1,9 +1,9 @@
 """Run a download on a Dask cluster (issue 13): an optional extra, ``pip install 'cheesechaser-tui[dask]'``.
 
-A job's ids are planned by archive (:mod:`pools.cluster.plan`), split into tasks of whole
+A job's ids are planned by archive (:mod:`pools.cluster.tasks`), split into tasks of whole
 archives, and each task runs the same engine (:class:`pools.Downloader`) on a Dask worker,
 writing atomically into a destination every worker can reach. All tasks share one resolver
-budget held on the scheduler (:mod:`pools.cluster.budget`); the per-task reports are merged into
+budget held on the scheduler (:mod:`pools.cluster.shared_budget`); the per-task reports are merged into
 one :class:`pools.DownloadReport` (:mod:`pools.cluster.merge`).
 """
 
@@ -12,10 +12,10 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only where dask is absent
     raise ImportError("running on a cluster needs Dask: pip install 'cheesechaser-tui[dask]'") from err
 
-from .budget import SharedBudget
-from .merge import merge_reports
-from .plan import ClusterTask, plan_tasks
-from .runner import ClusterJob, ClusterRunner, open_client
+from pools.cluster.shared_budget import SharedBudget
+from pools.cluster.merge import merge_reports
+from pools.cluster.tasks import ClusterTask, plan_tasks
+from pools.cluster.runner import ClusterJob, ClusterRunner, open_client
 
 __all__ = ["ClusterJob", "ClusterRunner", "ClusterTask", "SharedBudget", "merge_reports",
            "open_client", "plan_tasks"]

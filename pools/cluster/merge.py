@@ -1,11 +1,11 @@
-"""The reports of a job's tasks merged into one :class:`~pools.report.DownloadReport`."""
+"""The reports of a job's tasks merged into one :class:`~pools.engine.report.DownloadReport`."""
 
 from __future__ import annotations
 
 from typing import Iterable
 
-from ..ranges import IdList, IdRanges
-from ..report import DownloadReport
+from pools.ranges import IdList, IdRanges
+from pools.engine.report import DownloadReport
 
 
 def merge_reports(reports: Iterable[DownloadReport], requested: IdRanges | None = None, *,

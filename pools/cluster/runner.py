@@ -18,13 +18,13 @@ from typing import Any, Callable
 
 from distributed import Client, Event, as_completed, get_worker
 
-from .. import events as ev
-from ..ranges import IdRanges
-from ..report import DownloadReport
-from .events import JobEvents, TaskPublisher
-from .merge import merge_reports
-from .partial import _hold_partial_dir, _release_partial_dir, _sweep_keepers
-from .plan import FILES_PER_TASK, ClusterTask, plan_tasks
+from pools import events as ev
+from pools.ranges import IdRanges
+from pools.engine.report import DownloadReport
+from pools.cluster.relay import JobEvents, TaskPublisher
+from pools.cluster.merge import merge_reports
+from pools.cluster.partial import _hold_partial_dir, _release_partial_dir, _sweep_keepers
+from pools.cluster.tasks import FILES_PER_TASK, ClusterTask, plan_tasks
 
 POLL = 0.25  # seconds between a task's looks at the cancel event
 TASKS_PER_SLOT = 2  # a small job is cut into about this many tasks per Dask thread
@@ -56,7 +56,7 @@ def _engine(threads: int, options: dict[str, Any]):
     second one's files keep the threads busy while the first drains its last archives, within
     the same ``threads`` requests in flight.
     """
-    from .. import Downloader
+    from pools import Downloader
 
     key = (threads, tuple(sorted(options.items())))
     with _SHARED:
@@ -64,14 +64,6 @@ def _engine(threads: int, options: dict[str, Any]):
         if engine is None:
             engine = _ENGINES[key] = Downloader(max_workers=threads, **options)
         return engine
-
-
-def _pin(pool, commits: dict[tuple[str, str], str]) -> None:
-    """The commits the client resolved, given to a worker's pool: no task asks the Hub again."""
-    shas = getattr(pool, "_shas", None)
-    if isinstance(shas, dict) and commits:
-        with pool._lock:
-            shas.update(commits)
 
 
 def resolve_commits(pool) -> dict[tuple[str, str], str]:
@@ -99,7 +91,7 @@ def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_
               key: str = "", submit_options: dict[str, Any] | None = None) -> DownloadReport:
     """On a worker: one task's ids through the engine, into ``dst_dir``; its report."""
     global _shared_done
-    from .budget import give_back_all, use_shared_budgets
+    from pools.cluster.shared_budget import give_back_all, use_shared_budgets
 
     with _SHARED:
         if not _shared_done:
@@ -108,12 +100,12 @@ def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_
     cancel = Event(cancel_name)
     if cancel.is_set():
         publisher = _publisher(topic, key)
-        if publisher is not None:  # its end, so that the client does not wait for its events
-            publisher._send({"task": key, "worker": publisher.worker_name, "events": [],
-                             "progress": [0, 0, 0, 0, 0], "limited": 0, "end": True})
+        if publisher is not None:
+            publisher.end_unstarted()
         return DownloadReport(state="cancelled", not_reached=len(ids), requested=ids)
     pool = spec()
-    _pin(pool, commits or {})
+    if commits and hasattr(pool, "pin_commits"):  # resolved once by the client: no task asks again
+        pool.pin_commits(commits)
     keeper = _hold_partial_dir(dst_dir)
     dl = _engine(threads, options)
     publisher = _publisher(topic, key)
@@ -124,17 +116,14 @@ def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_
         if publisher is not None:
             publisher.start(job)
         try:
-            while not job.done:
-                if cancel.is_set():
-                    job.cancel()
-                    break
-                job._done.wait(POLL)
-            return job.wait()
+            while True:
+                try:
+                    return job.wait(POLL)
+                except TimeoutError:
+                    if cancel.is_set():
+                        job.cancel()
         finally:
-            try:
-                dl._jobs.remove(job)  # a long-lived engine keeps no finished job
-            except ValueError:
-                pass
+            dl.forget(job)  # a long-lived engine keeps no finished job
     finally:
         if publisher is not None:
             dl.remove_listener(publisher.on_event)
@@ -148,7 +137,7 @@ class ClusterJob:
 
     ``id``, ``name``, ``state`` and ``done`` answer as a local :class:`pools.Job` does; listeners
     (``on_event`` of :meth:`ClusterRunner.submit`) hear :mod:`pools.events` with this ``id`` and
-    a :class:`~pools.cluster.events.ClusterWorkerState` per worker, on a thread of the client's.
+    a :class:`~pools.cluster.relay.ClusterWorkerState` per worker, on a thread of the client's.
     """
 
     def __init__(self, client: Client, ids: IdRanges, tasks: list[ClusterTask], futures: list, cancel_name: str,
@@ -297,7 +286,7 @@ class ClusterRunner:
         """Plan ``ids`` into tasks and submit them. ``commits``: the pool's revisions already
         resolved (:func:`resolve_commits`), else resolved here (a ``PoolError`` when they cannot be).
         ``on_event``: a listener (or a list of them) for the job's events, as a local job's."""
-        from ..ids import take
+        from pools.ids import take
 
         ranges = take(ids, {})
         if not isinstance(ranges, IdRanges):
@@ -306,21 +295,21 @@ class ClusterRunner:
         if commits is None:
             commits = resolve_commits(pool)  # once, here: the tasks are given the commits
         tasks = plan_tasks(pool, ranges, self._task_size(len(ranges)))
-        name = f"cheesechaser-cancel-{uuid.uuid4().hex}"
-        Event(name, client=self.client).clear()
+        cancel_name = f"cheesechaser-cancel-{uuid.uuid4().hex}"
+        Event(cancel_name, client=self.client).clear()
         job_id = next(_JOB_IDS) if job_id is None else job_id
         listeners = on_event if isinstance(on_event, list) else [on_event] if on_event is not None else []
         topic = events = None
         if listeners:
-            topic = f"cheesechaser-events-{name[-32:]}"
+            topic = f"cheesechaser-events-{cancel_name[-32:]}"
             events = JobEvents(job_id, len(ranges), listeners)
             self.client.subscribe_topic(topic, events.handler)
-        keys = [f"cheesechaser-task-{name[-12:]}-{task.key}" for task in tasks]
-        futures = [self.client.submit(_run_task, spec, task.ids, dst_dir, self.threads, name, self.options,
+        keys = [f"cheesechaser-task-{cancel_name[-12:]}-{task.key}" for task in tasks]
+        futures = [self.client.submit(_run_task, spec, task.ids, dst_dir, self.threads, cancel_name, self.options,
                                       commits, topic, key, self.submit_options, key=key, pure=False)
                    for task, key in zip(tasks, keys)]
         label = name_of(spec, ranges) if name is None else name
-        return ClusterJob(self.client, ranges, tasks, futures, name, dst_dir, job_id=job_id, name=label,
+        return ClusterJob(self.client, ranges, tasks, futures, cancel_name, dst_dir, job_id=job_id, name=label,
                           events=events, topic=topic)
 
 

@@ -11,14 +11,14 @@
 Nothing here imports Textual.
 """
 
-from .captions import CAPTION_FORMATS, CaptionWriter, caption_text
-from .columns import Columns, MappingError, parse_mapping, resolve_columns
-from .query import Compiled, QueryError, compile_query
-from .source import (HubTable, TableNotFoundError, download_file, fetch_hub_table, find_repo_table,
+from pools.metadata.captions import CAPTION_FORMATS, CaptionWriter, caption_text
+from pools.metadata.columns import Columns, MappingError, parse_mapping, resolve_columns
+from pools.metadata.language import Compiled, QueryError, compile_query
+from pools.metadata.source import (HubTable, TableNotFoundError, download_file, fetch_hub_table, find_repo_table,
                      open_table, parse_table_url)
-from .sqlguard import check_where_sql
-from .table import MatchingIds, MetadataTable, Row, format_of
-from .tagindex import IndexBuildCancelled, TagIndex
+from pools.metadata.sqlguard import check_where_sql
+from pools.metadata.table import MatchingIds, MetadataTable, Row, format_of
+from pools.metadata.tagindex import IndexBuildCancelled, TagIndex
 
 __all__ = [
     "open_table", "MetadataTable", "MatchingIds", "Row", "QueryError", "compile_query", "Compiled",

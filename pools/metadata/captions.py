@@ -13,9 +13,9 @@ import os
 import queue
 import threading
 
-from ..events import JobState, ResourceDone
-from ..files import write_atomic
-from .table import MetadataTable
+from pools.events import JobState, ResourceDone
+from pools.files import write_atomic
+from pools.metadata.table import MetadataTable
 
 CAPTION_FORMATS = ("txt", "json")
 #: the order tag categories are written in: who and what first, then the rest

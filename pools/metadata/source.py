@@ -3,7 +3,7 @@
 ``hf://datasets/OWNER/NAME/PATH[@REVISION]`` (also HfFileSystem's ``NAME@REVISION/PATH``, with a
 revision such as ``refs%2Fconvert%2Fparquet`` quoted) names a file, or a glob such as
 ``meta/*.parquet``, in a dataset repo. Hub files are fetched once into the huggingface_hub cache,
-keyed by commit, through the engine's :class:`~pools.transport.HubClient`.
+keyed by commit, through the engine's :class:`~pools.transport.client.HubClient`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 from urllib.parse import unquote
 
-from ..errors import PoolError
-from ..transport import HubClient, with_retries
-from .table import MetadataTable, format_of
+from pools.errors import PoolError
+from pools.transport import HubClient, with_retries
+from pools.metadata.table import MetadataTable, format_of
 
 REPO_TYPE = "dataset"
 #: file names a data repo's table is found under, tried in order

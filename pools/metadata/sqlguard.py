@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .query import QueryError
+from pools.metadata.language import QueryError
 
 MAX_SQL = 4000
 #: function names refused in a clause (case-insensitive prefixes); the sandbox backs this up

@@ -16,10 +16,10 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import duckdb
 
-from .columns import Columns, quote_ident, resolve_columns
-from .query import Compiled, QueryError, compile_query
-from .sqlguard import check_where_sql
-from .tagindex import (INDEX_BITS, INDEX_VERSION, MIN_INDEX_BYTES, PREFIX, BuildProgress, TagIndex, build_index,
+from pools.metadata.columns import Columns, quote_ident, resolve_columns
+from pools.metadata.language import Compiled, QueryError, compile_query
+from pools.metadata.sqlguard import check_where_sql
+from pools.metadata.tagindex import (INDEX_BITS, INDEX_VERSION, MIN_INDEX_BYTES, PREFIX, BuildProgress, TagIndex, build_index,
                        index_path, mark_used)
 
 FORMATS = ("parquet", "csv", "tsv", "jsonl")

@@ -6,7 +6,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ranges import IdList, IdRanges
+from pools.ranges import IdList, IdRanges
 
 
 @dataclass
@@ -79,7 +79,7 @@ class DownloadReport:
             return []
         if self.requested is None:
             return None
-        from .idruns import _merge, intervals
+        from pools.idruns import _merge, intervals
 
         explicit = ((rid, rid) for rid in sorted({*self.downloaded, *self.skipped, *self.failed}))
         settled = _merge(heapq.merge(intervals(self.missing), explicit))

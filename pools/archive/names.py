@@ -16,8 +16,8 @@ import re
 import threading
 from typing import Any, Callable
 
-from .layout import MAX_ID_DIGITS, resource_id_of, safe_basename
-from .text import is_unsafe_text
+from pools.archive.layout import MAX_ID_DIGITS, resource_id_of, safe_basename
+from pools.text import is_unsafe_text
 
 UNSAFE_NAME = "unsafe name (absolute, '..', control, C1, DEL or bidi characters)"
 NO_ID = "name has no integer resource id"

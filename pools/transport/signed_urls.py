@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
-from .errors import TransferError
+from pools.errors import TransferError
 
 UNKNOWN_LIFETIME = 3600.0  # a redirect target that says nothing of its expiry: reused this long at most
 
@@ -128,7 +128,7 @@ class SignedUrls:
                     return None
             pending.wait(0.2)
             if cancel is not None and cancel.is_set():
-                from .http import Cancelled
+                from pools.errors import Cancelled
                 raise Cancelled()
 
     def release(self, key: tuple[str, str, str]) -> None:

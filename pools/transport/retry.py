@@ -24,10 +24,16 @@ from huggingface_hub.errors import (
     RevisionNotFoundError as HfRevisionNotFoundError,
 )
 
-from .answers import FileMissing
-from .budget import format_wait
-from .errors import AccessDeniedError, HubUnreachableError, PoolError, RepoNotFoundError, RevisionNotFoundError
-from .http import Cancelled, RateLimited, TransientError
+from pools.errors import (
+    Cancelled,
+    FileMissing,
+    HubUnreachableError,
+    PoolError,
+    RateLimited,
+    TransientError,
+    error_for_status,
+)
+from pools.transport.budget import format_wait
 
 try:  # huggingface_hub >= 2 ships its HTTP client as `httpx2`
     import httpx2 as httpx
@@ -35,7 +41,6 @@ except ImportError:  # pragma: no cover - older huggingface_hub
     import httpx  # type: ignore[no-redef]
 
 T = TypeVar("T")
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -103,27 +108,16 @@ def translate(err: BaseException, what: str) -> BaseException:
     for e in _walk(err):
         if isinstance(e, (PoolError, TransientError, Cancelled, FileMissing)):
             return e
-        if isinstance(e, GatedRepoError):
-            return AccessDeniedError(f"access denied: {what} is gated; accept its terms and use a token of that account")
-        if isinstance(e, RepositoryNotFoundError):
-            if _status(e) == 401:
-                return AccessDeniedError(f"access denied: {what} is private or does not exist; give a token that can read it")
-            return RepoNotFoundError(f"repository not found: {what} (or private, and the token has no access)")
-        if isinstance(e, HfRevisionNotFoundError):
-            return RevisionNotFoundError(f"revision not found in {what}")
         if isinstance(e, RemoteEntryNotFoundError):
             return e
         if isinstance(e, HfHubHTTPError):
+            code = ("RevisionNotFound" if isinstance(e, HfRevisionNotFoundError) else
+                    "GatedRepo" if isinstance(e, GatedRepoError) else  # a RepositoryNotFoundError too
+                    "RepoNotFound" if isinstance(e, RepositoryNotFoundError) else None)
             status = _status(e)
-            if status in (401, 403):
-                return AccessDeniedError(f"access denied to {what}: the token is invalid or lacks permission (HTTP {status})")
-            if status == 429:
-                return RateLimited(f"HTTP 429 (rate limited) for {what}", _retry_after(e))
-            if status in RETRY_STATUS:
-                return TransientError(f"HTTP {status} from the Hub for {what}")
-            if status == 404:
-                return e
-            return HubUnreachableError(f"the Hub answered HTTP {status} for {what}")
+            if status is None and code is None:
+                return HubUnreachableError(f"the Hub failed for {what}: {e.__class__.__name__}")
+            return error_for_status(status or 400, what, code, _retry_after(e)) or e
         if isinstance(e, httpx.TooManyRedirects):
             return HubUnreachableError(f"the Hub's redirects for {what} loop or go on too long")
         if isinstance(e, httpx.UnsupportedProtocol):

@@ -1,13 +1,13 @@
 """Talking to the Hub: revisions, indexes, big files and ranged GETs, with retries and a budget.
 
 :class:`HubClient` is one endpoint + token's worth of Hub access. Every request goes through
-:mod:`pools.http` on urllib3: our own redirects (the token stays on the endpoint's origin),
-deadlines and stall rule, the resolver budget (:mod:`pools.budget`), signed-URL reuse
-(:mod:`pools.resolve`), the cache keyed by endpoint (:mod:`pools.cache`); huggingface_hub gives
+:mod:`pools.transport.http` on urllib3: our own redirects (the token stays on the endpoint's origin),
+deadlines and stall rule, the resolver budget (:mod:`pools.transport.budget`), signed-URL reuse
+(:mod:`pools.transport.signed_urls`), the cache keyed by endpoint (:mod:`pools.transport.cache`); huggingface_hub gives
 the URLs, the auth headers and the error classes. Failures come out in one vocabulary
-(:mod:`pools.retry`, :mod:`pools.answers`): a ``PoolError`` (final), a :class:`TransientError`
+(:mod:`pools.transport.retry`, :mod:`pools.transport.answers`): a ``PoolError`` (final), a :class:`TransientError`
 (worth another try; :class:`RateLimited` is waited out, never counted as an attempt), or
-:class:`Cancelled`. The names other modules import from here stay here (re-exported).
+:class:`Cancelled` (all in :mod:`pools.errors`).
 """
 
 from __future__ import annotations
@@ -26,29 +26,28 @@ import huggingface_hub
 from huggingface_hub import constants, hf_hub_url
 from huggingface_hub.utils import build_hf_headers
 
-from . import cache, http
-from .answers import (
+from pools.transport import cache
+from pools.transport import http
+from pools.errors import (
+    RETRY_STATUS,
+    Cancelled,
     FileMissing,
+    HubUnreachableError,
     IndexTooLargeError,
     PlainNotFound,
     RangeIgnoredError,
-    _raise_for_api,
-    content_tag,
-    matches_tag,
-    raise_for,
+    RateLimited,
+    TransferError,
+    TransientError,
 )
-from .budget import ResolverBudget, budget_for
-from .errors import HubUnreachableError, TransferError
-from .files import unlink_quiet
-from .http import Cancelled, RateLimited, RedirectError, TransientError, origin_of
-from .resolve import SignedUrl, SignedUrls, StaleIndexError, check_linked, expiry_of, linked_of
-from .retry import RETRY_STATUS, RetryPolicy, translate, wait_visibly, with_retries
+from pools.files import unlink_quiet
+from pools.transport.answers import _raise_for_api, content_tag, matches_tag, raise_for
+from pools.transport.budget import ResolverBudget, budget_for
+from pools.transport.http import origin_of
+from pools.transport.retry import RetryPolicy, translate, wait_visibly, with_retries
+from pools.transport.signed_urls import SignedUrl, SignedUrls, StaleIndexError, check_linked, expiry_of, linked_of
 
-__all__ = [
-    "Cancelled", "TransientError", "RateLimited", "RetryPolicy", "HubClient", "translate", "with_retries",
-    "wait_visibly", "NOT_FOUND", "FileMissing", "PlainNotFound", "RangeIgnoredError", "IndexTooLargeError",
-    "RedirectError", "StaleIndexError", "MAX_INDEX_BYTES", "RETRY_STATUS",
-]
+__all__ = ["HubClient", "NOT_FOUND", "MAX_INDEX_BYTES"]
 
 T = TypeVar("T")
 REPO_TYPE = "dataset"

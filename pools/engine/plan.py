@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from .errors import IndexFormatError, TransferError
-from .index import IndexEntry
-from .ids import chunks
-from .jobs import Job, Resource
-from .ranges import IdList, IdRanges
-from .write import verified
+from pools.archive.index import IndexEntry
+from pools.engine.fetch import Fetcher
+from pools.engine.job import Job, Resource
+from pools.engine.workers import WorkerStates
+from pools.engine.write import verified
+from pools.errors import IndexFormatError, TransferError
+from pools.ids import chunks
+from pools.ranges import IdList, IdRanges
 
 def _group_archives(ids: IdRanges, layers, residue: int, modulus: int) -> list[tuple[str, int, int]] | None:
     """Every archive an id ``% modulus == residue`` of ``ids`` may be in, as ``(archive, its
@@ -56,9 +58,32 @@ STREAM_CHUNK = 1 << 16  # ids taken from a stream at a time: memory stays small,
 FETCH, PLAN, FEED = 0, 1, 2
 
 
-class PlanStage:
-    """The planning half of :class:`~pools.downloader.Downloader` (a mixin: it queues tasks with
-    ``self._push`` and reports worker states with ``self._worker``)."""
+Push = Callable[[int, Job, Callable[[int], None]], None]
+
+
+class Planner:
+    """Plans a job's ids into fetches: ``start(job)`` is the job's first task; every later task
+    (the next group, the next chunk of a group, each fetch) is queued with ``push(priority,
+    job, task)``, a task being called with the id of the worker that runs it.
+
+    ``merge_gap``: wanted files of one archive closer than this many bytes are fetched with one
+    ranged GET; ``max_span`` caps the bytes of one such request; ``plan_chunk`` ids of a group
+    are planned per task.
+    """
+
+    def __init__(self, push: Push, states: WorkerStates, fetcher: Fetcher, *, merge_gap: int,
+                 max_span: int, plan_chunk: int):
+        self.push = push
+        self.states = states
+        self.fetcher = fetcher
+        self.merge_gap = merge_gap
+        self.max_span = max_span
+        self.plan_chunk = plan_chunk
+
+    def start(self, job: Job) -> None:
+        """Queue the job's first task."""
+        groups = self._groups(job)
+        self.push(FEED, job, lambda wid: self._first_feed(wid, job, groups))
 
     # -- planning
     def _groups(self, job: Job) -> Iterator[tuple]:
@@ -69,10 +94,9 @@ class PlanStage:
             yield from self._groups_of(job, job.ids)
             return
         for ids in chunks(job.stream, STREAM_CHUNK):
-            with job._lock:
-                job._streamed += len(ids)
+            job.took_from_stream(len(ids))
             yield from self._groups_of(job, ids)
-        job._expected = None  # the stream is read to its end: what it held is what was taken
+        job.stream_ended()
 
     def _groups_of(self, job: Job, ids: IdRanges) -> Iterator[tuple]:
         pool = job.pool
@@ -91,7 +115,7 @@ class PlanStage:
             else:
                 nowhere.append(rid)
         if nowhere:
-            job._missing(IdList(nowhere))
+            job.missing(IdList(nowhere))
         for archive, rids in by_archive.items():
             yield archive, rids, None, None
 
@@ -103,14 +127,14 @@ class PlanStage:
         if hasattr(pool, "resolve_index_revision"):
             pool.resolve_index_revision(job.cancel_event)
         if hasattr(pool, "resolve_revision"):
-            self._push(FETCH, job, lambda w: pool.resolve_revision(job.cancel_event))
+            self.push(FETCH, job, lambda w: pool.resolve_revision(job.cancel_event))
         self._feed(wid, job, groups)
 
     def _feed(self, wid: int, job: Job, groups: Iterator[tuple]) -> None:
         group = next(groups, None)
         if group is None:
             return
-        self._push(FEED, job, lambda w: self._feed(w, job, groups))
+        self.push(FEED, job, lambda w: self._feed(w, job, groups))
         archive, ids, residue, modulus = group
         if modulus is None:
             self._plan(wid, job, archive, iter(ids))
@@ -120,23 +144,18 @@ class PlanStage:
     def _index(self, wid: int, job: Job, archive: str, broken: dict[str, str]):
         if archive in broken:
             return None
-        self._worker(wid, "index", job, archive, job.pool.index_path_of(archive))
+        self.states.state(wid, "index", job, archive, job.pool.index_path_of(archive))
         try:
-            index = job.pool.get_index(archive, job.cancel_event, on_wait=self._on_wait(wid, job, archive),
-                                       on_resolve=job._count_resolve)
+            index = job.pool.get_index(archive, job.cancel_event, on_wait=self.states.on_wait(wid, job, archive),
+                                       on_resolve=job.count_resolve)
         except (IndexFormatError, TransferError) as err:  # this archive's index: a redirect loop, too large...
             broken[archive] = str(err)
             return None
         if index is not None:
-            with job._lock:
-                job._archive_facts[archive] = (index.filesize, index.hash_lfs)
-        if index is not None and index.name_problems:
-            with job._lock:
-                first = archive not in job._seen_unrecognized
-                job._seen_unrecognized.add(archive)
-            if first:
-                for name, reason in index.name_problems:
-                    job._unrecognized(archive, name, reason)
+            job.archive_facts[archive] = (index.filesize, index.hash_lfs)
+        if index is not None and index.name_problems and job.first_look_at(archive):
+            for name, reason in index.name_problems:
+                job.unrecognized(archive, name, reason)
         return index
 
     def _plan_residue(self, wid: int, job: Job, archive0: str, ids: IdRanges, residue: int,
@@ -153,15 +172,15 @@ class PlanStage:
             return
         named: set[int] = set()
         for archive, mod_k, res_k in candidates:
-            index = self._index(wid, job, archive, job._broken)
-            if archive in job._broken:  # which ids it held is unknown: each fails with the reason
+            index = self._index(wid, job, archive, job.broken)
+            if archive in job.broken:  # which ids it held is unknown: each fails with the reason
                 self._plan(wid, job, archive0, ids.with_residue(residue, modulus))
                 return
             if index is not None:
                 named.update(rid for rid in index.ids()
                              if rid % mod_k == res_k and rid % modulus == residue and rid in ids)
         present = sorted(named)
-        job._missing(_complement(ids, residue, modulus, present))
+        job.missing(_complement(ids, residue, modulus, present))
         if present:
             self._plan(wid, job, archive0, iter(present))
 
@@ -173,7 +192,7 @@ class PlanStage:
         if not chunk:
             return
         more = len(chunk) == self.plan_chunk
-        broken = job._broken
+        broken = job.broken
         missing: list[int] = []
         wanted: dict[str, list[tuple[IndexEntry, Resource]]] = {}
         indexes: dict[str, Any] = {}  # this chunk's indexes: one lookup per archive, not per id
@@ -208,27 +227,26 @@ class PlanStage:
                 if index is not None and index.has(rid):
                     entries = index.lookup(rid)
                     for name, why in index.problems_of(rid):
-                        job._unrecognized(archive, name, why)
+                        job.unrecognized(archive, name, why)
                     if entries:
                         found = (archive, entries)
                         break
             if found is None:
                 if reason is not None:
-                    job._resource_failed(rid, reason)
+                    job.resource_failed(rid, reason)
                 else:
                     missing.append(rid)
                 continue
             archive, entries = found
             self._prepare(wid, job, rid, archive, entries, wanted)
         if missing:
-            job._missing(IdList(missing))
+            job.missing(IdList(missing))
         for archive, items in wanted.items():
             for run in self._runs(items):
-                with job._lock:
-                    job._bytes_planned += sum(e.size for e, _ in run)
-                self._push(FETCH, job, lambda w, a=archive, r=run: self._fetch(w, job, a, r))
+                job.planned_bytes(sum(e.size for e, _ in run))
+                self.push(FETCH, job, lambda w, a=archive, r=run: self.fetcher.fetch(w, job, a, r))
         if more:
-            self._push(PLAN, job, lambda w: self._plan(w, job, archive0, rids))
+            self.push(PLAN, job, lambda w: self._plan(w, job, archive0, rids))
 
     def _prepare(self, wid: int, job: Job, rid: int, archive: str, entries: list[IndexEntry],
                  wanted: dict[str, list[tuple[IndexEntry, Resource]]]) -> None:
@@ -238,7 +256,7 @@ class PlanStage:
         unverified = False
         for entry in entries:
             final = os.path.join(job.dst_dir, entry.basename)
-            verdict = verified(final, entry, lambda: self._worker(wid, "verify", job, archive, entry.basename))
+            verdict = verified(final, entry, lambda: self.states.state(wid, "verify", job, archive, entry.basename))
             if verdict is None:
                 todo.append(entry)
             else:
@@ -247,7 +265,7 @@ class PlanStage:
         resource = Resource(rid, archive, len(todo), job.infos.get(rid))
         resource.files = present
         if not todo:
-            job._resource_complete(resource, "unverified" if unverified else "skipped")
+            job.resource_complete(resource, "unverified" if unverified else "skipped")
             return
         bucket = wanted.setdefault(archive, [])
         for entry in todo:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from .text import is_unsafe_text
+from pools.text import is_unsafe_text
 
 _DIGITS = re.compile(r"[0-9]+")
 MAX_ID_DIGITS = 19  # ids stop below 2**63; a longer stem is no id (and int() of 5,000 digits is slow)

@@ -1,7 +1,7 @@
 """A resolver budget shared by every worker of a Dask cluster, leased out in batches.
 
 The Hub's resolver quota belongs to the token (or the IP), not to a process. The state of the
-in-process :class:`pools.budget.ResolverBudget` (resolves left in the window, when it resets,
+in-process :class:`pools.transport.budget.ResolverBudget` (resolves left in the window, when it resets,
 the quota and window the Hub announced, resolves spent) is kept in the scheduler's metadata and
 changed under a Dask ``Lock``; each change replays the in-process budget's own rules on that
 state, so the pacing is the same as on one machine, only shared.
@@ -29,8 +29,8 @@ from typing import Callable, Mapping
 
 from distributed import Lock, get_client
 
-from ..budget import ResolverBudget, parse_rate_limit, set_budget_factory, wait_a_step
-from ..http import Cancelled
+from pools.transport.budget import ResolverBudget, parse_rate_limit, set_budget_factory, wait_a_step
+from pools.errors import Cancelled
 
 _FIELDS = ("_remaining", "_reset_at", "_earliest", "_quota", "_window", "_spent")
 MAX_LEASE = 64  # resolves one lease takes at most
@@ -74,7 +74,7 @@ def _aged(plain: dict[str, str], age: float) -> dict[str, str]:
 
 
 class SharedBudget:
-    """The :class:`~pools.budget.ResolverBudget` interface over scheduler-held state ``name``."""
+    """The :class:`~pools.transport.budget.ResolverBudget` interface over scheduler-held state ``name``."""
 
     def __init__(self, name: str, *, lock_timeout: float = 60.0, clock: Callable[[], float] = time.time):
         self.name = name

@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 from huggingface_hub import constants
 from huggingface_hub.file_download import repo_folder_name
 
-from .errors import HubUnreachableError
-from .files import write_atomic
+from pools.errors import HubUnreachableError
+from pools.files import write_atomic
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 REPO_TYPE = "dataset"

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .columns import CATEGORIES, Columns, TagColumn, quote_ident
+from pools.metadata.columns import CATEGORIES, Columns, TagColumn, quote_ident
 
 MAX_QUERY = 4000
 MAX_TERMS = 200

@@ -1,7 +1,7 @@
 """An archive's index (made by hfutils' ``tar_create_index``), parsed, checked and looked up lazily.
 
 A real index lists ~10,000 files; a job usually wants a few of them. So parsing does the least
-that lets an id be found: the entries stay raw JSON text until looked up (:mod:`pools.indexjson`,
+that lets an id be found: the entries stay raw JSON text until looked up (:mod:`pools.archive.indexjson`,
 read exactly as ``json`` reads them), each name is checked once, through a fast path for the common shapes
 (``ID.ext``, ``./ID.ext``, ``dir/ID.ext``) and the full safety checks only for the rest, and
 :class:`IndexEntry` objects are built only for the ids someone looks up (:meth:`ArchiveIndex.lookup`).
@@ -20,10 +20,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import indexjson
-from .errors import IndexFormatError
-from .layout import resource_id_of, safe_basename
-from .names import NO_ID, UNSAFE_NAME, NameTable, classify_name, fast_id
+from pools.archive import indexjson
+from pools.errors import IndexFormatError
+from pools.archive.layout import resource_id_of, safe_basename
+from pools.archive.names import NO_ID, UNSAFE_NAME, NameTable, classify_name, fast_id
 
 __all__ = ["ArchiveIndex", "IndexEntry", "classify_name", "fast_id", "NO_ID", "UNSAFE_NAME"]
 

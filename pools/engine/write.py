@@ -15,16 +15,14 @@ import string
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import DestinationError
-from .files import OutsideError, inside, open_exclusive, owner_of, pid_alive, process_tag, real_dir_inside, remove_empty_dir, unlink_quiet, \
+from pools.errors import Cancelled, DestinationError
+from pools.files import OutsideError, inside, open_exclusive, owner_of, pid_alive, process_tag, real_dir_inside, remove_empty_dir, unlink_quiet, \
     unpredictable_name, write_atomic
-from .index import IndexEntry
-from .text import is_unsafe_text, shown
-from .transport import Cancelled
+from pools.archive.index import IndexEntry
+from pools.text import is_unsafe_text, shown
 
 if TYPE_CHECKING:
-    from .downloader import Downloader
-    from .jobs import Job, Resource
+    from pools.engine.job import Job, Resource
 
 PARTIAL_DIR = ".cheesechaser-partial"
 # A temporary file of this pid older than this process was left by an earlier process that had
@@ -33,11 +31,15 @@ _STARTED = time.time()
 
 
 class RunWriter:
-    """Splits the bytes of one ranged GET into files: hash as they stream, rename when verified."""
+    """Splits the bytes of one ranged GET into files: hash as they stream, rename when verified.
 
-    def __init__(self, dl: Downloader, wid: int, job: Job, archive: str,
-                 items: list[tuple[IndexEntry, Resource]]):
-        self.dl, self.wid, self.job, self.archive = dl, wid, job, archive
+    ``on_progress(name, written, size)`` is told how far the file being written is.
+    """
+
+    def __init__(self, job: Job, items: list[tuple[IndexEntry, Resource]],
+                 on_progress: Callable[[str, int, int], None]):
+        self.job = job
+        self.on_progress = on_progress
         self.items = items
         self.start = items[0][0].offset
         self.end = max(e.offset + e.size for e, _ in items)
@@ -53,11 +55,8 @@ class RunWriter:
         self._kept = 0  # of which belong to files verified and renamed into place
 
     def _open(self, entry: IndexEntry) -> None:
-        with self.job._lock:  # decided together with cancel(): no file opens once a job may end
-            if self.job.cancel_event.is_set():
-                raise Cancelled()
-            self.job._writing += 1
-        self._tmp = tmp_path(self.job, entry.basename)
+        self.job.file_opening()  # raises Cancelled once the job may end
+        self._tmp = tmp_path(self.job.dst_dir, entry.basename)
         try:
             self._file = create_tmp(self._tmp)
         except BaseException:
@@ -85,17 +84,15 @@ class RunWriter:
             self._written += take
             self.pos += take
             view = view[take:]
-            self.job._add_bytes(take)
+            self.job.add_bytes(take)
             self._counted += take
-            self.dl._worker(self.wid, "download", self.job, self.archive, entry.basename,
-                            self._written, entry.size, throttle=True)
+            self.on_progress(entry.basename, self._written, entry.size)
             if self._written == entry.size:
                 self._finish_entry(entry, res)
                 self.i += 1
 
     def _closed_file(self) -> None:
-        with self.job._lock:
-            self.job._writing -= 1
+        self.job.file_closed()
 
     def _finish_entry(self, entry: IndexEntry, res: Resource) -> None:
         """The file's last byte arrived: verify it, rename it into place or drop it."""
@@ -111,7 +108,7 @@ class RunWriter:
             why = place(tmp, os.path.join(self.job.dst_dir, entry.basename), self.job.real_dst)
             self.completed.add(id(entry))  # settled either way: a name that cannot be taken is not retried
             if why is not None:
-                self.job._file_failed(res, why)
+                self.job.file_failed(res, why)
                 return
             placed = True
             self._kept += entry.size
@@ -122,13 +119,13 @@ class RunWriter:
             self._file = None
             self._closed_file()  # only now: a cancel may end the job once no temporary file is left
         if placed:
-            self.job._file_done(res, entry)
+            self.job.file_done(res, entry)
 
     def abort(self) -> None:
         # bytes of files that were not kept come off the progress, so a retry does not count them
         # twice and the job's bytes end equal to the bytes of the files it wrote
         if self._counted != self._kept:
-            self.job._add_bytes(self._kept - self._counted)
+            self.job.add_bytes(self._kept - self._counted)
             self._counted = self._kept
         if self._file is not None:
             try:
@@ -144,28 +141,28 @@ class RunWriter:
 
 def write_whole(job: Job, entry: IndexEntry, res: Resource, data: bytes) -> None:
     if entry.sha256 and hashlib.sha256(data).hexdigest() != entry.sha256:
-        job._file_failed(res, f"sha256 mismatch for {entry.basename}")
+        job.file_failed(res, f"sha256 mismatch for {entry.basename}")
         return
-    tmp = tmp_path(job, entry.basename)
+    tmp = tmp_path(job.dst_dir, entry.basename)
     with create_tmp(tmp) as f:
         f.write(data)
     why = place(tmp, os.path.join(job.dst_dir, entry.basename), job.real_dst)
     if why is not None:
-        job._file_failed(res, why)
+        job.file_failed(res, why)
         return
-    job._file_done(res, entry)
+    job.file_done(res, entry)
 
 
-def tmp_dir(job: Job) -> str:
-    """The job's partial folder: a real folder inside the destination, never a link followed."""
+def tmp_dir(dst_dir: str) -> str:
+    """The destination's partial folder: a real folder inside it, never a link followed."""
     try:
-        return real_dir_inside(job.dst_dir, [PARTIAL_DIR])
+        return real_dir_inside(dst_dir, [PARTIAL_DIR])
     except OutsideError as err:
         raise DestinationError(f"cannot use {err.strerror}; remove it and run again") from None
 
 
-def tmp_path(job: Job, basename: str) -> str:
-    return os.path.join(tmp_dir(job), unpredictable_name(basename))
+def tmp_path(dst_dir: str, basename: str) -> str:
+    return os.path.join(tmp_dir(dst_dir), unpredictable_name(basename))
 
 
 def verified(path: str, entry: IndexEntry, on_hash: Callable[[], None]) -> str | None:

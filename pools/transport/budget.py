@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Callable, Mapping
 
-from .http import Cancelled
+from pools.errors import Cancelled
 
 _PARAM = re.compile(r"""(?:^|;)\s*([a-z]+)\s*=\s*"?([0-9]+(?:\.[0-9]+)?)"?""", re.IGNORECASE)
 

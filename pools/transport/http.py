@@ -8,7 +8,7 @@ CDN hosts it redirects to). Redirects are followed here, not by urllib3, so that
 * a loop, too many hops or a target that is not ``http(s)`` is a clear, final error
   (:class:`RedirectError`) for the files concerned;
 * every request to ``/resolve/`` on the endpoint goes through the resolver budget
-  (:mod:`pools.budget`) and every answer of the endpoint feeds it.
+  (:mod:`pools.transport.budget`) and every answer of the endpoint feeds it.
 
 Deadlines: a connect timeout (urllib3), and a process-wide watchdog thread that looks at every
 request in flight a few times a second: a request with no answer within ``first_byte_timeout``,
@@ -28,30 +28,10 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from .errors import TransferError
+from pools.errors import Cancelled, RateLimited, RedirectError, TransientError
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 TICK = 0.2  # how often the watchdog looks at requests in flight; a cancel bites within this
-
-
-class Cancelled(Exception):
-    """The job was cancelled while a request was under way or waiting to retry."""
-
-
-class TransientError(Exception):
-    """A failure worth another try: a 5xx, a 429, a dropped connection, a short or altered body."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class RateLimited(TransientError):
-    """A 429: wait ``retry_after`` seconds and ask again; never counted as a failed attempt."""
-
-
-class RedirectError(TransferError):
-    """A redirect loop, too many hops, or a redirect to something that is not http(s)."""
 
 
 def origin_of(url: str) -> tuple[str, str, int]:

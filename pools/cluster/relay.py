@@ -22,8 +22,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from .. import events as ev
-from ..ranges import IdList
+from pools import events as ev
+from pools.ranges import IdList
 
 FLUSH = 0.2  # seconds between two batches of one task
 MAX_BATCH = 2000  # resource events in one batch at most (a bigger backlog goes in several)
@@ -143,6 +143,11 @@ class TaskPublisher:
     def _loop(self) -> None:
         while not self._stop.wait(FLUSH):
             self._send(self._batch(False))
+
+    def end_unstarted(self) -> None:
+        """A task that never started (cancelled before): its end, so the client does not wait for it."""
+        self._send({"task": self.key, "worker": self.worker_name, "events": [],
+                    "progress": [0, 0, 0, 0, 0], "limited": 0, "end": True})
 
     def _send(self, batch: dict) -> None:
         try:

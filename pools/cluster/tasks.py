@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ranges import IdRanges
+from pools.ranges import IdRanges
 
 FILES_PER_TASK = 4000
 

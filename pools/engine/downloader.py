@@ -1,15 +1,18 @@
 """The batch downloader: a queue of jobs served by a pool of worker threads.
 
-A job runs as stages, each in its own module:
+A job runs as stages, each an object in its own module:
 
-* :mod:`pools.plan`: ids grouped by archive, looked up in the archive's index (fetched once per
-  pool), already-present files skipped, the rest cut into runs of neighbouring files;
-* :mod:`pools.fetch`: one ranged GET per run, retried for the files still missing;
-* :mod:`pools.write`: the bytes split into files, verified, renamed into place;
-* :mod:`pools.jobs`: the job's bookkeeping, report and events.
+* :mod:`pools.engine.plan` (:class:`Planner`): ids grouped by archive, looked up in the archive's
+  index (fetched once per pool), already-present files skipped, the rest cut into runs;
+* :mod:`pools.engine.fetch` (:class:`Fetcher`): one ranged GET per run, retried for the files
+  still missing;
+* :mod:`pools.engine.write` (:class:`RunWriter`): the bytes split into files, verified, renamed
+  into place;
+* :mod:`pools.engine.job` (:class:`Job`): the job's bookkeeping, report and events.
 
-This module holds the queue and the workers. Work is prioritised so that fetching beats planning
-beats starting new archives: memory stays bounded by the number of workers, whatever the range.
+This module holds the queue and the workers: every task is ``task(worker_id)`` with a priority,
+so that fetching beats planning beats starting new archives, and memory stays bounded by the
+number of workers, whatever the range.
 """
 
 from __future__ import annotations
@@ -19,24 +22,23 @@ import heapq
 import itertools
 import os
 import threading
-import time
 from typing import Any, Callable
 
-from . import events as ev
-from .errors import DestinationError, PoolError
-from .fetch import FetchStage
-from .files import remove_empty_dir
-from .jobs import Job
-from .plan import FEED, PlanStage
-from .ids import expected_count, take
-from .ranges import IdRanges
-from .transport import Cancelled, RetryPolicy
-from .write import PARTIAL_DIR, check_metainfo_fmt, clean_stale_partials
+from pools import events as ev
+from pools.engine.fetch import Fetcher
+from pools.engine.job import Job
+from pools.engine.plan import Planner
+from pools.engine.workers import WorkerStates
+from pools.engine.write import PARTIAL_DIR, check_metainfo_fmt, clean_stale_partials
+from pools.errors import Cancelled, DestinationError, PoolError
+from pools.ids import expected_count, take
+from pools.ranges import IdRanges
+from pools.transport.retry import RetryPolicy
 
 __all__ = ["Downloader", "Job", "PARTIAL_DIR"]
 
 
-class Downloader(PlanStage, FetchStage):
+class Downloader:
     """Runs download jobs on ``max_workers`` threads; more jobs can be submitted while it runs.
 
     ``on_event`` (and listeners added later) receive :mod:`pools.events` objects from worker
@@ -49,11 +51,11 @@ class Downloader(PlanStage, FetchStage):
                  plan_chunk: int = 4096, retry: RetryPolicy | None = None):
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
-        self.merge_gap = merge_gap
-        self.max_span = max_span
-        self.plan_chunk = plan_chunk
-        self.retry = retry
         self._listeners: list[Callable[[Any], None]] = [on_event] if on_event is not None else []
+        self.states = WorkerStates(self._emit)
+        self.fetcher = Fetcher(self.states, retry, lambda: self._want_workers)
+        self.planner = Planner(self._push, self.states, self.fetcher, merge_gap=merge_gap,
+                               max_span=max_span, plan_chunk=plan_chunk)
         self._cond = threading.Condition()
         self._heap: list[tuple[int, int, Job, Callable[[int], None]]] = []
         self._seq = itertools.count()
@@ -62,7 +64,6 @@ class Downloader(PlanStage, FetchStage):
         self._threads: dict[int, threading.Thread] = {}
         self._want_workers = 0
         self._closed = False
-        self._worker_last: dict[int, float] = {}
         self.set_workers(max_workers)
 
     # -- lifecycle
@@ -81,6 +82,21 @@ class Downloader(PlanStage, FetchStage):
     @property
     def workers(self) -> int:
         return self._want_workers
+
+    @property
+    def retry(self) -> RetryPolicy | None:
+        return self.fetcher.retry
+
+    def next_job_id(self) -> int:
+        """A new job id: a job run elsewhere (a cluster) takes one here, so ids never clash."""
+        return next(self._job_ids)
+
+    def forget(self, job: Job) -> None:
+        """Drop a finished job from :attr:`jobs` (a long-lived downloader keeps none)."""
+        try:
+            self._jobs.remove(job)
+        except ValueError:
+            pass
 
     def add_listener(self, callback: Callable[[Any], None]) -> None:
         self._listeners.append(callback)
@@ -141,21 +157,20 @@ class Downloader(PlanStage, FetchStage):
         if os.path.lexists(partial) and (os.path.islink(partial) or not os.path.isdir(partial)):
             raise DestinationError(f"cannot use {partial}: it is a link or not a folder; remove it and run again")
         what = ranges if isinstance(ranges, IdRanges) else "(ids streamed)"
-        job = Job(self, next(self._job_ids), pool, ranges, dst_dir, save_metainfo, metainfo_fmt,
-                  infos, name or f"{getattr(pool, 'data_repo_id', 'pool')} {what}"[:80])
-        job._expected = expected
+        job = Job(self.next_job_id(), pool, ranges, dst_dir, save_metainfo=save_metainfo,
+                  metainfo_fmt=metainfo_fmt, infos=infos, emit=self._emit, wake=self._wake,
+                  name=name or f"{getattr(pool, 'data_repo_id', 'pool')} {what}"[:80])
+        job.expected = expected
         clean_stale_partials(job.partial_dir)
         self._jobs.append(job)
-        groups = self._groups(job)
         self._emit(ev.JobState(job.id, "queued"))
-        self._push(FEED, job, lambda wid: self._first_feed(wid, job, groups))
+        self.planner.start(job)
         return job
 
     # -- the queue
     def _push(self, priority: int, job: Job, task: Callable[[int], None]) -> None:
         with self._cond:
-            with job._lock:
-                job._outstanding += 1
+            job.task_queued()
             heapq.heappush(self._heap, (priority, next(self._seq), job, task))
             self._cond.notify()
 
@@ -174,82 +189,23 @@ class Downloader(PlanStage, FetchStage):
                         _, _, job, task = heapq.heappop(self._heap)
                         break
                     self._cond.wait()
-            with job._lock:
-                job._busy += 1
             try:
-                if not job.cancel_event.is_set():
-                    if job.state == "queued":
-                        self._start(job)
+                if job.task_begun():
                     task(wid)
             except Cancelled:
                 pass
             except PoolError as err:
-                job._fail(str(err), err)
+                job.fail(str(err), err)
             except OSError as err:
-                job._fail(_os_message(err, job.dst_dir), DestinationError(_os_message(err, job.dst_dir)))
+                job.fail(_os_message(err, job.dst_dir), DestinationError(_os_message(err, job.dst_dir)))
             except Exception as err:  # noqa: BLE001 - a bug must not kill the worker silently
-                job._fail(f"internal error: {err.__class__.__name__}: {err}")
+                job.fail(f"internal error: {err.__class__.__name__}: {err}")
             finally:
-                with job._lock:
-                    job._busy -= 1
-                self._worker(wid, "idle")
-                self._task_done(job)
-                if job.cancel_event.is_set():
-                    job._end_if_only_waiting()
-
-    def _start(self, job: Job) -> None:
-        with job._lock:
-            if job.state != "queued":
-                return
-            job.state = "running"
-            job.report.state = "running"
-            job._started = time.monotonic()
-        self._emit(ev.JobState(job.id, "running"))
-
-    def _task_done(self, job: Job) -> None:
-        with job._lock:
-            job._outstanding -= 1
-            finished = job._outstanding == 0 and not job._done.is_set()
-        if finished:
-            self._finish(job)
-
-    def _finish(self, job: Job) -> None:
-        report = job.report
-        with job._lock:
-            if job._finished:
-                return
-            job._finished = True
-            if job.error is not None:
-                state = "failed"
-            elif job.cancel_event.is_set():
-                state = "cancelled"
-            else:
-                state = "done"
-            job.state = state
-            report.state = state
-            report.error = job.error
-            report.elapsed = (time.monotonic() - job._started) if job._started else 0.0
-            report.nbytes = job._bytes_done
-            report.not_reached = max(0, job.ids_total - job._ids_done)
-            report.resolves = job._resolves
-        try:
-            remove_empty_dir(job.partial_dir)
-            job._maybe_progress(force=True)
-            self._emit(ev.JobState(job.id, state, job.error))
-        finally:
-            job._done.set()  # whatever happened above, nobody waits for this job forever
+                self.states.state(wid, "idle")
+                job.task_ended()
 
     def _emit(self, event) -> None:
         ev.tell(self._listeners, event)
-
-    def _worker(self, wid: int, state: str, job: Job | None = None, archive: str = "",
-                filename: str = "", done: int = 0, total: int = 0, throttle: bool = False) -> None:
-        if throttle:
-            now = time.monotonic()
-            if now - self._worker_last.get(wid, 0.0) < 0.1:
-                return
-            self._worker_last[wid] = now
-        self._emit(ev.WorkerState(wid, state, job.id if job else -1, archive, filename, done, total))
 
 
 def _os_message(err: OSError, dst_dir: str) -> str:
