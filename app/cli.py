@@ -1,6 +1,7 @@
-"""The ``cheesechaser-tui`` command: the TUI by default, headless subcommands for scripts.
+"""The ``cheesechaser-tui`` command: the subcommand table, and the TUI's launch with its options.
 
-Subcommands import what they need lazily: ``serve`` and ``download`` never load Textual.
+The TUI by default; headless subcommands for scripts. A subcommand's module is imported only when
+it runs: ``serve``, ``download`` and ``query`` never load Textual, so they start fast.
 """
 
 from __future__ import annotations
@@ -8,37 +9,47 @@ from __future__ import annotations
 import argparse
 import sys
 
+from app.core.config import load_config
+from app.core.settings import (
+    DEFAULT_DEST,
+    DEFAULT_WORKERS,
+    AppSettings,
+    check_repo_id,
+    default_token,
+    parse_base_level,
+)
+from pools.text import shown
+
 SUBCOMMANDS = ("serve", "demo-data", "download", "query", "tui")
 
 
 def _parser_for(command: str) -> argparse.ArgumentParser:
     prog = "cheesechaser-tui" if command == "tui" else f"cheesechaser-tui {command}"
     if command == "serve":
-        from app.hub.server import add_serve_arguments
+        from app.hub.serve_cli import add_serve_arguments  # lazy: start-up time of each subcommand
         parser = argparse.ArgumentParser(prog=prog, description=(
             "Serve every dataset repo under ROOT/datasets/<owner>/<name>/ as a Hugging Face "
             "Hub-compatible endpoint on loopback; prints the base URL first."))
         add_serve_arguments(parser)
     elif command == "demo-data":
-        from app.hub.demo import add_demo_arguments
+        from app.hub.demo import add_demo_arguments  # lazy: start-up time of each subcommand
         parser = argparse.ArgumentParser(prog=prog, description=(
             "Write the demo dataset repo (real small images in indexed tars) under ROOT/datasets/."))
         add_demo_arguments(parser)
     elif command == "download":
-        from app.download import DOWNLOAD_EXAMPLES, add_download_arguments
+        from app.commands.download import DOWNLOAD_EXAMPLES, add_download_arguments  # lazy: start-up time
         parser = argparse.ArgumentParser(prog=prog, description=(
             "Download a range of resource ids from an indexed-tar dataset into a folder; "
             "rerunning resumes."), epilog=DOWNLOAD_EXAMPLES,
             formatter_class=argparse.RawDescriptionHelpFormatter)
         add_download_arguments(parser)
     elif command == "query":
-        from app.query_cli import add_query_arguments
+        from app.commands.query import add_query_arguments  # lazy: start-up time (DuckDB)
         parser = argparse.ArgumentParser(prog=prog, description=(
             "Query a dataset's metadata table with booru syntax (cat_ears -comic rating:g,s score:>=10) "
             "and print the matching ids or rows."))
         add_query_arguments(parser)
     else:
-        from app.settings import add_tui_arguments
         parser = argparse.ArgumentParser(prog=prog, description=(
             "Browse an indexed-tar image dataset on the Hugging Face Hub, mark id ranges and "
             "download them. Subcommands: serve, demo-data, download, query (see 'COMMAND --help')."))
@@ -54,22 +65,83 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(rest)
     try:
         if command == "serve":
-            from app.hub.server import run_serve
+            from app.hub.serve_cli import run_serve  # lazy: start-up time of each subcommand
             return run_serve(args)
         if command == "demo-data":
-            from app.hub.demo import run_demo_data
+            from app.hub.demo import run_demo_data  # lazy: start-up time of each subcommand
             return run_demo_data(args)
         if command == "download":
-            from app.download import run_download
+            from app.commands.download import run_download  # lazy: start-up time of each subcommand
             return run_download(args)
         if command == "query":
-            from app.query_cli import run_query
+            from app.commands.query import run_query  # lazy: start-up time (DuckDB)
             return run_query(args)
-        from app.settings import run_tui
         return run_tui(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+# ---- the TUI: its options and its launch ----------------------------------------------------
+
+def add_tui_arguments(parser: argparse.ArgumentParser) -> None:
+    """The TUI's options,  (``cheesechaser-tui`` without subcommand)."""
+    group = parser.add_argument_group("open a dataset")
+    group.add_argument("--demo", action="store_true",
+                       help="open the embedded demo dataset on a loopback Hub (works offline)")
+    group.add_argument("--repo", help="dataset repo id, e.g. deepghs/danbooru_newest")
+    group.add_argument("--idx-repo", help="repo holding the indexes, if not the data repo")
+    group.add_argument("--revision", default="main", help="revision of the data repo (default main)")
+    group.add_argument("--idx-revision", default=None, help="revision of the index repo")
+    group.add_argument("--base-dir", default="images", help="folder of the archives (default images)")
+    group.add_argument("--base-level", default="3",
+                       help="digits of the id that pick the archive: 3, or 3,4 to try 3 then 4")
+    group.add_argument("--token", default=None,
+                       help="Hugging Face token (default: HF_TOKEN or the huggingface_hub login)")
+    group.add_argument("--endpoint", default=None, help="Hub URL (default: HF_ENDPOINT or the Hub)")
+    group.add_argument("--dest", default=None,
+                       help=f"destination folder for downloads (default: the config's, else {DEFAULT_DEST})")
+    group.add_argument("--workers", type=int, default=None,
+                       help=f"download workers (default: the config's, else {DEFAULT_WORKERS})")
+
+
+def settings_from_args(args: argparse.Namespace) -> AppSettings:
+    config = load_config()  # ConfigError (a ValueError): one line naming the file and key
+    demo = bool(getattr(args, "demo", False))
+    token = getattr(args, "token", None)
+    if token is None and not demo:
+        token = default_token()
+    return AppSettings(
+        repo=check_repo_id(getattr(args, "repo", None)),
+        idx_repo=check_repo_id(getattr(args, "idx_repo", None), "index repo id"),
+        revision=getattr(args, "revision", None) or "main",
+        idx_revision=getattr(args, "idx_revision", None),
+        base_dir=getattr(args, "base_dir", None) or "images",
+        base_level=parse_base_level(getattr(args, "base_level", None) or "3"),
+        token=token,
+        demo=demo,
+        endpoint=getattr(args, "endpoint", None) or config.endpoint,
+        dst_dir=getattr(args, "dest", None) or config.destination or DEFAULT_DEST,
+        workers=max(1, int(getattr(args, "workers", None) or config.workers or DEFAULT_WORKERS)),
+        presets=tuple(config.presets),
+        cluster=config.cluster,
+    )
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    """Run the app until the user quits; the return value is the process exit code."""
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        print(f"cheesechaser-tui: error: {shown(exc, 500)}", file=sys.stderr)
+        return 2
+    from app.tui.app import make_app  # lazy: Textual is imported only when the TUI really starts
+    from app.tui.widgets.graphics import detect_graphics  # lazy: Textual, as above
+
+    detect_graphics()  # asks the terminal for Kitty / Sixel graphics: only possible before run()
+    app = make_app(settings)
+    app.run()
+    return int(app.return_code or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

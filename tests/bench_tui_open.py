@@ -59,11 +59,11 @@ async def _until(pilot, cond, what: str, timeout: float = 120.0) -> None:
 
 
 async def _open(spec: dict) -> dict:
-    from app.app import make_app
-    from app.screens.archive import ArchiveScreen
-    from app.screens.browse import BrowseScreen
-    from app.settings import AppSettings
-    from app.widgets.virtual_table import VirtualTable
+    from app.tui.app import make_app
+    from app.tui.screens.archive import ArchiveScreen
+    from app.tui.screens.browse import BrowseScreen
+    from app.core.settings import AppSettings
+    from app.tui.widgets.virtual_table import VirtualTable
 
     settings = AppSettings(repo=REPO, base_level=3, endpoint=spec["endpoint"], dst_dir=spec["dst"], workers=2)
     app = make_app(settings)

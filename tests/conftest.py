@@ -24,7 +24,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def session_dirs(tmp_path, monkeypatch):
-    """Every test gets its own session store and no user config (app.sessions, app.config)."""
+    """Every test gets its own session store and no user config (app.core.sessions, app.core.config)."""
     monkeypatch.setenv("CHEESECHASER_DATA_DIR", str(tmp_path / "cheesechaser-data"))
     monkeypatch.setenv("CHEESECHASER_CONFIG", str(tmp_path / "cheesechaser-config.toml"))
 

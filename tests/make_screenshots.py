@@ -44,13 +44,13 @@ async def _quiet(pilot) -> None:
 
 
 async def shoot(out: Path, size: tuple[int, int], demo_root: Path | None, dest: Path) -> list[Path]:
-    from app.app import make_app
+    from app.tui.app import make_app
     from app.hub.faults import FaultConfig
-    from app.screens.archive import ArchiveScreen
-    from app.screens.browse import BrowseScreen
-    from app.screens.queue import QueueScreen
-    from app.settings import AppSettings
-    from app.widgets.image_preview import ImagePreview
+    from app.tui.screens.archive import ArchiveScreen
+    from app.tui.screens.browse import BrowseScreen
+    from app.tui.dialogs.queue import QueueScreen
+    from app.core.settings import AppSettings
+    from app.tui.widgets.image_preview import ImagePreview
 
     written: list[Path] = []
     app = make_app(AppSettings(demo=True, demo_root=demo_root, dst_dir=str(dest), workers=6,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.app import make_app  # noqa: E402
-from app.settings import AppSettings  # noqa: E402
+from app.tui.app import make_app  # noqa: E402
+from app.core.settings import AppSettings  # noqa: E402
 from pools import RetryPolicy, parse_ids  # noqa: E402
 from pools import events as ev  # noqa: E402
 

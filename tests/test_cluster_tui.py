@@ -15,10 +15,10 @@ pytest.importorskip("distributed")
 from pytest_textual_snapshot import SVGImageExtension  # noqa: E402
 from textual.widgets import Checkbox  # noqa: E402
 
-from app.app import make_app  # noqa: E402
-from app.config import ConfigError, parse_config  # noqa: E402
-from app.settings import AppSettings  # noqa: E402
-from app.widgets.virtual_table import VirtualTable  # noqa: E402
+from app.tui.app import make_app  # noqa: E402
+from app.core.config import ConfigError, parse_config  # noqa: E402
+from app.core.settings import AppSettings  # noqa: E402
+from app.tui.widgets.virtual_table import VirtualTable  # noqa: E402
 from pools import events as ev  # noqa: E402
 
 from helpers import settle  # noqa: E402
@@ -49,9 +49,9 @@ def test_config_cluster_address():
 
 async def test_queue_dialog_sends_a_job_to_the_cluster_and_shows_its_workers(demo_root, hf_cache, tmp_path,
                                                                             monkeypatch):
-    from app.screens.queue import QueueScreen
-    from app import cluster_jobs
-    from app.screens.watch import WatchScreen
+    from app.tui.dialogs.queue import QueueScreen
+    from app.tui import cluster_side as cluster_jobs
+    from app.tui.screens.watch import WatchScreen
 
     monkeypatch.chdir(tmp_path)
     opened = threading.Event()  # the cluster is held shut until the screen was seen without its job

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.format import (fmt_bytes, fmt_counts, fmt_duration, fmt_elapsed, fmt_progress_bytes,
+from app.core.format import (fmt_bytes, fmt_counts, fmt_duration, fmt_elapsed, fmt_progress_bytes,
                         fmt_rate, fmt_ratio, plural)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.app import make_app
-from app.jobs import DownloadsModel
-from app.screens.watch_rows import worker_row
-from app.settings import AppSettings
+from app.tui.app import make_app
+from app.core.downloads import DownloadsModel
+from app.tui.screens.watch_rows import worker_row
+from app.core.settings import AppSettings
 from pools import events as ev
 
 
@@ -59,8 +59,8 @@ def test_a_worker_at_zero_bytes_shows_no_speed():
 async def test_missing_tab_agrees_with_the_job_row_while_jobs_run():
     """"Missing (43)" in the tab once lagged "49" in the job row: the panes' rows are rebuilt at
     most twice a second, but the tab counts follow every refresh."""
-    from app.screens.watch import WatchScreen
-    from app.widgets.virtual_table import VirtualTable
+    from app.tui.screens.watch import WatchScreen
+    from app.tui.widgets.virtual_table import VirtualTable
 
     app = make_app(AppSettings(workers=1, clock=lambda: 0.0))
     async with app.run_test(size=(100, 30)) as pilot:

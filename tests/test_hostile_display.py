@@ -32,9 +32,9 @@ from hostile_dataset import (
 )
 from textual.widgets import Input
 
-from app.app import make_app
-from app.settings import AppSettings
-from app.widgets.virtual_table import VirtualTable
+from app.tui.app import make_app
+from app.core.settings import AppSettings
+from app.tui.widgets.virtual_table import VirtualTable
 from pools import RetryPolicy, parse_ids
 from pools.text import shown
 
@@ -71,7 +71,7 @@ def assert_escaped(text: str, *wanted: str) -> None:
 
 
 async def open_browse(pilot):
-    from app.screens.browse import BrowseScreen
+    from app.tui.screens.browse import BrowseScreen
 
     app = pilot.app
     await settle(pilot, lambda: isinstance(app.screen, BrowseScreen), "the archives screen")
@@ -80,7 +80,7 @@ async def open_browse(pilot):
 
 
 async def open_archive(pilot, browse, archive: str):
-    from app.screens.archive import ArchiveScreen
+    from app.tui.screens.archive import ArchiveScreen
 
     app = pilot.app
     browse.query_one("#archives", VirtualTable).move_cursor_to_key(archive)

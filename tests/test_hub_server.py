@@ -37,7 +37,8 @@ from pathlib import Path
 
 import pytest
 
-from app.hub.server import FaultConfig, HubServer, serve_main
+from app.hub.server import FaultConfig, HubServer
+from app.hub.serve_cli import serve_main
 
 # The peer client (cheesechaser 0.2.2) lives in its own venv; CI sets the variable (.ci/run).
 PEER_PYTHON = Path(os.environ.get("CHEESECHASER_PEER_PYTHON") or "/work/peer/bin/python")
@@ -497,7 +498,7 @@ def test_serve_missing_root(tmp_path: Path, capsys: pytest.CaptureFixture):
 
 def test_serve_subprocess_prints_url_first(hub_root: Path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.hub.server", str(hub_root), "--private", "demo/mini=hf_x"],
+        [sys.executable, "-m", "app.hub.serve_cli", str(hub_root), "--private", "demo/mini=hf_x"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
     )
     try:

@@ -3,8 +3,8 @@ layouts, metadata tables where known."""
 
 from __future__ import annotations
 
-from app.presets import PRESETS, find_preset
-from app.settings import AppSettings
+from app.core.catalogue import PRESETS, find_preset
+from app.core.settings import AppSettings
 from pools.combined import CombinedLayoutDataPool
 from pools.metadata import parse_table_url
 

@@ -9,12 +9,12 @@ import asyncio
 import pytest
 from textual.widgets import Checkbox, Input, Static
 
-from app.app import make_app
+from app.tui.app import make_app
 from app.hub.dataset import repo_dir
 from app.hub.demo import DEMO_REPO, demo_ids
-from app.settings import AppSettings
-from app.widgets.image_preview import ImagePreview
-from app.widgets.virtual_table import VirtualTable
+from app.core.settings import AppSettings
+from app.tui.widgets.image_preview import ImagePreview
+from app.tui.widgets.virtual_table import VirtualTable
 from pools import RetryPolicy
 from pools.metadata import open_table
 
@@ -40,8 +40,8 @@ def expected(demo_root):
 
 
 async def open_query(pilot):
-    from app.screens.browse import BrowseScreen
-    from app.screens.query import QueryScreen
+    from app.tui.screens.browse import BrowseScreen
+    from app.tui.screens.query import QueryScreen
 
     app = pilot.app
     await settle(pilot, lambda: isinstance(app.screen, BrowseScreen), "the archives screen")
@@ -108,7 +108,7 @@ async def test_typing_fast_counts_only_the_last_query(demo_settings, expected):
 
 
 async def test_queue_the_matches_with_captions(demo_settings, expected, tmp_path):
-    from app.screens.queue import QueueScreen
+    from app.tui.dialogs.queue import QueueScreen
 
     app = make_app(demo_settings)
     async with app.run_test(size=SIZE) as pilot:

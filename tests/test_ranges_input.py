@@ -16,10 +16,10 @@ import pytest
 from helpers import settle
 from textual.widgets import Input
 
-from app.app import make_app
+from app.tui.app import make_app
 from app.cli import main
-from app.settings import AppSettings
-from app.widgets.range_input import RangeInput
+from app.core.settings import AppSettings
+from app.tui.widgets.range_input import RangeInput
 
 ROOT = Path(__file__).resolve().parent.parent
 HUGE = "1" * 5000
@@ -67,8 +67,8 @@ def demo_app(demo_root, hf_cache, tmp_path, monkeypatch):
 
 
 async def test_tui_range_input_shows_the_error_and_queues_nothing(demo_app):
-    from app.screens.browse import BrowseScreen
-    from app.screens.queue import QueueScreen
+    from app.tui.screens.browse import BrowseScreen
+    from app.tui.dialogs.queue import QueueScreen
 
     app = demo_app
     async with app.run_test(size=(100, 30)) as pilot:
@@ -104,7 +104,7 @@ async def test_tui_range_input_shows_the_error_and_queues_nothing(demo_app):
 
 @pytest.mark.parametrize("text", [HUGE, "²", "٣", "1\x1b[2J", str(2**63)])
 def test_go_to_id_refuses_what_int_would_choke_on(text):
-    from app.screens.goto import parse_goto
+    from app.tui.dialogs.goto import parse_goto
 
     problem = parse_goto(text)
     assert isinstance(problem, str) and "\x1b" not in problem and len(problem) < 100

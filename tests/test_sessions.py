@@ -8,10 +8,10 @@ import sqlite3
 
 import pytest
 
-from app.destination import destination_problem
-from app.diagnose import describe_missing_layout, layout_of
-from app.idlists import IdFileError, format_ids, parse_id_lines, read_ids, write_ids
-from app.sessions import SessionStore, default_data_dir, remaining_ids, report_ids, subtract
+from app.core.destination import destination_problem
+from app.core.diagnose import describe_missing_layout, layout_of
+from app.core.idlists import IdFileError, format_ids, parse_id_lines, read_ids, write_ids
+from app.core.sessions import SessionStore, default_data_dir, remaining_ids, report_ids, subtract
 from pools import IdRanges, IncrementIDDataPool, parse_ids
 
 

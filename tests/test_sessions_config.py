@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.config import ConfigError, config_path, load_config
+from app.core.config import ConfigError, config_path, load_config
 from app.hub.dataset import build_repo
-from app.settings import add_tui_arguments, settings_from_args
+from app.cli import add_tui_arguments, settings_from_args
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,10 +131,10 @@ def test_the_cli_takes_destination_workers_and_endpoint_from_the_config(hub, hub
 
 
 async def test_config_presets_show_in_the_picker_and_the_last_one_is_remembered(tmp_path, monkeypatch):
-    from app.app import make_app
-    from app.screens.browse import BrowseScreen
-    from app.screens.picker import PickerScreen
-    from app.widgets.virtual_table import VirtualTable
+    from app.tui.app import make_app
+    from app.tui.screens.browse import BrowseScreen
+    from app.tui.screens.picker import PickerScreen
+    from app.tui.widgets.virtual_table import VirtualTable
     from helpers import settle
 
     import argparse

@@ -11,12 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.app import make_app
+from app.tui.app import make_app
 from app.hub.dataset import build_repo
 from app.hub.faults import FaultConfig
-from app.screens.session_dialogs import ResumeScreen
-from app.sessions import SessionStore
-from app.settings import AppSettings
+from app.tui.dialogs.sessions import ResumeScreen
+from app.core.sessions import SessionStore
+from app.core.settings import AppSettings
 from pools import RetryPolicy
 
 from helpers import settle, tar_gets

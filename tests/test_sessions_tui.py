@@ -8,18 +8,18 @@ import random
 
 import pytest
 
-from app.app import make_app
+from app.tui.app import make_app
 from app.hub.dataset import build_repo
 from app.hub.faults import FaultConfig
-from app.screens.ids_dialogs import ExportIdsScreen, ImportIdsScreen
-from app.screens.jobs import JobsScreen, ReportScreen
-from app.screens.queue import QueueScreen
-from app.screens.session_dialogs import ConfirmQuitScreen, ResumeScreen
-from app.screens.watch import WatchScreen
-from app.sessions import SessionStore
-from app.settings import AppSettings
-from app.widgets.virtual_table import VirtualTable
-from app.idlists import read_ids
+from app.tui.dialogs.ids import ExportIdsScreen, ImportIdsScreen
+from app.tui.screens.history import JobsScreen, ReportScreen
+from app.tui.dialogs.queue import QueueScreen
+from app.tui.dialogs.sessions import ConfirmQuitScreen, ResumeScreen
+from app.tui.screens.watch import WatchScreen
+from app.core.sessions import SessionStore
+from app.core.settings import AppSettings
+from app.tui.widgets.virtual_table import VirtualTable
+from app.core.idlists import read_ids
 from pools import parse_ids
 
 from helpers import settle
@@ -251,7 +251,7 @@ async def test_a_broken_data_dir_warns_and_downloads_go_on(demo, tmp_path):
     app = make_app(demo_app_settings(demo.demo_root, data_dir=blocker / "data"))
     async with app.run_test(size=SIZE) as pilot:
         await open_demo(pilot)
-        assert app.sessions is None
+        assert app.core.sessions is None
         assert app.sessions_error and "not-a-dir" in app.sessions_error
         view = app.queue_job(app.current_pool, parse_ids("1-20"), "downloads", 2)
         await wait_jobs(pilot)

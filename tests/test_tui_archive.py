@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.app import make_app
-from app.widgets.virtual_table import VirtualTable
+from app.tui.app import make_app
+from app.tui.widgets.virtual_table import VirtualTable
 
 from helpers import settle
 from tui_support import demo_app_settings, open_archive, open_demo
@@ -127,8 +127,8 @@ async def test_hashes_fold_into_the_info_line_and_i_shows_them(demo):
 
 
 async def test_g_from_the_archives_opens_the_id_s_archive_and_highlights_its_files(demo):
-    from app.screens.archive import ArchiveScreen
-    from app.screens.goto import GoToIdScreen
+    from app.tui.screens.archive import ArchiveScreen
+    from app.tui.dialogs.goto import GoToIdScreen
 
     app = make_app(demo)
     async with app.run_test(size=SIZE) as pilot:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.app import make_app
-from app.settings import AppSettings
-from app.widgets.virtual_table import VirtualTable
+from app.tui.app import make_app
+from app.core.settings import AppSettings
+from app.tui.widgets.virtual_table import VirtualTable
 
 from bench_data import build_padded
 from helpers import settle
@@ -23,9 +23,9 @@ def big(hub_root):
 
 
 async def test_a_50000_file_archive_shows_its_first_page_then_every_row(big, hub, tmp_path, monkeypatch):
-    from app.screens import archive as archive_module
-    from app.screens.archive import ArchiveScreen
-    from app.screens.browse import BrowseScreen
+    from app.tui.screens import archive as archive_module
+    from app.tui.screens.archive import ArchiveScreen
+    from app.tui.screens.browse import BrowseScreen
 
     monkeypatch.setattr(archive_module, "FIRST_PAGE_WAIT_S", 120.0)  # a loaded machine paints late
     painted: list[tuple[int, list]] = []  # the files table's rows when it first drew some

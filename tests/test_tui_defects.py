@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from textual.command import CommandList
 
-from app.app import make_app
-from app.settings import AppSettings
-from app.widgets.virtual_table import VirtualTable
+from app.tui.app import make_app
+from app.core.settings import AppSettings
+from app.tui.widgets.virtual_table import VirtualTable
 from pools import parse_ids
 
 from helpers import settle
@@ -18,7 +18,7 @@ SIZE = (100, 30)
 
 async def test_page_down_in_a_palette_not_laid_out_yet_does_not_crash():
     """ctrl+p then PageDown at once: Textual 8.2.8 raised KeyError and the app died."""
-    from app.screens.palette import SafeCommandPalette
+    from app.tui.dialogs.palette import SafeCommandPalette
 
     app = make_app(AppSettings(clock=lambda: 0.0))
     async with app.run_test(size=SIZE) as pilot:
@@ -78,7 +78,7 @@ async def test_c_cancels_the_new_running_job_not_the_finished_one(demo):
 
 
 async def test_an_unreachable_endpoint_shows_the_attempt_the_reason_and_the_wait(tmp_path, monkeypatch):
-    from app.screens.browse import BrowseScreen
+    from app.tui.screens.browse import BrowseScreen
     from pools import RetryPolicy
 
     from helpers import closed_port

@@ -3,12 +3,12 @@ elapsed and speed, missing runs grouped across jobs. Fed with engine events and 
 
 from __future__ import annotations
 
-from app.app import make_app
-from app.jobs import DownloadsModel
-from app.screens.watch_rows import WORKER_LABEL, WORKER_STYLE, job_row, missing_rows, worker_row
-from app.settings import AppSettings
-from app.widgets.progress import text_bar
-from app.widgets.virtual_table import BarCell, VirtualTable
+from app.tui.app import make_app
+from app.core.downloads import DownloadsModel
+from app.tui.screens.watch_rows import WORKER_LABEL, WORKER_STYLE, job_row, missing_rows, worker_row
+from app.core.settings import AppSettings
+from app.tui.widgets.progress import text_bar
+from app.tui.widgets.virtual_table import BarCell, VirtualTable
 from pools import events as ev
 
 from tui_support import ShownJob, ShownPool, show_every_worker_state, worker_state
@@ -106,7 +106,7 @@ def test_missing_runs_are_grouped_across_jobs():
 
 
 async def test_the_downloads_screen_draws_every_state_and_counts_down():
-    from app.screens.watch import WatchScreen
+    from app.tui.screens.watch import WatchScreen
 
     clock = Clock(100.0)
     app = make_app(AppSettings(clock=clock))

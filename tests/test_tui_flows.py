@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from app.app import CheesechaserApp, make_app
+from app.tui.app import CheesechaserApp, make_app
 from app.hub.demo import DEMO_REPO, write_demo
-from app.messages import EventPump
-from app.settings import AppSettings
-from app.widgets.range_input import RangeInput
-from app.widgets.virtual_table import Column, Row, VirtualTable
+from app.tui.messages import EventPump
+from app.core.settings import AppSettings
+from app.tui.widgets.range_input import RangeInput
+from app.tui.widgets.virtual_table import Column, Row, VirtualTable
 from pools import RetryPolicy, parse_ids
 from pools import events as ev
 
@@ -37,7 +37,7 @@ def demo_settings(demo_root, hf_cache, tmp_path, monkeypatch):
 
 
 async def open_demo(pilot):
-    from app.screens.browse import BrowseScreen
+    from app.tui.screens.browse import BrowseScreen
 
     app = pilot.app
     await settle(pilot, lambda: isinstance(app.screen, BrowseScreen), "the archives screen")
@@ -79,8 +79,8 @@ async def test_demo_opens_and_fills_index_metadata(demo_settings):
 
 
 async def test_inspect_archive_files_unrecognized_and_preview(demo_settings):
-    from app.screens.archive import ArchiveScreen
-    from app.widgets.image_preview import ImagePreview
+    from app.tui.screens.archive import ArchiveScreen
+    from app.tui.widgets.image_preview import ImagePreview
 
     app = make_app(demo_settings)
     async with app.run_test(size=SIZE) as pilot:
@@ -119,7 +119,7 @@ async def test_inspect_archive_files_unrecognized_and_preview(demo_settings):
 # ---- mark and queue -----------------------------------------------------------------------
 
 async def test_bad_range_shows_the_error_under_the_input(demo_settings):
-    from app.screens.queue import QueueScreen
+    from app.tui.dialogs.queue import QueueScreen
 
     app = make_app(demo_settings)
     async with app.run_test(size=SIZE) as pilot:
@@ -148,8 +148,8 @@ async def test_bad_range_shows_the_error_under_the_input(demo_settings):
 
 
 async def test_queue_a_range_files_arrive_and_panes_fill(demo_settings, tmp_path):
-    from app.screens.queue import QueueScreen
-    from app.screens.watch import WatchScreen
+    from app.tui.dialogs.queue import QueueScreen
+    from app.tui.screens.watch import WatchScreen
 
     app = make_app(demo_settings)
     async with app.run_test(size=SIZE) as pilot:
@@ -258,7 +258,7 @@ def error_hub(hub_root, hub):
 ])
 async def test_open_errors_show_a_panel_not_a_crash(error_hub, tmp_path, monkeypatch,
                                                      repo, token, endpoint, expect):
-    from app.screens.browse import BrowseScreen
+    from app.tui.screens.browse import BrowseScreen
 
     monkeypatch.chdir(tmp_path)
     settings = AppSettings(repo=repo, token=token, base_level=2, endpoint=endpoint or error_hub.url,
@@ -288,7 +288,7 @@ async def test_private_repo_opens_with_the_right_token(error_hub, tmp_path, monk
 
 
 async def test_picker_validates_the_form_and_hides_the_token(tmp_path, monkeypatch):
-    from app.screens.picker import PickerScreen
+    from app.tui.screens.picker import PickerScreen
 
     monkeypatch.chdir(tmp_path)
     app = make_app(AppSettings(token="hf_verysecrettoken"))
@@ -297,7 +297,7 @@ async def test_picker_validates_the_form_and_hides_the_token(tmp_path, monkeypat
         picker = app.screen
         assert isinstance(picker, PickerScreen)
         assert "hf_verysecrettoken" not in app.export_screenshot()
-        assert "hf_verysecrettoken" not in repr(app.settings)
+        assert "hf_verysecrettoken" not in repr(app.core.settings)
         picker.query_one("#repo").value = "not a repo"
         await pilot.press("ctrl+o")
         assert "owner/name" in str(picker.query_one("#form-error").render())
@@ -329,8 +329,8 @@ async def test_picker_validates_the_form_and_hides_the_token(tmp_path, monkeypat
 # ---- feel ---------------------------------------------------------------------------------
 
 async def test_help_and_command_palette():
-    from app.screens.help import HelpScreen
-    from app.screens.watch import WatchScreen
+    from app.tui.dialogs.help import HelpScreen
+    from app.tui.screens.watch import WatchScreen
 
     app = make_app(AppSettings(clock=lambda: 0.0))
     async with app.run_test(size=SIZE) as pilot:
@@ -412,8 +412,8 @@ async def test_virtual_table_stays_fast_with_many_rows():
 
 
 async def test_big_repos_load_only_the_indexes_on_screen(demo_settings, monkeypatch):
-    from app.screens import browse as browse_module
-    from app.screens.browse import BrowseScreen
+    from app.tui.screens import browse as browse_module
+    from app.tui.screens.browse import BrowseScreen
 
     monkeypatch.setattr(browse_module, "AUTO_LOAD_ALL", 10)  # the demo's 48 archives count as big
     app = make_app(demo_settings)
@@ -434,7 +434,7 @@ async def test_big_repos_load_only_the_indexes_on_screen(demo_settings, monkeypa
 
 
 async def test_unwritable_destination_is_refused_in_the_dialog(demo_settings, tmp_path):
-    from app.screens.queue import QueueScreen
+    from app.tui.dialogs.queue import QueueScreen
 
     (tmp_path / "a-file").write_text("not a folder")
     app = make_app(demo_settings)
@@ -460,7 +460,7 @@ def test_settings_and_cli_options_do_not_import_textual():
     import subprocess
     import sys
 
-    code = ("import argparse, sys; from app.settings import add_tui_arguments, settings_from_args; "
+    code = ("import argparse, sys; from app.cli import add_tui_arguments, settings_from_args; "
             "p = argparse.ArgumentParser(); add_tui_arguments(p); "
             "s = settings_from_args(p.parse_args(['--repo', 'a/b', '--base-level', '3,4', "
             "'--token', 'hf_x'])); assert s.base_level == [3, 4] and 'hf_x' not in repr(s); "

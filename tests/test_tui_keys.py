@@ -6,18 +6,18 @@ import pytest
 from textual.app import App
 from textual.widgets import Footer
 
-from app.app import CheesechaserApp, make_app
-from app.screens.archive import ArchiveScreen
-from app.screens.browse import BrowseScreen
-from app.screens.goto import GoToIdScreen
-from app.screens.help import KEYS, HelpScreen, help_markdown
-from app.screens.jobs import JobsScreen
-from app.screens.jobs import JobsScreen
-from app.screens.picker import PickerScreen
-from app.screens.queue import QueueScreen
-from app.screens.watch import WatchScreen
-from app.settings import AppSettings
-from app.widgets.virtual_table import VirtualTable
+from app.tui.app import CheesechaserApp, make_app
+from app.tui.screens.archive import ArchiveScreen
+from app.tui.screens.browse import BrowseScreen
+from app.tui.dialogs.goto import GoToIdScreen
+from app.tui.dialogs.help import KEYS, HelpScreen, help_markdown
+from app.tui.screens.history import JobsScreen
+from app.tui.screens.history import JobsScreen
+from app.tui.screens.picker import PickerScreen
+from app.tui.dialogs.queue import QueueScreen
+from app.tui.screens.watch import WatchScreen
+from app.core.settings import AppSettings
+from app.tui.widgets.virtual_table import VirtualTable
 
 from helpers import settle
 from tui_support import demo_app_settings, open_archive, open_demo

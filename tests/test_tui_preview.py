@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.app import make_app
-from app.widgets import graphics
-from app.widgets.preview_decode import MAX_PREVIEW_PIXELS, decode_image, decode_preview
+from app.tui.app import make_app
+from app.tui.widgets import graphics
+from app.tui.widgets.preview_decode import MAX_PREVIEW_PIXELS, decode_image, decode_preview
 
 from helpers import settle
 from tui_support import demo_app_settings, open_archive, open_demo
@@ -46,7 +46,7 @@ def test_a_13000_px_png_bomb_is_refused_without_decoding_it(tmp_path):
     code = f"""
 import resource, sys
 sys.path.insert(0, {str(ROOT)!r})
-from app.widgets.preview_decode import decode_preview
+from app.tui.widgets.preview_decode import decode_preview
 data = open({str(path)!r}, 'rb').read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
@@ -113,7 +113,7 @@ def demo(demo_root, hf_cache, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("kind, widget", [("sixel", "SixelImage"), ("kitty", "TGPImage")])
 async def test_a_graphics_terminal_gets_real_pixels_sized_to_the_pane(demo, kind, widget):
-    from app.widgets.preview_pane import PreviewPane
+    from app.tui.widgets.preview_pane import PreviewPane
 
     graphics.set_graphics_kind(kind)
     try:

@@ -13,8 +13,8 @@ import asyncio
 import pytest
 from textual.widgets import Input
 
-from app.app import make_app
-from app.settings import AppSettings
+from app.tui.app import make_app
+from app.core.settings import AppSettings
 from pools import RetryPolicy
 
 from helpers import settle
@@ -44,7 +44,7 @@ async def still(pilot) -> None:
 
 
 async def open_demo(pilot) -> None:
-    from app.screens.browse import BrowseScreen
+    from app.tui.screens.browse import BrowseScreen
 
     app = pilot.app
     await settle(pilot, lambda: isinstance(app.screen, BrowseScreen), "the archives screen")
@@ -77,8 +77,8 @@ def test_archives(snap_compare, size, demo_app):
 
 @SIZES
 def test_archive_detail_with_preview(snap_compare, size, demo_app):
-    from app.screens.archive import ArchiveScreen
-    from app.widgets.image_preview import ImagePreview
+    from app.tui.screens.archive import ArchiveScreen
+    from app.tui.widgets.image_preview import ImagePreview
 
     async def run_before(pilot):
         app = pilot.app
@@ -151,7 +151,7 @@ def test_help(snap_compare, size, tmp_path, monkeypatch):
 
 @SIZES
 def test_error_panel_unknown_repo(snap_compare, size, hub, tmp_path, monkeypatch):
-    from app.screens.browse import BrowseScreen
+    from app.tui.screens.browse import BrowseScreen
 
     monkeypatch.chdir(tmp_path)
     # a token the hub knows (for another repo): a junk one is refused as invalid before any lookup
@@ -197,7 +197,7 @@ def test_go_to_id_dialog(snap_compare, size, demo_app):
 @SIZES
 def test_archive_marked_and_go_to_id(snap_compare, size, demo_app):
     """Marks with their glyph on an id and its sidecar; `g 510` highlighting 510's two files."""
-    from app.screens.archive import ArchiveScreen
+    from app.tui.screens.archive import ArchiveScreen
 
     async def run_before(pilot):
         app = pilot.app

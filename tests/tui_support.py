@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app.settings import AppSettings
+from app.core.settings import AppSettings
 from pools import RetryPolicy
 
 from helpers import settle
@@ -23,7 +23,7 @@ def demo_app_settings(demo_root, **changes) -> AppSettings:
 
 async def open_demo(pilot):
     """Wait for the demo's archives screen with every index summary in."""
-    from app.screens.browse import BrowseScreen
+    from app.tui.screens.browse import BrowseScreen
 
     app = pilot.app
     await settle(pilot, lambda: isinstance(app.screen, BrowseScreen), "the archives screen")
@@ -33,8 +33,8 @@ async def open_demo(pilot):
 
 async def open_archive(pilot, archive: str = "images/017.tar"):
     """From the archives screen, open ``archive`` and wait for its index."""
-    from app.screens.archive import ArchiveScreen
-    from app.widgets.virtual_table import VirtualTable
+    from app.tui.screens.archive import ArchiveScreen
+    from app.tui.widgets.virtual_table import VirtualTable
 
     app = pilot.app
     app.screen.query_one("#archives", VirtualTable).move_cursor_to_key(archive)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import sys
 import tempfile
@@ -23,6 +22,19 @@ import time
 from pathlib import Path
 
 from app.hub.dataset import RepoManifest, archive_path, build_repo, repo_dir
+from app.hub.demo_metadata import demo_metadata_files
+from app.hub.demo_posts import (
+    DEMO_BASE_DIR,
+    DEMO_BASE_LEVEL,
+    DEMO_MAX_ID,
+    DEMO_REPO,
+    DEMO_RESIDUES,
+    DEMO_SEED,
+    DEMO_VERSION,
+    DemoPost,
+    demo_ids,
+    demo_post,
+)
 from app.hub.images import draw_image, encode_image, image_extension
 
 __all__ = [
@@ -31,27 +43,8 @@ __all__ = [
     "add_demo_arguments", "run_demo_data",
 ]
 
-DEMO_REPO = "demo/booru-mini"
-DEMO_BASE_LEVEL = 2
-DEMO_BASE_DIR = "images"
-DEMO_VERSION = 2  # 2: metadata.parquet at the repo root
-DEMO_MAX_ID = 4800
-#: residues (id % 100) whose archive exists: images/000.tar .. images/047.tar
-DEMO_RESIDUES = range(48)
-DEMO_SEED = 20240601
-DEMO_DELETED = 0.15
-DEMO_SIDECAR = 0.20
-
 _MARKER = ".cheesechaser-demo.json"
 
-_FORMATS = (("png", 0.40), ("jpeg", 0.35), ("webp", 0.25))
-_TAGS = (
-    "scenery", "no_humans", "sky", "cloud", "sunset", "night", "starry_sky", "ocean", "mountain",
-    "forest", "flower", "cat", "bird", "abstract", "geometric", "circle", "triangle", "square",
-    "gradient", "blue_theme", "red_theme", "green_theme", "purple_theme", "pastel_colors",
-    "simple_background", "number", "original", "highres", "absurdres", "traditional_media",
-)
-_RATINGS = (("general", 0.7), ("sensitive", 0.2), ("questionable", 0.1))
 _EXTRA_MEMBERS = {
     "000": {"README.txt": b"Archive images/000.tar of demo/booru-mini: ids ending in 00.\n"},
     "017": {"README.txt": b"Re-packed 2024-06-01; see the dataset card.\n"},
@@ -105,13 +98,6 @@ pool.batch_download_to_directory([1, 2, 3], "out")
 """
 
 
-def demo_ids(seed: int = DEMO_SEED) -> list[int]:
-    """Ids present in the demo, ascending (same list every time for the same seed)."""
-    rng = random.Random(f"{seed}:deleted")
-    return [i for i in range(1, DEMO_MAX_ID + 1)
-            if i % 10**DEMO_BASE_LEVEL in DEMO_RESIDUES and rng.random() >= DEMO_DELETED]
-
-
 def demo_cache_dir() -> Path:
     """Default demo hub root: ``$XDG_CACHE_HOME/cheesechaser-tui/demo-hub`` (``~/.cache`` if unset)."""
     base = os.environ.get("XDG_CACHE_HOME") or ""
@@ -120,26 +106,21 @@ def demo_cache_dir() -> Path:
     return Path(base) / "cheesechaser-tui" / "demo-hub"
 
 
-def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
-    return rng.choices([k for k, _ in weighted], weights=[w for _, w in weighted])[0]
-
-
-def _post(rid: int, seed: int) -> dict[str, bytes]:
-    rng = random.Random(f"{seed}:post:{rid}")
-    fmt = _pick(rng, _FORMATS)
-    img = draw_image(rid, seed=seed)
-    files = {f"{rid}{image_extension(fmt)}": encode_image(img, fmt)}
-    if rng.random() < DEMO_SIDECAR:
+def _files(post: DemoPost, seed: int) -> dict[str, bytes]:
+    """The post's members: its picture and, for some posts, a JSON sidecar."""
+    rid = post.rid
+    files = {f"{rid}{image_extension(post.fmt)}": encode_image(draw_image(rid, seed=seed), post.fmt)}
+    if post.sidecar:
         meta = {
             "id": rid,
-            "width": img.width,
-            "height": img.height,
-            "file_ext": image_extension(fmt)[1:],
-            "rating": _pick(rng, _RATINGS),
-            "score": rng.randrange(-3, 120),
-            "tags": sorted(rng.sample(_TAGS, rng.randrange(3, 9))),
+            "width": post.width,
+            "height": post.height,
+            "file_ext": image_extension(post.fmt)[1:],
+            "rating": post.rating,
+            "score": post.score,
+            "tags": list(post.tags),
             "source": f"https://example.invalid/posts/{rid}",
-            "created_at": f"2024-{1 + rid * 12 // (DEMO_MAX_ID + 1):02d}-{1 + rid % 28:02d}T12:00:00Z",
+            "created_at": f"{post.created}T12:00:00Z",
         }
         files[f"{rid}.json"] = json.dumps(meta, indent=1).encode()
     return files
@@ -188,7 +169,7 @@ def write_demo(root: str | os.PathLike, *, force: bool = False, seed: int = DEMO
     staging = Path(tempfile.mkdtemp(prefix=".demo-staging-", dir=root))
     try:
         ids = demo_ids(seed)
-        posts = {rid: _post(rid, seed) for rid in ids}
+        posts = {rid: _files(demo_post(rid, seed), seed) for rid in ids}
         extra = {archive_path(int(r), DEMO_BASE_LEVEL, DEMO_BASE_DIR): members
                  for r, members in _EXTRA_MEMBERS.items()}
         n_sidecars = sum(1 for files in posts.values() if len(files) > 1)
@@ -197,7 +178,6 @@ def write_demo(root: str | os.PathLike, *, force: bool = False, seed: int = DEMO
             n_sidecars=n_sidecars, n_archives=len(DEMO_RESIDUES), base_level=DEMO_BASE_LEVEL,
             repo=DEMO_REPO,
         )
-        from app.hub.demo_metadata import demo_metadata_files  # the posts' metadata table (issue 12)
         manifest = build_repo(staging, DEMO_REPO, posts, base_level=DEMO_BASE_LEVEL,
                               base_dir=DEMO_BASE_DIR, extra_members=extra,
                               repo_files={"README.md": readme.encode(), **demo_metadata_files(seed)})
@@ -248,7 +228,7 @@ def run_demo_data(args: argparse.Namespace) -> int:
         print(f"error: cannot write the demo dataset to {root}: {exc}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
-    from app.format import fmt_bytes, fmt_elapsed, plural
+    from app.core.format import fmt_bytes, fmt_elapsed, plural
 
     # the same numbers the TUI's archives screen shows: every member of every archive (the
     # unrecognized ones too) and the archives' bytes, in IEC units

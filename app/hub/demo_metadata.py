@@ -2,7 +2,7 @@
 
 Consistent with the archives: a post with a sidecar ``<id>.json`` has the sidecar's rating, score,
 tags and date; every post has the width, height and extension of its picture (the same seeded
-draws :mod:`app.hub.images` and :mod:`app.hub.demo` make). The table also lists posts this partial
+posts :mod:`app.hub.demo_posts` draws once for the archives too). The table also lists posts this partial
 mirror does not hold (ids ending in 48..99), as a real metadata table lists every post of a site,
 so a query can match ids that no archive has. Written with DuckDB; no pyarrow needed.
 """
@@ -16,7 +16,7 @@ import tempfile
 
 import duckdb
 
-from app.hub import demo
+from app.hub.demo_posts import DEMO_BASE_LEVEL, DEMO_MAX_ID, DEMO_RESIDUES, DEMO_SEED, DemoPost, demo_ids, demo_post
 from app.hub.images import image_extension
 
 __all__ = ["demo_metadata_files", "demo_posts", "METADATA_NAME"]
@@ -30,48 +30,28 @@ _SCHEMA = ("id BIGINT, md5 VARCHAR, created_at TIMESTAMP, score INTEGER, rating 
            "tag_string_copyright VARCHAR, tag_string_artist VARCHAR, tag_string_meta VARCHAR")
 
 
-def _picture_size(rid: int, seed: int) -> tuple[int, int]:
-    rng = random.Random(f"{seed}:{rid}")  # the first two draws of images.draw_image
-    return rng.randrange(96, 257, 8), rng.randrange(96, 257, 8)
-
-
-def _created_at(rid: int) -> str:
-    return f"2024-{1 + rid * 12 // (demo.DEMO_MAX_ID + 1):02d}-{1 + rid % 28:02d} 12:00:00"
-
-
-def _post_row(rid: int, seed: int) -> dict:
-    rng = random.Random(f"{seed}:post:{rid}")  # the draws of demo._post, in its order
-    fmt = demo._pick(rng, demo._FORMATS)
-    if rng.random() < demo.DEMO_SIDECAR:
-        rating = demo._pick(rng, demo._RATINGS)
-        score = rng.randrange(-3, 120)
-        tags = sorted(rng.sample(demo._TAGS, rng.randrange(3, 9)))
-    else:
-        own = random.Random(f"{seed}:meta:{rid}")
-        rating = demo._pick(own, demo._RATINGS)
-        score = own.randrange(-3, 120)
-        tags = sorted(own.sample(demo._TAGS, own.randrange(3, 9)))
-    width, height = _picture_size(rid, seed)
+def _post_row(post: DemoPost, seed: int) -> dict:
+    rid = post.rid
     return {
         "id": rid, "md5": f"{random.Random(f'{seed}:md5:{rid}').getrandbits(128):032x}",
-        "created_at": _created_at(rid), "score": score, "rating": rating[0],
-        "image_width": width, "image_height": height, "file_ext": image_extension(fmt)[1:],
-        "tag_string_general": " ".join(tags), "tag_string_character": "",
+        "created_at": f"{post.created} 12:00:00", "score": post.score, "rating": post.rating[0],
+        "image_width": post.width, "image_height": post.height, "file_ext": image_extension(post.fmt)[1:],
+        "tag_string_general": " ".join(post.tags), "tag_string_character": "",
         "tag_string_copyright": "original", "tag_string_artist": _ARTISTS[rid % len(_ARTISTS)],
         "tag_string_meta": "",
     }
 
 
-def demo_posts(seed: int = demo.DEMO_SEED) -> list[dict]:
+def demo_posts(seed: int = DEMO_SEED) -> list[dict]:
     """Every row of the table: the posts the archives hold and some they do not, by id."""
-    held = set(demo.demo_ids(seed))
+    held = set(demo_ids(seed))
     rng = random.Random(f"{seed}:not-held")
-    ids = [i for i in range(1, demo.DEMO_MAX_ID + 1)
-           if i in held or (i % 10**demo.DEMO_BASE_LEVEL not in demo.DEMO_RESIDUES and rng.random() < _NOT_HELD_SHARE)]
-    return [_post_row(rid, seed) for rid in ids]
+    ids = [i for i in range(1, DEMO_MAX_ID + 1)
+           if i in held or (i % 10**DEMO_BASE_LEVEL not in DEMO_RESIDUES and rng.random() < _NOT_HELD_SHARE)]
+    return [_post_row(demo_post(rid, seed), seed) for rid in ids]
 
 
-def demo_metadata_files(seed: int = demo.DEMO_SEED) -> dict[str, bytes]:
+def demo_metadata_files(seed: int = DEMO_SEED) -> dict[str, bytes]:
     """``{"metadata.parquet": bytes}`` for the demo repo's root (the same bytes every time)."""
     with tempfile.TemporaryDirectory(prefix="demo-metadata-") as tmp:
         rows = os.path.join(tmp, "rows.jsonl")

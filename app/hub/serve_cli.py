@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable
 
+from app.hub.server import HubServer
 from app.hub.faults import FaultConfig
 
 __all__ = ["add_serve_arguments", "run_serve", "serve_main", "ENV_PRIVATE", "ENV_GATED"]
@@ -159,7 +160,6 @@ def access_from_args(args: argparse.Namespace, environ: Any = os.environ) -> tup
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve in the foreground until Ctrl-C or SIGTERM. The first stdout line is the base URL."""
-    from app.hub.server import HubServer
 
     root = Path(args.root)
     if not root.is_dir():
@@ -224,3 +224,7 @@ def serve_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description="Serve a folder as a loopback Hub.")
     add_serve_arguments(parser)
     return run_serve(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(serve_main())

@@ -25,7 +25,6 @@ Stdlib only; no Textual.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections import deque
 from pathlib import Path
@@ -44,8 +43,6 @@ __all__ = [
     "FaultConfig",
     "RequestRecord",
     "RepoAccess",
-    "add_serve_arguments",
-    "run_serve",
     "serve_main",
 ]
 
@@ -276,8 +273,3 @@ class HubServer:
         """``type/owner/name`` of every repo folder under the root."""
         return self.store.names()
 
-# The command line lives in app.hub.serve_cli; these names stay importable from here.
-from app.hub.serve_cli import add_serve_arguments, run_serve, serve_main  # noqa: E402
-
-if __name__ == "__main__":
-    sys.exit(serve_main())

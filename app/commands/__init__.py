@@ -1,0 +1,1 @@
+"""The headless subcommands (download, query, the cluster run, the report, the dry run): no Textual."""

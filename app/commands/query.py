@@ -1,0 +1,318 @@
+"""``cheesechaser-tui query`` and the ``download --where`` options: choose ids from a metadata table.
+
+::
+
+    cheesechaser-tui query REPO 'cat_ears -comic rating:g,s score:>=10' [--count] [--format ids|csv|jsonl]
+    cheesechaser-tui download REPO --where 'QUERY' [IDS] [--limit N] [--sample N --seed S] [--captions txt] -o DIR
+
+The table is ``--metadata`` (a path or ``hf://datasets/OWNER/NAME/PATH[@REV]``), else the one the
+repo's preset names, else ``metadata.parquet`` or ``meta/*.parquet`` at the repo's root.
+Exit codes: 0 done, 1 the Hub failed us (access denied, unreachable), 2 usage errors (a bad query,
+no table, a bad repo id), as for ``download``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+
+from app.core import tables
+from app.core.tables import TableUsageError
+
+USAGE_ERROR = 2
+FORMATS = ("ids", "csv", "jsonl")
+
+
+def add_table_arguments(parser: argparse.ArgumentParser, *, download: bool = False) -> argparse.ArgumentParser:
+    """The options that pick ids from a table, shared by ``query`` and ``download``."""
+    group = parser.add_argument_group("choosing ids by metadata")
+    if download:
+        group.add_argument("--where", default=None, metavar="QUERY",
+                           help="booru query on the metadata table, e.g. 'cat_ears -comic rating:g,s "
+                                "score:>=10'; with IDS too, the ids that are in both")
+        group.add_argument("--captions", choices=("txt", "json"), default=None,
+                           help="write each image's tags beside it: <id>.txt (comma-separated) or <id>.tags.json")
+    group.add_argument("--metadata", default=None, metavar="PATH|hf://...",
+                       help="the metadata table (Parquet, CSV/TSV, JSON Lines): a path or "
+                            "hf://datasets/OWNER/NAME/PATH[@REVISION]; default: the preset's, or "
+                            "metadata.parquet / meta/*.parquet in the repo")
+    group.add_argument("--columns", default=None, metavar="FIELD=COL[,...]",
+                       help="column mapping for other schemas, e.g. 'tags=tag_list,width=w'")
+    group.add_argument("--sql", default=None, metavar="CLAUSE",
+                       help="a read-only SQL WHERE clause on the table, e.g. \"score > 50 AND rating = 'g'\"")
+    group.add_argument("--limit", type=int, default=None, metavar="N", help="at most N matching ids")
+    group.add_argument("--sample", type=int, default=None, metavar="N", help="N matching ids picked at random")
+    group.add_argument("--seed", type=int, default=0, metavar="S", help="seed of --sample (default 0)")
+    group.add_argument("--order", default=None, metavar="COLUMN[:desc]",
+                       help="with --limit: keep the first N by this column or field (score:desc: highest first)")
+    return parser
+
+
+def add_query_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("repo", metavar="REPO", help="dataset repo id, e.g. deepghs/danbooru2024-sfw")
+    parser.add_argument("query", metavar="QUERY", nargs="?", default="",
+                        help="booru query, e.g. 'cat_ears solo -comic rating:g,s score:>=10' (empty: every post)")
+    parser.add_argument("--count", action="store_true", help="print only how many posts match")
+    parser.add_argument("--format", choices=FORMATS, default="ids",
+                        help="ids (one a line, ascending), csv or jsonl rows (default ids)")
+    parser.add_argument("--revision", default="main", metavar="REV", help="data revision (default main)")
+    parser.add_argument("--token", default=None, metavar="T",
+                        help="Hub token (default: HF_TOKEN or the stored huggingface_hub login)")
+    parser.add_argument("--endpoint", default=None, metavar="URL", help="Hub endpoint (default: HF_ENDPOINT)")
+    return add_table_arguments(parser)
+
+
+def wants_table(args: argparse.Namespace) -> bool:
+    """Whether a download needs the metadata table at all."""
+    return any(getattr(args, name, None) is not None
+               for name in ("where", "sql", "captions", "limit", "sample", "metadata"))
+
+
+class _FetchProgress:
+    def __init__(self, stream):
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.shown = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        import humanize
+        total_text = f" / {humanize.naturalsize(total, binary=True)}" if total else ""
+        self.stream.write(f"\rfetching the metadata table: {humanize.naturalsize(done, binary=True)}{total_text}   ")
+        self.stream.flush()
+        self.shown = True
+
+    def end(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class _IndexProgress:
+    """The one-off copy of a big table, on stderr: a line once it runs for a few seconds, redrawn on a
+    terminal, and a closing line with the time it took."""
+
+    AFTER = 3.0
+
+    def __init__(self, stream):
+        import time
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.started: float | None = None
+        self.shown = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        import time
+        if self.started is None:
+            self.started = time.monotonic()
+        elapsed = time.monotonic() - self.started
+        if elapsed < self.AFTER:
+            return
+        of = f" of {total:,}" if total else ""
+        if self.tty:
+            self.stream.write(f"\rcopying the metadata table for fast queries (once): {done:,}{of} rows   ")
+        elif not self.shown:
+            self.stream.write(f"copying the metadata table for fast queries (once; {total:,} rows)…\n"
+                              if total else "copying the metadata table for fast queries (once)…\n")
+        self.stream.flush()
+        self.shown = True
+
+    def end(self) -> None:
+        import time
+        if self.shown:
+            end = "\n" if self.tty else ""
+            self.stream.write(f"{end}copied in {time.monotonic() - self.started:.0f} s\n")
+            self.stream.flush()
+
+
+def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str = "main"):
+    """The table the options name for ``repo``, its fetch and one-off copy shown on stderr."""
+    progress, indexing = _FetchProgress(sys.stderr), _IndexProgress(sys.stderr)
+    try:
+        return tables.open_repo_table(client, repo, revision, metadata=args.metadata, columns=args.columns,
+                                      on_progress=progress, on_index=indexing)
+    finally:
+        progress.end()
+        indexing.end()
+
+
+def matching_ids(args: argparse.Namespace, table, query: str, within=None):
+    from pools.metadata import QueryError
+
+    for name in ("limit", "sample"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise TableUsageError(f"--{name} must not be negative")
+    order, descending = parse_order(args.order)
+    try:
+        ids = table.ids(query, sql=args.sql, within=within, limit=args.limit, sample=args.sample, seed=args.seed,
+                        order_by=order, descending=descending)
+        count = len(ids)
+    except QueryError as err:
+        raise TableUsageError(str(err)) from None
+    return ids, count
+
+
+def parse_order(text: str | None) -> tuple[str | None, bool]:
+    """``"score:desc"`` -> ``("score", True)``; ``"date"`` / ``"date:asc"`` -> ``("date", False)``."""
+    if not text:
+        return None, False
+    column, _, direction = text.partition(":")
+    if direction.lower() not in ("", "asc", "desc") or not column:
+        raise TableUsageError(f"--order {text!r}: write COLUMN, COLUMN:asc or COLUMN:desc")
+    return column, direction.lower() == "desc"
+
+
+class Selection:
+    """What ``download`` takes from the table: the ids, and the caption writer if asked for."""
+
+    def __init__(self, table, ids, count: int | None, captions: str | None, dst_dir: str):
+        from pools.metadata import CaptionWriter
+
+        self.table = table
+        self.ids = ids
+        self.count = count
+        self.captions = CaptionWriter(table, dst_dir, captions) if captions else None
+
+    def on_event(self, event) -> None:
+        if self.captions is not None:
+            self.captions.on_event(event)
+
+    def close(self, out) -> None:
+        from pools.text import shown
+
+        if self.captions is not None:
+            self.captions.close()
+            print(f"{self.captions.written} captions written ({self.captions.fmt})", file=out)
+            for line in self.captions.errors[:10]:
+                print(shown(line), file=out)
+        self.table.close()
+
+
+def select_for_download(args: argparse.Namespace, pool, within) -> Selection:
+    """Open the table for ``pool``'s repo and choose the ids (``within`` the IDS given, if any)."""
+    table = open_repo_table(args, pool.client, pool.data_repo_id, getattr(pool, "data_revision", "main"))
+    try:
+        if args.where is None and args.sql is None and args.limit is None and args.sample is None and within is not None:
+            ids, count = within, None  # the table only writes captions
+        else:
+            ids, count = matching_ids(args, table, args.where or "", within)
+            print(f"{count} posts match in {shown_source(table)}", file=sys.stderr)
+        return Selection(table, ids, count, args.captions, args.output)
+    except BaseException:
+        table.close()
+        raise
+
+
+def shown_source(table) -> str:
+    from pools.text import shown
+    return shown(table.source, 120)
+
+
+def _fail_usage(message: str) -> int:
+    from pools.text import shown
+    print(f"cheesechaser-tui query: error: {shown(message, 500)}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def run_query(args: argparse.Namespace) -> int:
+    from app.core.settings import check_repo_id
+    from pools import PoolError, RepoNotFoundError, RevisionNotFoundError
+    from pools.text import shown
+    from pools.transport import HubClient
+
+    try:
+        check_repo_id(args.repo)
+    except ValueError as err:
+        return _fail_usage(str(err))
+    if args.endpoint is not None and not args.endpoint.startswith(("http://", "https://")):
+        return _fail_usage(f"--endpoint {args.endpoint!r} must be an http:// or https:// URL")
+    client = HubClient(endpoint=args.endpoint, token=args.token)
+    try:
+        table = open_repo_table(args, client, args.repo, args.revision)
+    except TableUsageError as err:
+        return _fail_usage(str(err))
+    except (RepoNotFoundError, RevisionNotFoundError) as err:
+        return _fail_usage(str(err))
+    except PoolError as err:
+        print(f"cheesechaser-tui query: {shown(str(err), 500)}", file=sys.stderr)
+        return 1
+    with table:
+        try:
+            ids, count = matching_ids(args, table, args.query)
+        except TableUsageError as err:
+            return _fail_usage(str(err))
+        try:
+            if args.count:
+                print(count)
+            elif args.format == "ids":
+                _write_ids(ids, sys.stdout)
+            else:
+                order, descending = parse_order(args.order)
+                rows = table.iter_rows(args.query, sql=args.sql, ids=ids if args.sample is not None else None,
+                                       limit=args.limit, order_by=order, descending=descending)
+                (_write_csv if args.format == "csv" else _write_jsonl)(rows, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            _quiet_stdout()
+            return 0
+    print(f"{count} posts match in {shown_source(table)}", file=sys.stderr)
+    return 0
+
+
+def _quiet_stdout() -> None:
+    import os
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _write_ids(ids, out) -> None:
+    lines: list[str] = []
+    for rid in ids:
+        lines.append(str(rid))
+        if len(lines) >= 4096:
+            out.write("\n".join(lines) + "\n")
+            lines.clear()
+    if lines:
+        out.write("\n".join(lines) + "\n")
+
+
+ROW_FIELDS = ("id", "rating", "score", "width", "height", "ext", "date", "tags")
+
+
+def _cell(value):
+    """A table value made safe for a terminal (remote text: control and bidi characters escaped)."""
+    from pools.text import shown
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        return value
+    return shown(value if isinstance(value, str) else str(value), None)
+
+
+# a text cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...), +cmd|...):
+# it gets a leading ' (OWASP's advice for CSV injection), so it opens as the text it is
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value):
+    cell = _cell(value)
+    return "'" + cell if isinstance(cell, str) and cell.startswith(_FORMULA_START) else cell
+
+
+def _write_csv(rows, out) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(ROW_FIELDS)
+    for row in rows:
+        writer.writerow([_csv_cell(getattr(row, name)) for name in ROW_FIELDS])
+
+
+def _write_jsonl(rows, out) -> None:
+    for row in rows:
+        record = {name: getattr(row, name) for name in ROW_FIELDS}
+        record["tags"] = (row.tags or "").split()
+        out.write(json.dumps(record, ensure_ascii=True, default=str) + "\n")  # ASCII: nothing raw reaches a terminal
+

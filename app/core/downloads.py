@@ -1,0 +1,288 @@
+"""The downloads as the Watch screen shows them: workers, jobs and the error panes.
+
+Plain Python, fed on the UI thread with batches of engine events (see ``app.tui.messages.EventPump``).
+Every time-derived number (speed, throughput, ETA) comes from the app's clock, so a fixed clock
+gives the same picture every run.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from pools import IdRanges
+from pools import events as ev
+
+MISSING_KEEP = 200_000  # ids kept per job for the Missing pane; the count is always exact
+UNRECOGNIZED_KEEP = 50_000
+RATE_WINDOW = 5.0  # seconds of history for throughput
+SPEED_WINDOW = 0.5  # seconds between two samples of a worker's speed
+
+
+@dataclass
+class WorkerView:
+    worker: int
+    state: str = "idle"
+    job_id: int = -1
+    archive: str = ""
+    filename: str = ""
+    done: int = 0
+    total: int = 0
+    speed: float = 0.0
+    wait: float | None = None
+    """Seconds until a rate-limited or retrying worker resumes, as of ``wait_at``."""
+    wait_at: float = 0.0
+    reason: str = ""
+    _key: tuple = ()
+    _t: float = 0.0
+    _moved: int = 0
+    _moved_at_t: int = 0
+    _idle_since: float | None = None
+
+
+@dataclass
+class JobView:
+    job_id: int
+    name: str
+    repo: str
+    ids_text: str
+    dst_dir: str
+    job: Any = None
+    pool: Any = None
+    state: str = "queued"
+    error: str | None = None
+    ids_total: int = 0
+    ids_done: int = 0
+    files_done: int = 0
+    bytes_done: int = 0
+    bytes_planned: int = 0
+    downloaded: int = 0
+    skipped: int = 0
+    missing: int = 0
+    failed: int = 0
+    unrecognized: int = 0
+    started: float | None = None
+    finished: float | None = None
+    session_id: int | None = None
+    """The job's row in the session store (``app.core.sessions``), once recorded."""
+    wall_started: float | None = None
+    wall_finished: float | None = None
+    """Wall-clock times (``time.time``) for the history; ``started``/``finished`` use the app's clock."""
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("queued", "running")
+
+    @property
+    def fraction(self) -> float:
+        return self.ids_done / self.ids_total if self.ids_total else (0.0 if self.active else 1.0)
+
+
+@dataclass
+class Overall:
+    ids_total: int
+    ids_done: int
+    files: int
+    nbytes: int
+    rate: float | None
+    eta: float | None
+    running: int
+    queued: int
+
+
+@dataclass
+class DownloadsModel:
+    clock: Callable[[], float]
+    workers: dict[int, WorkerView] = field(default_factory=dict)
+    jobs: dict[int, JobView] = field(default_factory=dict)
+    missing: dict[int, array] = field(default_factory=dict)
+    unrecognized: list[tuple[int, str, str, str]] = field(default_factory=list)
+    failed: dict[tuple[int, int], str] = field(default_factory=dict)
+    cluster_workers: dict[tuple[int, str], Any] = field(default_factory=dict)
+    """``(job id, Dask worker) -> pools.cluster.relay.ClusterWorkerState``, its latest (issue 13)."""
+    version: int = 0
+    _samples: deque = field(default_factory=deque)
+    _active_since: float | None = None
+
+    # ---- setup ----------------------------------------------------------------------------
+
+    def set_worker_count(self, n: int) -> None:
+        for i in range(n):
+            self.workers.setdefault(i, WorkerView(i))
+        for i in [w for w in self.workers if w >= n and self.workers[w].state == "idle"]:
+            del self.workers[i]
+        self.version += 1
+
+    def add_job(self, job: Any, pool: Any, ids_text: str, ids_total: int, dst_dir: str,
+                name: str | None = None) -> JobView:
+        repo = getattr(pool, "data_repo_id", "?")
+        view = JobView(job_id=job.id, name=name or getattr(job, "name", None) or f"job {job.id}",
+                       repo=repo, ids_text=ids_text, dst_dir=str(dst_dir), job=job, pool=pool,
+                       ids_total=ids_total)
+        state = getattr(job, "state", "queued")
+        if isinstance(state, str):
+            view.state = state
+        self.jobs[job.id] = view
+        if self._active_since is None:
+            self._active_since = self.clock()
+        self.version += 1
+        return view
+
+    # ---- events ---------------------------------------------------------------------------
+
+    def apply(self, events: Iterable[Any]) -> list[JobView]:
+        """Fold a batch of engine events in; returns jobs that just finished (for a notice)."""
+        now = self.clock()
+        finished: list[JobView] = []
+        changed = False
+        for event in events:
+            changed = True
+            if isinstance(event, ev.WorkerState):
+                self._worker(event, now)
+                continue
+            if type(event).__name__ == "ClusterWorkerState":  # a cluster job's Dask worker
+                self.cluster_workers[(event.job_id, event.worker)] = event
+                continue
+            job = self.jobs.get(event.job_id)
+            if job is None:
+                continue  # a job this app did not queue (cannot happen, but never crash on it)
+            if isinstance(event, ev.JobProgress):
+                job.ids_total = event.ids_total
+                job.ids_done = event.ids_done
+                job.files_done = event.files_done
+                job.bytes_done = event.bytes_done
+                job.bytes_planned = event.bytes_planned
+            elif isinstance(event, ev.ResourceDone):
+                if event.status in ("skipped", "unverified"):
+                    job.skipped += 1
+                else:
+                    job.downloaded += 1
+            elif isinstance(event, ev.ResourcesMissing):
+                job.missing += len(event.ids)
+                kept = self.missing.setdefault(job.job_id, array("q"))
+                room = MISSING_KEEP - len(kept)
+                if room > 0:
+                    kept.extend(event.ids[:room])
+            elif isinstance(event, ev.ResourceFailed):
+                job.failed += 1
+                self.failed[(job.job_id, event.resource_id)] = event.reason
+            elif isinstance(event, ev.FileUnrecognized):
+                job.unrecognized += 1
+                if len(self.unrecognized) < UNRECOGNIZED_KEEP:
+                    self.unrecognized.append((job.job_id, event.archive, event.name, event.reason))
+            elif isinstance(event, ev.JobState):
+                was_active = job.active
+                job.state = event.state
+                job.error = event.error
+                if event.state == "running" and job.started is None:
+                    job.started = now
+                    job.wall_started = time.time()
+                if not job.active and job.finished is None:
+                    job.finished = now
+                    job.wall_finished = time.time()
+                    if was_active:
+                        finished.append(job)
+        if changed:
+            self._sample(now)
+            self._speeds(now)
+            self.version += 1
+        return finished
+
+    def _worker(self, event: ev.WorkerState, now: float) -> None:
+        view = self.workers.get(event.worker)
+        if view is None:
+            view = self.workers[event.worker] = WorkerView(event.worker)
+        key = (event.job_id, event.archive, event.filename)
+        if event.state == "download":
+            # bytes moved by this worker, across files: most files are smaller than one update
+            view._moved += max(0, event.done - view.done) if key == view._key else event.done
+        view._key = key
+        view.state = event.state
+        view.job_id = event.job_id
+        view.archive = event.archive
+        view.filename = event.filename
+        view.done = event.done
+        view.total = event.total
+        # transport's additions to WorkerState; read through getattr until they land
+        view.wait = getattr(event, "wait", None)
+        view.wait_at = now
+        view.reason = getattr(event, "reason", "") or ""
+        if event.state == "idle":
+            view._idle_since = view._idle_since if view._idle_since is not None else now
+        else:
+            view._idle_since = None
+
+    def _speeds(self, now: float) -> None:
+        """Each worker's speed over the last half second or more of the app's clock."""
+        for view in self.workers.values():
+            if view._idle_since is not None and now - view._idle_since >= SPEED_WINDOW:
+                view.speed = 0.0
+            span = now - view._t
+            if span >= SPEED_WINDOW:
+                inst = (view._moved - view._moved_at_t) / span
+                view.speed = inst if view.speed <= 0 else 0.5 * view.speed + 0.5 * inst
+                view._t, view._moved_at_t = now, view._moved
+
+    def _sample(self, now: float) -> None:
+        total = sum(j.bytes_done for j in self.jobs.values())
+        self._samples.append((now, total))
+        while len(self._samples) > 2 and now - self._samples[0][0] > RATE_WINDOW:
+            self._samples.popleft()
+
+    # ---- views ----------------------------------------------------------------------------
+
+    def overall(self) -> Overall:
+        # ids, files and bytes all count every job of the session (a finished job's files stay
+        # counted, so its ids do too); the ETA alone looks at the jobs still running
+        active = [j for j in self.jobs.values() if j.active]
+        ids_total = sum(j.ids_total for j in self.jobs.values())
+        ids_done = sum(j.ids_done for j in self.jobs.values())
+        rate = None
+        if active and len(self._samples) >= 2:
+            (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
+            if t1 > t0:
+                rate = (b1 - b0) / (t1 - t0)
+        eta = None
+        if active:
+            started = [j.started for j in active if j.started is not None]
+            done = sum(j.ids_done for j in active)
+            if started and done:
+                elapsed = self.clock() - min(started)
+                if elapsed > 0:
+                    eta = (sum(j.ids_total for j in active) - done) * elapsed / done
+        return Overall(
+            ids_total=ids_total, ids_done=ids_done,
+            files=sum(j.files_done for j in self.jobs.values()),
+            nbytes=sum(j.bytes_done for j in self.jobs.values()),
+            rate=rate, eta=eta,
+            running=sum(1 for j in self.jobs.values() if j.state == "running"),
+            queued=sum(1 for j in self.jobs.values() if j.state == "queued"),
+        )
+
+    def failed_ids(self, job_id: int | None = None) -> list[int]:
+        return sorted({rid for (jid, rid) in self.failed if job_id is None or jid == job_id})
+
+    def take_failed(self, job_id: int | None = None) -> dict[int, list[int]]:
+        """Remove failed ids (of one job or all) and return them grouped by job, for a retry."""
+        by_job: dict[int, list[int]] = {}
+        for jid, rid in sorted(self.failed):
+            if job_id is None or jid == job_id:
+                by_job.setdefault(jid, []).append(rid)
+        for jid, rids in by_job.items():
+            for rid in rids:
+                self.failed.pop((jid, rid), None)
+        if by_job:
+            self.version += 1
+        return by_job
+
+    def missing_runs(self) -> list[tuple[int, int, int]]:
+        """``(job_id, lo, hi)`` runs of consecutive missing ids, job by job."""
+        return [(jid, lo, hi) for jid in sorted(self.missing)
+                for lo, hi in IdRanges.of(self.missing[jid]).ranges]
+
+    @property
+    def missing_total(self) -> int:
+        return sum(j.missing for j in self.jobs.values())

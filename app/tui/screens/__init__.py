@@ -1,0 +1,1 @@
+"""The app's screens: dataset picker, archives, one archive, metadata query, downloads, history."""

@@ -1,0 +1,160 @@
+"""The rows of the Downloads screen: jobs, workers (a bar and a colour per state), missing runs.
+
+Plain functions of the downloads model and the app's clock, so a fixed clock draws the same rows
+every time (snapshots feed them events directly).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+from app.core.format import display_path, fmt_bytes, fmt_duration, fmt_progress_bytes, fmt_rate, fmt_short
+from app.core.downloads import DownloadsModel, JobView, WorkerView
+from app.tui.widgets.virtual_table import BarCell, Column, Row
+from pools import IdRanges
+from pools.text import shown
+
+JOB_COLUMNS = [
+    Column("job", "Job", 4, "right"),
+    Column("state", "State", 9),
+    Column("ids", "Ids", 11, "right"),
+    Column("bytes", "Bytes", 9, "right"),
+    Column("elapsed", "Elapsed", 7, "right"),
+    Column("speed", "Speed", 10, "right"),
+    Column("issues", "Miss/Fail", 9, "right"),
+    Column("what", "Repo · ids → destination", None, min_width=12),
+]
+WORKER_COLUMNS = [
+    Column("worker", "#", 2, "right"),
+    Column("state", "State", 14),
+    Column("job", "Job", 4, "right"),
+    Column("item", "Archive › file", None, min_width=12),
+    Column("bar", "Progress", None, min_width=8),
+    Column("bytes", "Bytes", 19, "right"),
+    Column("speed", "Speed", 10, "right"),
+]
+CLUSTER_COLUMNS = [
+    Column("worker", "Dask worker", 22),
+    Column("state", "State", 12),
+    Column("job", "Job", 4, "right"),
+    Column("tasks", "Tasks run/done", 14, "right"),
+    Column("files", "Files", 8, "right"),
+    Column("bytes", "Bytes", 9, "right"),
+    Column("speed", "Speed", 10, "right"),
+]
+CLUSTER_STYLE = {"busy": "primary", "rate-limited": "error", "idle": "dim", "lost": "warn"}
+MISSING_COLUMNS = [Column("ids", "Ids in no archive", None), Column("count", "Count", 8, "right"),
+                   Column("jobs", "Jobs", None, min_width=8)]
+
+JOB_STYLE = {"queued": "dim", "running": "accent", "done": "ok", "cancelled": "warn",
+             "failed": "error"}
+
+# the engine's worker states, in the user's words, and their colour (a VirtualTable style)
+WORKER_LABEL = {"idle": "idle", "index": "fetching index", "download": "downloading",
+                "verify": "verifying", "retrying": "retrying", "rate-limited": "rate-limited"}
+WORKER_STYLE = {"idle": "dim", "index": "secondary", "download": "primary", "verify": "ok",
+                "retrying": "warn", "rate-limited": "error"}
+WAITING = ("retrying", "rate-limited")
+
+
+def job_elapsed(job: JobView, now: float) -> float | None:
+    if job.started is None:
+        return None
+    return max(0.0, (job.finished if job.finished is not None else now) - job.started)
+
+
+def job_row(job: JobView, now: float | None = None) -> Row:
+    issues = f"{fmt_short(job.missing)}/{fmt_short(job.failed)}" if (job.missing or job.failed) else "–"
+    what = f"{shown(job.repo)} · {job.ids_text} → {shown(display_path(job.dst_dir))}"
+    if job.error:
+        what = f"{shown(job.error)} · {what}"
+    elapsed = job_elapsed(job, now if now is not None else (job.finished or job.started or 0.0))
+    # average over the job's life; none in its first second (files already there count as
+    # bytes at once, which would read as hundreds of MiB/s)
+    speed = job.bytes_done / elapsed if elapsed and elapsed >= 1.0 else None
+    return Row(
+        job.job_id,
+        (f"#{job.job_id}", job.state, f"{fmt_short(job.ids_done)}/{fmt_short(job.ids_total)}",
+         fmt_bytes(job.bytes_done), fmt_duration(elapsed), fmt_rate(speed), issues, what),
+        cell_styles={1: JOB_STYLE.get(job.state, ""), 6: "warn" if job.failed or job.missing else ""},
+    )
+
+
+def wait_left(w: WorkerView, now: float) -> float | None:
+    if w.wait is None:
+        return None
+    return max(0.0, w.wait - (now - w.wait_at))
+
+
+def worker_row(w: WorkerView, now: float | None = None) -> Row:
+    """``now`` (the app's clock) counts a wait down; without it, the wait as last reported."""
+    now = w.wait_at if now is None else now
+    if w.state == "idle":
+        return Row(w.worker, (str(w.worker), "idle", "", "", "", "", ""), style="dim")
+    item = shown(w.archive)
+    if w.filename:
+        item = f"{item} › {shown(w.filename)}" if w.archive else shown(w.filename)
+    style = WORKER_STYLE.get(w.state, "")
+    label = WORKER_LABEL.get(w.state, shown(w.state, 14))
+    if w.state in WAITING:
+        # never "4.3 KiB / 4.3 KiB" here: the file is not done, the worker waits to try again
+        left = wait_left(w, now)
+        note = f"resumes in {fmt_duration(left)}" if left is not None else "waiting"
+        if w.reason:
+            item = f"{shown(w.reason, 120)} · {item}" if item else shown(w.reason, 120)
+        fraction = (1 - left / w.wait) if left is not None and w.wait else None
+        return Row(w.worker, (str(w.worker), label, f"#{w.job_id}", item, BarCell(fraction),
+                              note, ""),
+                   cell_styles={1: style, 4: style, 5: style})
+    fraction = w.done / w.total if w.total else None
+    if w.state == "verify":
+        fraction = 1.0
+    progress = fmt_progress_bytes(w.done, w.total)
+    # a speed beside "0 B / …" would contradict it: a file that has not moved yet shows none
+    speed = fmt_rate(w.speed) if w.done > 0 or w.state != "download" else fmt_rate(None)
+    return Row(w.worker, (str(w.worker), label, f"#{w.job_id}", item, BarCell(fraction), progress,
+                          speed),
+               cell_styles={1: style, 4: style})
+
+
+def cluster_rows(model: DownloadsModel) -> list[Row]:
+    """One row per Dask worker of each cluster job, the running jobs' first (issue 13)."""
+    rows = []
+    for (job_id, worker), w in sorted(model.cluster_workers.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        name = shown(worker.removeprefix("tcp://"), 22)
+        style = CLUSTER_STYLE.get(w.state, "")
+        rows.append(Row((job_id, worker), (name, shown(w.state, 12), f"#{job_id}",
+                                           f"{w.tasks_running:,}/{w.tasks_done:,}", f"{w.files:,}",
+                                           fmt_bytes(w.nbytes), fmt_rate(w.speed if w.state == "busy" else None)),
+                        cell_styles={1: style}, style="dim" if w.state in ("idle", "lost") else ""))
+    return rows
+
+
+def missing_rows(model: DownloadsModel) -> tuple[list[Row], int]:
+    """Runs of missing ids over every job, each with the jobs that missed it; and the id count.
+
+    Two jobs that both miss 1-50 give one row ``1-50 · 50 · #1, #2``, not two.
+    """
+    per_job = {jid: IdRanges.of(ids) for jid, ids in model.missing.items() if len(ids)}
+    union = IdRanges.of(())
+    if per_job:
+        union = IdRanges([r for ranges in per_job.values() for r in ranges.ranges])
+    starts = {jid: [lo for lo, _ in r.ranges] for jid, r in per_job.items()}
+    rows = []
+    for lo, hi in union.ranges:
+        # every job's run lies inside one run of the union: a job missed ids of this run
+        # exactly when one of its runs starts in it
+        jobs = []
+        for jid, first_ids in starts.items():
+            i = bisect_left(first_ids, lo)
+            if i < len(first_ids) and first_ids[i] <= hi:
+                jobs.append(jid)
+        text = f"{lo}" if lo == hi else f"{lo}-{hi}"
+        rows.append(Row(lo, (text, f"{hi - lo + 1:,}", ", ".join(f"#{j}" for j in sorted(jobs))),
+                        (lo, hi - lo + 1, tuple(sorted(jobs)))))
+    for jid, job in sorted(model.jobs.items()):
+        unlisted = job.missing - len(model.missing.get(jid, ()))
+        if unlisted > 0:
+            rows.append(Row(("more", jid), (f"… {unlisted:,} more not listed", "", f"#{jid}"),
+                            (None, 0, (jid,)), style="dim"))
+    return rows, len(union)
