@@ -13,6 +13,7 @@ from typing import Iterable, Iterator
 
 from pools.errors import RangeError
 from pools.idruns import intervals
+from pools.text import shown
 
 MAX_ID = 2**62  # a count of ids must fit len(); real datasets stop near 10**8
 
@@ -162,7 +163,6 @@ _THOUSANDS = re.compile(r"(?<![0-9_])[0-9]{1,3}(?:,\s*[0-9]{3})+(?![0-9_])")
 
 
 def _quoted(part: str) -> str:
-    from pools.text import shown
 
     return f"'{shown(part, 40)}'"
 
@@ -180,7 +180,6 @@ def _number(digits: str, part: str) -> int:
 
 def _thousands_hint(text: str) -> str:
     """``7,000,000`` as the user most likely meant it: ``write 7000000 or 7_000_000``."""
-    from pools.text import shown
 
     plain = _THOUSANDS.sub(lambda m: re.sub(r",\s*", "", m.group(0)), text.strip())
     grouped = _THOUSANDS.sub(lambda m: re.sub(r",\s*", "_", m.group(0)), text.strip())

@@ -18,9 +18,10 @@ from app.hub.dataset import (
     archive_path, build_repo, corrupt_member, index_path, repo_dir, rewrite_index, tar_index_info,
 )
 from app.hub.demo import (
-    DEMO_BASE_DIR, DEMO_BASE_LEVEL, DEMO_REPO, DEMO_SEED, _post, add_demo_arguments,
+    DEMO_BASE_DIR, DEMO_BASE_LEVEL, DEMO_REPO, DEMO_SEED, _files, add_demo_arguments,
     demo_cache_dir, demo_ids, demo_is_current, run_demo_data, write_demo,
 )
+from app.hub.demo_posts import demo_post
 from app.hub.images import make_image, tiny_image
 
 
@@ -368,7 +369,7 @@ def test_demo_content_is_deterministic(demo):
     # regenerating gives the same bytes: each post is a pure function of (id, seed)
     root, m, _ = demo
     for rid in m.ids[:3] + m.ids[-3:]:
-        assert {k: hashlib.sha256(v).hexdigest() for k, v in _post(rid, DEMO_SEED).items()} == m.files[rid]
+        assert {k: hashlib.sha256(v).hexdigest() for k, v in _files(demo_post(rid), DEMO_SEED).items()} == m.files[rid]
 
 
 def test_demo_cache_dir_respects_xdg(monkeypatch, tmp_path):

@@ -251,7 +251,7 @@ async def test_a_broken_data_dir_warns_and_downloads_go_on(demo, tmp_path):
     app = make_app(demo_app_settings(demo.demo_root, data_dir=blocker / "data"))
     async with app.run_test(size=SIZE) as pilot:
         await open_demo(pilot)
-        assert app.core.sessions is None
+        assert app.sessions is None
         assert app.sessions_error and "not-a-dir" in app.sessions_error
         view = app.queue_job(app.current_pool, parse_ids("1-20"), "downloads", 2)
         await wait_jobs(pilot)

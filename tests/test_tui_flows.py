@@ -297,7 +297,7 @@ async def test_picker_validates_the_form_and_hides_the_token(tmp_path, monkeypat
         picker = app.screen
         assert isinstance(picker, PickerScreen)
         assert "hf_verysecrettoken" not in app.export_screenshot()
-        assert "hf_verysecrettoken" not in repr(app.core.settings)
+        assert "hf_verysecrettoken" not in repr(app.settings)
         picker.query_one("#repo").value = "not a repo"
         await pilot.press("ctrl+o")
         assert "owner/name" in str(picker.query_one("#form-error").render())

@@ -11,6 +11,8 @@ import signal
 import sys
 import threading
 
+from pools import ArchiveTemplateDataPool, IncrementIDDataPool
+
 
 def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", default=None, metavar="ADDR",
@@ -21,8 +23,7 @@ def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
 
 def pool_spec(args: argparse.Namespace, base_level, retry):
     """What each worker builds its pool from: the same pool the local run would use."""
-    from pools import ArchiveTemplateDataPool, IncrementIDDataPool
-    from pools.cluster.runner import PoolSpec
+    from pools.cluster.runner import PoolSpec  # lazy: optional dependency (dask)
 
     common = dict(data_revision=args.revision, idx_repo_id=args.idx_repo, idx_revision=args.idx_revision,
                   hf_token=args.token, endpoint=args.endpoint, retry=retry)
@@ -40,7 +41,7 @@ def run_on_cluster(args: argparse.Namespace, spec, ids, fail_usage, summarise, *
     revisions the CLI already resolved (the tasks are given them).
     """
     try:
-        from pools.cluster import ClusterRunner, open_client
+        from pools.cluster import ClusterRunner, open_client  # lazy: optional dependency (dask)
     except ImportError as err:
         return fail_usage(str(err))
     try:

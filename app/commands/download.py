@@ -14,7 +14,30 @@ import sys
 import threading
 import time
 
+from app.commands.cluster import add_cluster_argument, pool_spec, run_on_cluster
+from app.commands.dry_run import make_plan
+from app.commands.query import TableUsageError, add_table_arguments, select_for_download, wants_table
+from app.commands.report import ReportWriteError, report_dict, short_ranges, write_report
+from app.core.config import ConfigError, load_config
+from app.core.destination import destination_problem
+from app.core.diagnose import diagnose_layout
 from app.core.format import fmt_bytes, fmt_counts, fmt_duration, fmt_elapsed, fmt_rate, fmt_ratio, plural
+from app.core.idlists import IdFileError, read_ids
+from app.core.settings import check_repo_id, parse_base_level
+from pools import (
+    ArchiveTemplateDataPool,
+    Downloader,
+    DownloadReport,
+    IdRanges,
+    IncrementIDDataPool,
+    PoolError,
+    RangeError,
+    RepoNotFoundError,
+    RetryPolicy,
+    RevisionNotFoundError,
+    parse_ids,
+)
+from pools import events as ev
 from pools.text import shown
 
 USAGE_ERROR = 2
@@ -59,9 +82,7 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--json", action="store_true",
                         help="print events as JSON, one object per line on stdout, then the report "
                              "({\"event\": \"report\", ...}); the summary stays on stderr")
-    from app.commands.cluster import add_cluster_argument  # --cluster (issue 13)
     add_cluster_argument(parser)
-    from app.commands.query import add_table_arguments  # --where, --metadata, --captions, ... (issue 12)
     add_table_arguments(parser, download=True)
     return parser
 
@@ -120,10 +141,6 @@ class _ProgressLine:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from app.core.settings import check_repo_id, parse_base_level
-    from pools import (ArchiveTemplateDataPool, Downloader, DownloadReport, IncrementIDDataPool, PoolError,
-                       RepoNotFoundError, RetryPolicy, RevisionNotFoundError)
-
     try:
         check_repo_id(args.repo)
         check_repo_id(args.idx_repo, "index repo id")
@@ -132,7 +149,6 @@ def run_download(args: argparse.Namespace) -> int:
     problem = _apply_config(args)
     if problem:
         return _fail_usage(problem)
-    from app.commands.query import wants_table
     ids = _ids_of(args, optional=wants_table(args))
     if isinstance(ids, int):
         return ids
@@ -140,7 +156,6 @@ def run_download(args: argparse.Namespace) -> int:
         base_level = parse_base_level(args.base_level)
     except ValueError as err:
         return _fail_usage(str(err))
-    from app.core.destination import destination_problem
     problem = destination_problem(args.output)
     if problem:
         return _fail_usage(problem)
@@ -181,7 +196,6 @@ def run_download(args: argparse.Namespace) -> int:
         return _fail_usage(f"cannot reach the Hub at {pool.client.endpoint}: {err.__class__.__name__}: {err}")
     selection = None
     if wants_table(args):  # issue 12: the ids (and captions) come from the metadata table
-        from app.commands.query import TableUsageError, select_for_download
         try:
             selection = select_for_download(args, pool, within=ids)
         except TableUsageError as err:
@@ -194,7 +208,6 @@ def run_download(args: argparse.Namespace) -> int:
         return layout
     events = _JsonEvents(sys.stdout) if args.json else None
     if args.cluster:  # issue 13: the same job on a Dask cluster (the same events, captions, report)
-        from app.commands.cluster import pool_spec, run_on_cluster
         listeners = [e for e in (events, selection.on_event if selection is not None else None) if e is not None]
         return run_on_cluster(args, pool_spec(args, base_level, retry), ids, _fail_usage, _summarise,
                               listeners=listeners, selection=selection,
@@ -247,7 +260,6 @@ def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
     Missing ids are ranges (never a list of ids, however long the job's range). A report that
     cannot be written (a full disk) comes after the summary: one line, exit 1.
     """
-    from app.commands.report import ReportWriteError, report_dict, short_ranges, write_report
 
     if getattr(args, "json", False):
         _print_json({"event": "report", **report_dict(report)})
@@ -286,8 +298,6 @@ def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
 def _ids_of(args: argparse.Namespace, optional: bool = False):
     """The ids asked for (IDS and/or --ids-from), or an exit code after a one-line error.
     ``optional`` (ids chosen by --where): None when neither is given."""
-    from app.core.idlists import IdFileError, read_ids
-    from pools import IdRanges, RangeError, parse_ids
 
     if args.ids is None and args.ids_from is None:
         if optional:
@@ -313,9 +323,6 @@ def _ids_of(args: argparse.Namespace, optional: bool = False):
 def _plan_or_layout_error(args: argparse.Namespace, pool, ids):
     """--dry-run: print the plan and return its exit code. Otherwise: exit 1 when no archive the
     ids map to exists (a wrong layout would report every id missing), else None (go on)."""
-    from app.core.diagnose import diagnose_layout
-    from app.commands.dry_run import make_plan
-    from pools import PoolError
 
     if args.dry_run:
         try:
@@ -374,7 +381,6 @@ class _JsonEvents:
     def __call__(self, event) -> None:
         from dataclasses import asdict
 
-        from pools import events as ev
 
         if isinstance(event, ev.WorkerState):
             return
@@ -385,7 +391,6 @@ class _JsonEvents:
             self._last_progress = now
         data = asdict(event)
         if isinstance(event, ev.ResourcesMissing):
-            from pools import IdRanges
             data["ids"] = str(IdRanges.of(event.ids))  # ranges: a run of 10,000 ids is one string
             data["count"] = len(event.ids)
         _print_json({"event": _event_name(event), **data})
@@ -393,7 +398,6 @@ class _JsonEvents:
 
 def _apply_config(args: argparse.Namespace) -> str | None:
     """Fill --output, --workers and --endpoint from the config file; a problem in one line."""
-    from app.core.config import ConfigError, load_config
 
     try:
         config = load_config()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from app.core.diagnose import describe_missing_layout, listed_archives
 from app.core.format import fmt_bytes, plural
 from pools.text import shown
 
@@ -67,7 +68,6 @@ class Plan:
 
 def make_plan(pool, ids) -> Plan:
     """The plan for ``ids`` (an IdRanges); raises the pool's errors (PoolError subclasses)."""
-    from app.core.diagnose import describe_missing_layout, listed_archives
 
     preview = pool.preview(ids)
     needed = list(preview.archives)

@@ -19,7 +19,12 @@ import json
 import sys
 
 from app.core import tables
+from app.core.settings import check_repo_id
 from app.core.tables import TableUsageError
+from pools import PoolError, RepoNotFoundError, RevisionNotFoundError
+from pools.metadata import CaptionWriter, QueryError
+from pools.text import shown
+from pools.transport import HubClient
 
 USAGE_ERROR = 2
 FORMATS = ("ids", "csv", "jsonl")
@@ -98,7 +103,6 @@ class _IndexProgress:
     AFTER = 3.0
 
     def __init__(self, stream):
-        import time
         self.stream = stream
         self.tty = stream.isatty()
         self.started: float | None = None
@@ -140,7 +144,6 @@ def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str =
 
 
 def matching_ids(args: argparse.Namespace, table, query: str, within=None):
-    from pools.metadata import QueryError
 
     for name in ("limit", "sample"):
         value = getattr(args, name)
@@ -170,7 +173,6 @@ class Selection:
     """What ``download`` takes from the table: the ids, and the caption writer if asked for."""
 
     def __init__(self, table, ids, count: int | None, captions: str | None, dst_dir: str):
-        from pools.metadata import CaptionWriter
 
         self.table = table
         self.ids = ids
@@ -182,7 +184,6 @@ class Selection:
             self.captions.on_event(event)
 
     def close(self, out) -> None:
-        from pools.text import shown
 
         if self.captions is not None:
             self.captions.close()
@@ -208,21 +209,15 @@ def select_for_download(args: argparse.Namespace, pool, within) -> Selection:
 
 
 def shown_source(table) -> str:
-    from pools.text import shown
     return shown(table.source, 120)
 
 
 def _fail_usage(message: str) -> int:
-    from pools.text import shown
     print(f"cheesechaser-tui query: error: {shown(message, 500)}", file=sys.stderr)
     return USAGE_ERROR
 
 
 def run_query(args: argparse.Namespace) -> int:
-    from app.core.settings import check_repo_id
-    from pools import PoolError, RepoNotFoundError, RevisionNotFoundError
-    from pools.text import shown
-    from pools.transport import HubClient
 
     try:
         check_repo_id(args.repo)
@@ -285,7 +280,6 @@ ROW_FIELDS = ("id", "rating", "score", "width", "height", "ext", "date", "tags")
 
 def _cell(value):
     """A table value made safe for a terminal (remote text: control and bidi characters escaped)."""
-    from pools.text import shown
     if value is None:
         return ""
     if isinstance(value, (int, float)):

@@ -38,6 +38,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from app.core.catalogue import DEMO, PRESETS, Preset
+from app.core.settings import check_repo_id, parse_base_level
 from pools.text import shown
 
 APP_NAME = "cheesechaser-tui"
@@ -154,8 +156,6 @@ def _cluster_address(value: Any, fail) -> str:
 
 
 def _preset(raw: Any, key: str, fail, names: set[str]):
-    from app.core.catalogue import DEMO, PRESETS, Preset
-    from app.core.settings import check_repo_id, parse_base_level
 
     if not isinstance(raw, dict):
         raise fail(key, "must be a table")

@@ -10,6 +10,9 @@ Nothing here imports Textual: the headless commands use it too.
 
 from __future__ import annotations
 
+from pools import PoolError
+from pools.text import shown
+
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 NONE = "–"
 
@@ -133,8 +136,6 @@ def error_text(exc: BaseException, token: str | None = None) -> str:
     Engine errors never hold a token; anything else is scrubbed of it all the same. Messages
     quote remote names, so the line is escaped (``pools.text.shown``) and bounded.
     """
-    from pools import PoolError
-    from pools.text import shown
 
     text = str(exc) if isinstance(exc, PoolError) else f"{type(exc).__name__}: {exc}"
     text = " ".join(text.split()) or type(exc).__name__

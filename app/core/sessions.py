@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from pools import IdRanges, parse_ids
 from pools.files import pid_alive, write_atomic
 
 APP_NAME = "cheesechaser-tui"
@@ -268,7 +269,6 @@ def pool_spec(pool, demo_endpoint: str | None = None) -> dict[str, Any]:
 
 def report_ids(value) -> "IdRanges":
     """Ids as a report lists them: ints, or range strings (``"48-99"``, as ``missing`` is written)."""
-    from pools import IdRanges, parse_ids
 
     ranges: list[tuple[int, int]] = []
     singles: list[int] = []
@@ -282,7 +282,6 @@ def report_ids(value) -> "IdRanges":
 
 def remaining_ids(ids, report: dict[str, Any]):
     """The ids of a finished run that were neither done nor missing: failed and not reached."""
-    from pools import IdRanges
 
     settled = IdRanges([*report_ids(report.get("downloaded")).ranges,
                         *report_ids(report.get("skipped")).ranges,
@@ -292,7 +291,6 @@ def remaining_ids(ids, report: dict[str, Any]):
 
 def subtract(ids, settled):
     """``ids`` minus ``settled`` (both IdRanges), range by range: no id is materialised."""
-    from pools import IdRanges
 
     out: list[tuple[int, int]] = []
     cut = list(settled.ranges)

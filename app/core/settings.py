@@ -7,11 +7,13 @@ and only then pays for importing the app (``run_tui``).
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
+
+from pools import ArchiveTemplateDataPool, IncrementIDDataPool
+from pools.combined import CombinedLayoutDataPool
 
 DEFAULT_WORKERS = 8
 DEFAULT_DEST = "downloads"
@@ -108,12 +110,10 @@ class AppSettings:
 
     def make_pool(self):
         """The engine pool for this repo (no network yet). Raises ValueError for a bad level."""
-        from pools import ArchiveTemplateDataPool, IncrementIDDataPool
 
         if not self.repo:
             raise ValueError("no repo id")
         if self.extra_layers:
-            from pools.combined import CombinedLayoutDataPool
             return CombinedLayoutDataPool(
                 self.repo, data_revision=self.revision or "main", idx_repo_id=self.idx_repo or None,
                 idx_revision=self.idx_revision or "main", hf_token=self.token or None,

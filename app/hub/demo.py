@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.core.format import fmt_bytes, fmt_elapsed, plural
 from app.hub.dataset import RepoManifest, archive_path, build_repo, repo_dir
 from app.hub.demo_metadata import demo_metadata_files
 from app.hub.demo_posts import (
@@ -228,7 +229,6 @@ def run_demo_data(args: argparse.Namespace) -> int:
         print(f"error: cannot write the demo dataset to {root}: {exc}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
-    from app.core.format import fmt_bytes, fmt_elapsed, plural
 
     # the same numbers the TUI's archives screen shows: every member of every archive (the
     # unrecognized ones too) and the archives' bytes, in IEC units

@@ -18,11 +18,20 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from app.core.downloads import DownloadsModel, JobView
-from app.tui.session_side import SessionsMixin
 from app.core.format import display_path, fmt_counts, plural
-from app.tui.messages import DemoFailed, DemoReady, DownloadsChanged, EngineEventsReady, EventPump
 from app.core.settings import AppSettings
-from pools import Downloader, IdRanges, PoolError
+from app.hub.demo import DEMO_BASE_DIR, DEMO_BASE_LEVEL, DEMO_REPO, demo_cache_dir, write_demo
+from app.hub.server import HubServer
+from app.tui.cluster_side import shutdown_clusters
+from app.tui.dialogs.help import HelpScreen
+from app.tui.dialogs.palette import SafeCommandPalette
+from app.tui.dialogs.queue import QueueScreen
+from app.tui.messages import DemoFailed, DemoReady, DownloadsChanged, EngineEventsReady, EventPump
+from app.tui.screens.browse import BrowseScreen
+from app.tui.screens.picker import PickerScreen
+from app.tui.screens.watch import WatchScreen
+from app.tui.session_side import SessionsMixin
+from pools import ArchiveInfo, Downloader, IdRanges, PoolError
 from pools.text import shown, shown_lines
 
 FLUSH_INTERVAL = 0.1  # seconds between two folds of engine events into the model (~10 Hz)
@@ -80,8 +89,6 @@ class CheesechaserApp(SessionsMixin, App[int]):
     # ---- start ----------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        from app.tui.screens.picker import PickerScreen
-        from app.tui.screens.watch import WatchScreen
 
         self.install_screen(WatchScreen(), "downloads")
         self.push_screen(PickerScreen(self.settings))
@@ -93,7 +100,6 @@ class CheesechaserApp(SessionsMixin, App[int]):
 
     def open_dataset(self, settings: AppSettings) -> bool:
         """Open ``settings.repo`` in the archives screen; False (and a notice) when it cannot be."""
-        from app.tui.screens.browse import BrowseScreen
 
         try:
             pool = settings.make_pool()
@@ -107,7 +113,6 @@ class CheesechaserApp(SessionsMixin, App[int]):
         return True
 
     def _pop_to_picker(self) -> None:
-        from app.tui.screens.picker import PickerScreen
 
         while len(self.screen_stack) > 2 and not isinstance(self.screen, PickerScreen):
             self.pop_screen()
@@ -128,8 +133,6 @@ class CheesechaserApp(SessionsMixin, App[int]):
     @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
     def _start_demo(self) -> None:
         try:
-            from app.hub.demo import demo_cache_dir, write_demo
-            from app.hub.server import HubServer
 
             root = Path(self.settings.demo_root or demo_cache_dir())
             write_demo(root)
@@ -152,7 +155,6 @@ class CheesechaserApp(SessionsMixin, App[int]):
         self.notify(message.error, title="The demo could not start", severity="error", timeout=10)
 
     def _open_demo_repo(self, endpoint: str) -> None:
-        from app.hub.demo import DEMO_BASE_DIR, DEMO_BASE_LEVEL, DEMO_REPO
 
         settings = self.settings.with_repo(
             repo=DEMO_REPO, idx_repo=None, revision="main", idx_revision=None,
@@ -178,7 +180,6 @@ class CheesechaserApp(SessionsMixin, App[int]):
 
     def known_archives(self, pool) -> set[str] | None:
         """The archives the tree listing showed for ``pool`` (None before it was listed)."""
-        from app.tui.screens.browse import BrowseScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, BrowseScreen) and screen.pool is pool and screen.archives:
@@ -187,8 +188,6 @@ class CheesechaserApp(SessionsMixin, App[int]):
 
     def archive_info(self, pool, archive: str):
         """What the tree listing said about ``archive`` (a bare record before the listing)."""
-        from app.tui.screens.browse import BrowseScreen
-        from pools import ArchiveInfo
 
         for screen in self.screen_stack:
             if isinstance(screen, BrowseScreen) and screen.pool is pool and archive in screen.archives:
@@ -295,25 +294,21 @@ class CheesechaserApp(SessionsMixin, App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "downloads":
-            from app.tui.screens.watch import WatchScreen
 
             return not isinstance(self.screen, WatchScreen)  # hidden where it would do nothing
         return True
 
     def action_command_palette(self) -> None:
-        from app.tui.dialogs.palette import SafeCommandPalette
 
         if self.use_command_palette and not SafeCommandPalette.is_open(self):
             self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def action_help(self) -> None:
-        from app.tui.dialogs.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def action_downloads(self) -> None:
-        from app.tui.screens.watch import WatchScreen
 
         if isinstance(self.screen, WatchScreen):
             return
@@ -325,13 +320,11 @@ class CheesechaserApp(SessionsMixin, App[int]):
         self.push_screen("downloads")
 
     def action_pick_dataset(self) -> None:
-        from app.tui.screens.picker import PickerScreen
 
         while len(self.screen_stack) > 2 and not isinstance(self.screen, PickerScreen):
             self.pop_screen()
 
     def action_queue(self) -> None:
-        from app.tui.dialogs.queue import QueueScreen
 
         if self.current_pool is None:
             self.notify("Open a dataset first.", severity="warning", timeout=3)
@@ -376,7 +369,6 @@ class CheesechaserApp(SessionsMixin, App[int]):
         server, self._demo_server = self._demo_server, None
         if server is not None:
             server.stop()
-        from app.tui.cluster_side import shutdown_clusters  # issue 13: jobs on a Dask cluster, its LocalCluster
         shutdown_clusters(self)
 
     def on_unmount(self) -> None:

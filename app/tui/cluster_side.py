@@ -14,6 +14,8 @@ import os
 import threading
 from typing import Any
 
+from app.core.format import error_text
+from app.core.settings import AppSettings
 from pools import IdRanges
 
 _FIELDS = ("idx_repo", "revision", "idx_revision", "base_dir", "base_level", "token", "endpoint",
@@ -22,14 +24,13 @@ _FIELDS = ("idx_repo", "revision", "idx_revision", "base_dir", "base_level", "to
 
 def make_pool(repo: str, fields: dict[str, Any]):
     """On a worker: the pool the app's settings describe (see :func:`pool_spec`)."""
-    from app.core.settings import AppSettings
 
     return AppSettings(repo=repo, **fields).make_pool()
 
 
 def pool_spec(settings):
     """What each worker builds the app's pool from; its repr shows the repo only, never the token."""
-    from pools.cluster.runner import PoolSpec
+    from pools.cluster.runner import PoolSpec  # lazy: optional dependency (dask)
 
     return PoolSpec(make_pool, settings.repo, {name: getattr(settings, name) for name in _FIELDS})
 
@@ -46,7 +47,7 @@ class ClusterConnection:
     def client(self):
         with self._lock:
             if self._client is None:
-                from pools.cluster import open_client
+                from pools.cluster import open_client  # lazy: optional dependency (dask)
 
                 if self.address.startswith("local:"):
                     _tracker_with_real_stderr()
@@ -129,14 +130,13 @@ def queue_on_cluster(app, settings, pool, ids: IdRanges, dst_dir: str, threads: 
     dst_dir = os.path.abspath(os.path.expanduser(dst_dir))
 
     def submit() -> None:
-        from pools.cluster import ClusterRunner
+        from pools.cluster import ClusterRunner  # lazy: optional dependency (dask)
 
         try:
             client = conn.client()
             job = ClusterRunner(client, threads=threads).submit(spec, ids, dst_dir, on_event=held,
                                                                  job_id=job_id, name=f"{label} · cluster"[:80])
         except Exception as exc:  # noqa: BLE001 - a scheduler we cannot reach, a repo that is gone
-            from app.core.format import error_text
 
             app.call_from_thread(app.notify, f"Job not sent to {conn.address}: {error_text(exc, settings.token)}",
                                  title="Cluster", severity="error")

@@ -11,6 +11,13 @@ from typing import Any
 
 from app.core.format import plural
 from app.core.sessions import ACTIVE, JobRecord, SessionStore, pool_spec, remaining_ids
+from app.core.settings import AppSettings, default_token, parse_base_level
+from app.tui.dialogs.ids import ExportIdsScreen, ImportIdsScreen
+from app.tui.dialogs.queue import QueueScreen
+from app.tui.dialogs.sessions import ConfirmQuitScreen, ResumeScreen
+from app.tui.messages import DownloadsChanged
+from app.tui.screens.history import JobsScreen
+from pools import IdRanges, parse_ids
 
 LAST_DEST = "last_destination"
 
@@ -140,7 +147,6 @@ class SessionsMixin:
             return
         if not unfinished:
             return
-        from app.tui.dialogs.sessions import ResumeScreen
 
         def answered(choice: str | None) -> None:
             if choice == "resume":
@@ -154,7 +160,6 @@ class SessionsMixin:
 
     def resume_jobs(self, records: list[JobRecord]) -> list:
         """Queue each record again under its own history row; returns the new job views."""
-        from pools import parse_ids
 
         if any(r.pool_spec.get("demo") for r in records) and getattr(self, "demo_endpoint", None) is None:
             self._pending_resume = list(records)  # resumed once the demo Hub is up
@@ -184,7 +189,6 @@ class SessionsMixin:
             self.resume_jobs(pending)
 
     def pool_from_spec(self, spec: dict[str, Any]):
-        from app.core.settings import AppSettings, default_token, parse_base_level
 
         demo = bool(spec.get("demo"))
         endpoint = getattr(self, "demo_endpoint", None) if demo else spec.get("endpoint")
@@ -205,7 +209,6 @@ class SessionsMixin:
     def retry_unfinished(self, job_id: int | None = None) -> list:
         """Queue again what a finished job did not finish (failed and not reached), one new job
         per original job: of ``job_id``, or of every finished job with something left."""
-        from app.tui.messages import DownloadsChanged
 
         views = []
         targets = [self.model.jobs[job_id]] if job_id in self.model.jobs else (
@@ -230,7 +233,6 @@ class SessionsMixin:
     # ---- the history ----------------------------------------------------------------------
 
     def action_job_history(self) -> None:
-        from app.tui.screens.history import JobsScreen
 
         if not isinstance(self.screen, JobsScreen):
             self.push_screen(JobsScreen())
@@ -239,7 +241,6 @@ class SessionsMixin:
 
     def export_sets(self) -> dict:
         """The id sets worth saving now: marked in an archive, missing, failed, not finished."""
-        from pools import IdRanges
 
         sets: dict = {}
         for screen in self.screen_stack:
@@ -256,14 +257,11 @@ class SessionsMixin:
         return sets
 
     def action_export_ids(self) -> None:
-        from app.tui.dialogs.ids import ExportIdsScreen
 
         self.push_screen(ExportIdsScreen(self.export_sets()))
 
     def action_import_ids(self) -> None:
         """Read ids from a file, then queue them from the current dataset (the queue dialog)."""
-        from app.tui.dialogs.ids import ImportIdsScreen
-        from app.tui.dialogs.queue import QueueScreen
 
         if self.current_pool is None:
             self.notify("Open a dataset first: imported ids are queued from it.", timeout=3)
@@ -283,7 +281,6 @@ class SessionsMixin:
         if not active:
             self.exit()
             return
-        from app.tui.dialogs.sessions import ConfirmQuitScreen
 
         if isinstance(self.screen, ConfirmQuitScreen):  # ctrl+q twice: yes, quit
             self.quit_keeping_jobs()

@@ -6,6 +6,7 @@ import os
 import uuid
 
 from pools.engine.write import PARTIAL_DIR
+from pools.files import real_dir_inside
 
 KEEP = ".keep"
 
@@ -17,7 +18,6 @@ def _hold_partial_dir(dst_dir: str) -> str | None:
     other workers write into the same folder, so each holds a marker file in it (never a
     ``.part``: the stale-file sweep leaves it alone) until its engine is done.
     """
-    from pools.files import real_dir_inside
 
     name = f".task-{os.getpid()}-{uuid.uuid4().hex}{KEEP}"
     for _ in range(5):  # another task may remove the empty folder between our two steps

@@ -18,13 +18,16 @@ from typing import Any, Callable
 
 from distributed import Client, Event, as_completed, get_worker
 
+from pools import Downloader
 from pools import events as ev
-from pools.ranges import IdRanges
-from pools.engine.report import DownloadReport
-from pools.cluster.relay import JobEvents, TaskPublisher
 from pools.cluster.merge import merge_reports
 from pools.cluster.partial import _hold_partial_dir, _release_partial_dir, _sweep_keepers
+from pools.cluster.relay import JobEvents, TaskPublisher
+from pools.cluster.shared_budget import give_back_all, use_shared_budgets
 from pools.cluster.tasks import FILES_PER_TASK, ClusterTask, plan_tasks
+from pools.engine.report import DownloadReport
+from pools.ids import take
+from pools.ranges import IdRanges
 
 POLL = 0.25  # seconds between a task's looks at the cancel event
 TASKS_PER_SLOT = 2  # a small job is cut into about this many tasks per Dask thread
@@ -56,7 +59,6 @@ def _engine(threads: int, options: dict[str, Any]):
     second one's files keep the threads busy while the first drains its last archives, within
     the same ``threads`` requests in flight.
     """
-    from pools import Downloader
 
     key = (threads, tuple(sorted(options.items())))
     with _SHARED:
@@ -91,7 +93,6 @@ def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_
               key: str = "", submit_options: dict[str, Any] | None = None) -> DownloadReport:
     """On a worker: one task's ids through the engine, into ``dst_dir``; its report."""
     global _shared_done
-    from pools.cluster.shared_budget import give_back_all, use_shared_budgets
 
     with _SHARED:
         if not _shared_done:
@@ -286,7 +287,6 @@ class ClusterRunner:
         """Plan ``ids`` into tasks and submit them. ``commits``: the pool's revisions already
         resolved (:func:`resolve_commits`), else resolved here (a ``PoolError`` when they cannot be).
         ``on_event``: a listener (or a list of them) for the job's events, as a local job's."""
-        from pools.ids import take
 
         ranges = take(ids, {})
         if not isinstance(ranges, IdRanges):

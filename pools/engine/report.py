@@ -6,6 +6,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
+from pools.idruns import _merge, intervals
 from pools.ranges import IdList, IdRanges
 
 
@@ -79,7 +80,6 @@ class DownloadReport:
             return []
         if self.requested is None:
             return None
-        from pools.idruns import _merge, intervals
 
         explicit = ((rid, rid) for rid in sorted({*self.downloaded, *self.skipped, *self.failed}))
         settled = _merge(heapq.merge(intervals(self.missing), explicit))

@@ -30,7 +30,7 @@ import numpy as np
 
 from pools.files import pid_alive
 from pools.metadata.columns import Columns, quote_ident
-from pools.metadata.language import Compiled
+from pools.metadata.language import Compiled, QueryError
 
 INDEX_VERSION = 1
 PREFIX = "__cc_"
@@ -296,7 +296,6 @@ class TagIndex:
         found = cur.execute(sql + f" LIMIT {MAX_LISTED_TAG_IDS + 1}", [*cats, like]).fetchall()
         cur.close()
         if len(found) > MAX_LISTED_TAG_IDS:
-            from pools.metadata.language import QueryError
             raise QueryError(f"the wildcard {tag!r} matches more than {MAX_LISTED_TAG_IDS:,} tags")
         masks: dict[int, int] = {}
         rare: dict[int, list[int]] = {}

@@ -29,14 +29,12 @@ from huggingface_hub.utils import build_hf_headers
 from pools.transport import cache
 from pools.transport import http
 from pools.errors import (
-    RETRY_STATUS,
     Cancelled,
     FileMissing,
     HubUnreachableError,
     IndexTooLargeError,
     PlainNotFound,
     RangeIgnoredError,
-    RateLimited,
     TransferError,
     TransientError,
 )
@@ -44,8 +42,8 @@ from pools.files import unlink_quiet
 from pools.transport.answers import _raise_for_api, content_tag, matches_tag, raise_for
 from pools.transport.budget import ResolverBudget, budget_for
 from pools.transport.http import origin_of
-from pools.transport.retry import RetryPolicy, translate, wait_visibly, with_retries
-from pools.transport.signed_urls import SignedUrl, SignedUrls, StaleIndexError, check_linked, expiry_of, linked_of
+from pools.transport.retry import RetryPolicy, with_retries
+from pools.transport.signed_urls import SignedUrl, SignedUrls, check_linked, expiry_of, linked_of
 
 __all__ = ["HubClient", "NOT_FOUND", "MAX_INDEX_BYTES"]
 

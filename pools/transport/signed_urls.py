@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
-from pools.errors import TransferError
+from pools.errors import Cancelled, TransferError
 
 UNKNOWN_LIFETIME = 3600.0  # a redirect target that says nothing of its expiry: reused this long at most
 
@@ -128,7 +128,6 @@ class SignedUrls:
                     return None
             pending.wait(0.2)
             if cancel is not None and cancel.is_set():
-                from pools.errors import Cancelled
                 raise Cancelled()
 
     def release(self, key: tuple[str, str, str]) -> None:

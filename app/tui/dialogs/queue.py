@@ -11,9 +11,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
+from app.core.destination import destination_problem
+from app.core.diagnose import diagnose_layout
 from app.core.format import error_text, plural
-from app.tui.dialogs.keys import QUIT
 from app.core.settings import AppSettings
+from app.core.tables import caption_writer_for
+from app.tui.cluster_side import queue_on_cluster
+from app.tui.dialogs.keys import QUIT
 from app.tui.widgets.range_input import RangeInput
 from pools import IdRanges
 from pools.text import shown, shown_lines
@@ -133,7 +137,6 @@ class QueueScreen(ModalScreen):
             text, failed = describe_preview(preview, known), False
             if known is None or not any(a in known for a in preview.archives):
                 # sessions: a wrong layout is not silent (none of the archives exists)
-                from app.core.diagnose import diagnose_layout
 
                 problem = diagnose_layout(self.pool, ids)
                 if problem:
@@ -200,7 +203,6 @@ class QueueScreen(ModalScreen):
         except ValueError:
             self._error(f"Workers must be a number from 1 to {MAX_WORKERS}.")
             return
-        from app.core.destination import destination_problem
 
         problem = destination_problem(dest)
         if problem:
@@ -226,7 +228,6 @@ class QueueScreen(ModalScreen):
         if self.matches is not None and self.query_one("#queue-captions", Checkbox).value:
             self._error("Captions of a cluster job: use `cheesechaser-tui download --cluster … --captions`.")
             return
-        from app.tui.cluster_side import queue_on_cluster
 
         queue_on_cluster(self.app, self.settings, self.pool, self.ids, dest, workers, name=name)
         self.app.notify(f"Sending {plural(len(self.ids), 'id')} to {self.settings.cluster}…", title="Cluster",

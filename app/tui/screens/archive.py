@@ -16,19 +16,21 @@ from textual.worker import get_current_worker
 
 from app.core.format import error_text, fmt_bytes, plural
 from app.core.settings import AppSettings
-from app.tui.widgets.preview_decode import MAX_PREVIEW_BYTES, decode_preview, preview_kind
-from app.tui.widgets.preview_pane import PreviewPane
+from app.tui.dialogs.goto import FIRST_ROW, GoToIdScreen
+from app.tui.dialogs.queue import QueueScreen
 from app.tui.screens.archive_rows import (
     FILE_COLUMNS,
     OFFSET,
     UNRECOGNIZED_COLUMNS,
     FirstRows,
-    LoadFailed,
     Loaded,
+    LoadFailed,
     PreviewReady,
     _row_offset,
     file_row,
 )
+from app.tui.widgets.preview_decode import MAX_PREVIEW_BYTES, decode_preview, preview_kind
+from app.tui.widgets.preview_pane import PreviewPane
 from app.tui.widgets.virtual_table import Row, VirtualTable
 from pools import ArchiveInfo, IdRanges, IndexEntry
 from pools.text import shown
@@ -287,12 +289,10 @@ class ArchiveScreen(Screen):
         self.sub_title = f"{plural(len(self.marked), 'id')} marked" if self.marked else ""
 
     def action_goto(self) -> None:
-        from app.tui.dialogs.goto import GoToIdScreen
 
         self.app.push_screen(GoToIdScreen(), self._goto_chosen)
 
     def _goto_chosen(self, result: int | str | None) -> None:
-        from app.tui.dialogs.goto import FIRST_ROW
 
         if result == FIRST_ROW:
             self.query_one("#files", VirtualTable).action_first()
@@ -343,7 +343,6 @@ class ArchiveScreen(Screen):
         return [a for a in candidates if known is None or a in known]
 
     def action_queue(self) -> None:
-        from app.tui.dialogs.queue import QueueScreen
 
         ids = set(self.marked)
         if not ids:

@@ -14,10 +14,13 @@ from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from app.core.format import error_text, fmt_bytes, fmt_duration, plural
+from app.core.settings import AppSettings, format_base_level
+from app.tui.dialogs.goto import FIRST_ROW, GoToIdScreen
 from app.tui.messages import ArchiveSummary
+from app.tui.screens.archive import ArchiveScreen
 from app.tui.screens.browse_loading import INDEX_WORKERS, SummaryLoading
 from app.tui.screens.browse_rows import COLUMNS, PANEL_LIMIT, hint_for, summarize, summary_row
-from app.core.settings import AppSettings, format_base_level
+from app.tui.screens.query import QueryScreen
 from app.tui.widgets.virtual_table import VirtualTable
 from pools import ArchiveInfo
 from pools.text import shown, shown_lines
@@ -250,7 +253,6 @@ class BrowseScreen(SummaryLoading, Screen):
         self.open_archive(event.key)
 
     def open_archive(self, archive: str) -> None:
-        from app.tui.screens.archive import ArchiveScreen
 
         summary = self.summaries.get(archive)
         if summary is not None and summary.error:
@@ -296,16 +298,13 @@ class BrowseScreen(SummaryLoading, Screen):
         self._update_status()
 
     def action_query_metadata(self) -> None:
-        from app.tui.screens.query import QueryScreen  # issue 12: choose ids by what they show
         self.app.push_screen(QueryScreen(self.pool, self.settings))
 
     def action_goto(self) -> None:
-        from app.tui.dialogs.goto import GoToIdScreen
 
         self.app.push_screen(GoToIdScreen(), self._goto_chosen)
 
     def _goto_chosen(self, result: int | str | None) -> None:
-        from app.tui.dialogs.goto import FIRST_ROW
 
         if result == FIRST_ROW:
             self.query_one("#archives", VirtualTable).action_first()
@@ -314,7 +313,6 @@ class BrowseScreen(SummaryLoading, Screen):
 
     def go_to_id(self, rid: int) -> None:
         """Open the archive the layout puts ``rid`` in (loading its index), its files highlighted."""
-        from app.tui.screens.archive import ArchiveScreen
 
         try:
             candidates = self.pool.archives_for(rid)

@@ -13,11 +13,11 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Static
 
-from app.core.format import (display_path, fmt_bytes, fmt_counts, fmt_elapsed, fmt_rate, fmt_short,
-                        plural)
-from app.tui.messages import DownloadsChanged
-from app.tui.dialogs.keys import QUIT
+from app.core.format import display_path, fmt_bytes, fmt_counts, fmt_elapsed, fmt_rate, fmt_short, plural
 from app.core.sessions import FINAL, JobRecord, remaining_ids, report_ids
+from app.tui.dialogs.ids import ExportIdsScreen
+from app.tui.dialogs.keys import QUIT
+from app.tui.messages import DownloadsChanged
 from app.tui.widgets.virtual_table import Column, Row, VirtualTable
 from pools import IdRanges, parse_ids
 from pools.text import shown
@@ -221,7 +221,6 @@ class JobsScreen(Screen):
         record = self._selected()
         if record is None:
             return
-        from app.tui.dialogs.ids import ExportIdsScreen
 
         report = self.store.load_report(record.id)
         ids = parse_ids(record.ids)

@@ -22,8 +22,12 @@ from textual.worker import get_current_worker
 
 from app.core.format import error_text, fmt_bytes, plural
 from app.core.settings import AppSettings
+from app.core.tables import TableUsageError, open_repo_table
+from app.tui.dialogs.queue import QueueScreen
 from app.tui.widgets.image_preview import MAX_PREVIEW_BYTES, ImagePreview, decode_preview, preview_kind
 from app.tui.widgets.virtual_table import Column, Row, VirtualTable
+from pools.metadata import QueryError
+from pools.metadata.tagindex import IndexBuildCancelled
 from pools.text import shown
 
 DEBOUNCE = 0.25  # seconds of quiet typing before a count starts
@@ -175,7 +179,6 @@ class QueryScreen(Screen):
                 self.post_message(self.Fetching(done, total))
         def indexing(done: int, total: int | None) -> None:
             if worker.is_cancelled:  # the screen closed: stop the copy (nothing is left behind)
-                from pools.metadata.tagindex import IndexBuildCancelled
                 raise IndexBuildCancelled("the table copy was cancelled")
             self.post_message(self.Indexing(done, total))
         try:
@@ -251,7 +254,6 @@ class QueryScreen(Screen):
 
     @work(thread=True, exclusive=True, group="query-count", exit_on_error=False)
     def _count(self, text: str, debounce: float) -> None:
-        from pools.metadata import QueryError
 
         worker = get_current_worker()
         if debounce and (threading.Event().wait(debounce) or worker.is_cancelled):
@@ -365,7 +367,6 @@ class QueryScreen(Screen):
         self.query_one("#query-input", Input).focus()
 
     def action_queue(self) -> None:
-        from app.tui.dialogs.queue import QueueScreen
 
         if self.table is None or self.count is None:
             self.notify("Type a query that matches something first.", severity="warning", timeout=3)
