@@ -16,22 +16,22 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, ContextManager, Iterable, Iterator, List, Optional, Tuple, Union
 
+from pools.archive.index import ArchiveIndex, IndexEntry
+from pools.archive.layout import archive_path, index_path, resource_id_of, safe_basename
+from pools.engine.downloader import Downloader
+from pools.engine.report import DownloadReport
 from pools.errors import (
     FileUnrecognizableError,
     HubUnreachableError,
     IdTypeError,
-    PoolError,
     IndexFormatError,
     InvalidResourceDataError,
+    PoolError,
     ResourceNotFoundError,
+    TransientError,
 )
-from pools.engine.downloader import Downloader
 from pools.generic import ArchiveInfo, DataLocation, DataPool, Preview  # noqa: F401 - the reference has them here
-from pools.archive.index import ArchiveIndex, IndexEntry
-from pools.archive.layout import archive_path, index_path, resource_id_of, safe_basename
 from pools.ranges import IdRanges
-from pools.engine.report import DownloadReport
-from pools.errors import TransientError
 from pools.transport import HubClient
 from pools.transport.retry import RetryPolicy, with_retries
 
@@ -60,7 +60,6 @@ class HfBasedDataPool(DataPool):
         self.data_revision = data_revision
         self.idx_repo_id = idx_repo_id or data_repo_id
         self.idx_revision = idx_revision
-        self._hf_token = hf_token
         self.client = HubClient(endpoint=endpoint, token=hf_token, policy=retry)
         self._lock = threading.Lock()
         self._shas: dict[tuple[str, str], str] = {}
@@ -337,6 +336,17 @@ class IncrementIDDataPool(HfBasedDataPool):
         return HfBasedDataPool.list_archives(self, self.base_dir.strip("/") or None if path is None else path)
 
 
+def archive_template_problem(template: str) -> str | None:
+    """Why ``template`` cannot name archives (``"must use only {residue}"``...), or None."""
+    try:
+        path = template.format(residue=0)
+    except (KeyError, IndexError, ValueError, AttributeError):
+        return "must use only {residue}"
+    if not path.endswith(".tar") or safe_basename(path) is None or path.startswith("/") or ".." in path.split("/"):
+        return "must name a .tar inside the repo"
+    return None
+
+
 class ArchiveTemplateDataPool(HfBasedDataPool):
     """A pool whose archives are named from ``id % modulus`` by templates, tried in order.
 
@@ -357,12 +367,9 @@ class ArchiveTemplateDataPool(HfBasedDataPool):
         if not templates or modulus < 1:
             raise ValueError("give at least one archive template and a positive modulus")
         for template in templates:
-            try:
-                path = template.format(residue=0)
-            except (KeyError, IndexError, ValueError):
-                raise ValueError(f"archive template {template!r} must use only {{residue}}") from None
-            if not path.endswith(".tar") or safe_basename(path) is None or path.startswith("/"):
-                raise ValueError(f"archive template {template!r} must name a .tar inside the repo")
+            problem = archive_template_problem(template)
+            if problem:
+                raise ValueError(f"archive template {template!r} {problem}")
         self.archive_templates = templates
         self.modulus = modulus
 

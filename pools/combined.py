@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Iterable, List, Optional
 
-from pools.base import HfBasedDataPool
 from pools.archive.layout import safe_basename
+from pools.base import HfBasedDataPool
 from pools.transport import RetryPolicy
 
 __all__ = ["CombinedLayoutDataPool", "parse_layer", "DANBOORU2023_LAYERS"]

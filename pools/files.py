@@ -43,7 +43,7 @@ def write_atomic(path: str, data: bytes, *, tmp_dir: str | None = None, prefix: 
     return path
 
 
-# -- writing inside a destination that someone else may have prepared (issue 10)
+# -- writing inside a destination that someone else may have prepared
 EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 

@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ContextManager, Iterator, Optional, Tuple
 
-from pools.errors import ResourceNotFoundError
-from pools.files import unlink_quiet
 from pools.engine.report import DownloadReport
 from pools.engine.write import metainfo_path, write_json_atomic
+from pools.errors import ResourceNotFoundError
+from pools.files import unlink_quiet
 
 
 class DataLocation:

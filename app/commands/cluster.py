@@ -1,4 +1,4 @@
-"""``download --cluster``: the same download run on a Dask cluster (issue 13).
+"""``download --cluster``: the same download run on a Dask cluster.
 
 ``--cluster local:N`` starts a LocalCluster of N worker processes for the run;
 ``--cluster tcp://HOST:8786`` uses a running scheduler (its workers must reach ``--output``).

@@ -18,6 +18,7 @@ from app.commands.cluster import add_cluster_argument, pool_spec, run_on_cluster
 from app.commands.dry_run import make_plan
 from app.commands.query import TableUsageError, add_table_arguments, select_for_download, wants_table
 from app.commands.report import ReportWriteError, report_dict, short_ranges, write_report
+from app.commands.usage import ERROR_LIMIT, fail_usage
 from app.core.config import ConfigError, load_config
 from app.core.destination import destination_problem
 from app.core.diagnose import diagnose_layout
@@ -39,9 +40,6 @@ from pools import (
 )
 from pools import events as ev
 from pools.text import shown
-
-USAGE_ERROR = 2
-ERROR_LIMIT = 500  # characters of one error line
 
 
 def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -102,9 +100,7 @@ map to exists (a wrong --base-level or --base-dir), 2 usage error, 130 interrupt
 
 
 def _fail_usage(message: str) -> int:
-    # messages quote the repo, the endpoint and what the Hub said: escaped, one bounded line
-    print(f"cheesechaser-tui download: error: {shown(message, ERROR_LIMIT)}", file=sys.stderr)
-    return USAGE_ERROR
+    return fail_usage("download", message)
 
 
 class _ProgressLine:
@@ -195,7 +191,7 @@ def run_download(args: argparse.Namespace) -> int:
     except Exception as err:  # noqa: BLE001 - e.g. a URL the HTTP client refuses: one line, no traceback
         return _fail_usage(f"cannot reach the Hub at {pool.client.endpoint}: {err.__class__.__name__}: {err}")
     selection = None
-    if wants_table(args):  # issue 12: the ids (and captions) come from the metadata table
+    if wants_table(args):  # the ids (and captions) come from the metadata table
         try:
             selection = select_for_download(args, pool, within=ids)
         except TableUsageError as err:
@@ -207,7 +203,7 @@ def run_download(args: argparse.Namespace) -> int:
     if layout is not None:
         return layout
     events = _JsonEvents(sys.stdout) if args.json else None
-    if args.cluster:  # issue 13: the same job on a Dask cluster (the same events, captions, report)
+    if args.cluster:  # the same job on a Dask cluster (the same events, captions, report)
         listeners = [e for e in (events, selection.on_event if selection is not None else None) if e is not None]
         return run_on_cluster(args, pool_spec(args, base_level, retry), ids, _fail_usage, _summarise,
                               listeners=listeners, selection=selection,

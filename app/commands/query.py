@@ -18,6 +18,7 @@ import csv
 import json
 import sys
 
+from app.commands.usage import fail_usage
 from app.core import tables
 from app.core.settings import check_repo_id
 from app.core.tables import TableUsageError
@@ -26,7 +27,6 @@ from pools.metadata import CaptionWriter, QueryError
 from pools.text import shown
 from pools.transport import HubClient
 
-USAGE_ERROR = 2
 FORMATS = ("ids", "csv", "jsonl")
 
 
@@ -213,8 +213,7 @@ def shown_source(table) -> str:
 
 
 def _fail_usage(message: str) -> int:
-    print(f"cheesechaser-tui query: error: {shown(message, 500)}", file=sys.stderr)
-    return USAGE_ERROR
+    return fail_usage("query", message)
 
 
 def run_query(args: argparse.Namespace) -> int:

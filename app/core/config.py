@@ -40,6 +40,7 @@ else:  # pragma: no cover - Python 3.10
 
 from app.core.catalogue import DEMO, PRESETS, Preset
 from app.core.settings import check_repo_id, parse_base_level
+from pools.base import archive_template_problem
 from pools.text import shown
 
 APP_NAME = "cheesechaser-tui"
@@ -61,7 +62,7 @@ class Config:
     destination: str | None = None
     workers: int | None = None
     endpoint: str | None = None
-    cluster: str | None = None  # a Dask cluster for the queue dialog (issue 13): local:N or tcp://...
+    cluster: str | None = None  # a Dask cluster for the queue dialog: local:N or tcp://...
     presets: list = field(default_factory=list)  # app.core.catalogue.Preset
 
     def preset_for(self, repo: str):
@@ -185,12 +186,9 @@ def _preset(raw: Any, key: str, fail, names: set[str]):
         if not templates:
             raise fail(f"{key}.templates", "is required for the data-XYZ layout")
         for t in templates:
-            try:
-                path = t.format(residue=0)
-            except (KeyError, IndexError, ValueError):
-                raise fail(f"{key}.templates", f"{shown(t, 80)!r} must use only {{residue}}") from None
-            if not path.endswith(".tar") or path.startswith("/") or ".." in path.split("/"):
-                raise fail(f"{key}.templates", f"{shown(t, 80)!r} must name a .tar inside the repo")
+            problem = archive_template_problem(t)
+            if problem:
+                raise fail(f"{key}.templates", f"{shown(t, 80)!r} {problem}")
     base_level = raw.get("base_level", 3)
     try:
         if isinstance(base_level, bool) or not isinstance(base_level, (int, list)):

@@ -102,7 +102,7 @@ class DownloadsModel:
     unrecognized: list[tuple[int, str, str, str]] = field(default_factory=list)
     failed: dict[tuple[int, int], str] = field(default_factory=dict)
     cluster_workers: dict[tuple[int, str], Any] = field(default_factory=dict)
-    """``(job id, Dask worker) -> pools.cluster.relay.ClusterWorkerState``, its latest (issue 13)."""
+    """``(job id, Dask worker) -> pools.cluster.relay.ClusterWorkerState``, its latest."""
     version: int = 0
     _samples: deque = field(default_factory=deque)
     _active_since: float | None = None

@@ -286,24 +286,4 @@ def remaining_ids(ids, report: dict[str, Any]):
     settled = IdRanges([*report_ids(report.get("downloaded")).ranges,
                         *report_ids(report.get("skipped")).ranges,
                         *report_ids(report.get("missing")).ranges])
-    return subtract(ids, settled)
-
-
-def subtract(ids, settled):
-    """``ids`` minus ``settled`` (both IdRanges), range by range: no id is materialised."""
-
-    out: list[tuple[int, int]] = []
-    cut = list(settled.ranges)
-    i = 0
-    for lo, hi in ids.ranges:
-        while i < len(cut) and cut[i][1] < lo:
-            i += 1
-        j, start = i, lo
-        while j < len(cut) and cut[j][0] <= hi:
-            if cut[j][0] > start:
-                out.append((start, cut[j][0] - 1))
-            start = max(start, cut[j][1] + 1)
-            j += 1
-        if start <= hi:
-            out.append((start, hi))
-    return IdRanges(out)
+    return ids.minus(settled.ranges)

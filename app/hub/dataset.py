@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from pools.archive.layout import archive_path, index_path, resource_id_of  # one rule for the builder and the engine
+from pools.archive.layout import (  # one rule for the builder and the engine
+    archive_path,
+    index_path,
+    resource_id_of,
+)
 
 __all__ = [
     "RepoManifest",

@@ -16,7 +16,15 @@ import tempfile
 
 import duckdb
 
-from app.hub.demo_posts import DEMO_BASE_LEVEL, DEMO_MAX_ID, DEMO_RESIDUES, DEMO_SEED, DemoPost, demo_ids, demo_post
+from app.hub.demo_posts import (
+    DEMO_BASE_LEVEL,
+    DEMO_MAX_ID,
+    DEMO_RESIDUES,
+    DEMO_SEED,
+    DemoPost,
+    demo_ids,
+    demo_post,
+)
 from app.hub.images import image_extension
 
 __all__ = ["demo_metadata_files", "demo_posts", "METADATA_NAME"]

@@ -24,9 +24,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import unquote
 
-from pools.text import shown
-
 from app.hub.faults import NO_FAULT, Fault
+from pools.text import shown
 
 if TYPE_CHECKING:
     from app.hub.pool import HubHTTPServer

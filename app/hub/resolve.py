@@ -46,7 +46,6 @@ __all__ = ["FileAnswers", "CDN_PREFIX", "CACHE_PREFIX"]
 CDN_PREFIX = "/lfs"
 CACHE_PREFIX = "/api/resolve-cache"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEX40 = re.compile(r"[0-9a-f]{40}")
 _TEXT_TYPES = ("application/json", "application/xml", "application/x-ndjson", "application/toml",
                "application/yaml", "application/javascript")
 _TEXT_SUFFIXES = (".json", ".jsonl", ".txt", ".csv", ".tsv", ".md", ".yaml", ".yml", ".toml", ".xml", ".html")

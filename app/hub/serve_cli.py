@@ -19,8 +19,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable
 
-from app.hub.server import HubServer
 from app.hub.faults import FaultConfig
+from app.hub.server import HubServer
 
 __all__ = ["add_serve_arguments", "run_serve", "serve_main", "ENV_PRIVATE", "ENV_GATED"]
 

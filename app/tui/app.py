@@ -108,14 +108,9 @@ class CheesechaserApp(SessionsMixin, App[int]):
             return False
         self.current_pool = pool
         self.current_settings = settings
-        self._pop_to_picker()
+        self.action_pick_dataset()
         self.push_screen(BrowseScreen(pool, settings))
         return True
-
-    def _pop_to_picker(self) -> None:
-
-        while len(self.screen_stack) > 2 and not isinstance(self.screen, PickerScreen):
-            self.pop_screen()
 
     # ---- the demo -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The TUI's side of a Dask cluster (issue 13): jobs the queue dialog sends to ``defaults.cluster``.
+"""The TUI's side of a Dask cluster: jobs the queue dialog sends to ``defaults.cluster``.
 
 The cluster (``local:N`` starts a LocalCluster, ``tcp://...`` joins a scheduler) is opened on
 the first job, in a thread, and kept until the app exits. A cluster job is an

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pools.archive import indexjson
-from pools.errors import IndexFormatError
 from pools.archive.layout import resource_id_of, safe_basename
 from pools.archive.names import NO_ID, UNSAFE_NAME, NameTable, classify_name, fast_id
+from pools.errors import IndexFormatError
 
 __all__ = ["ArchiveIndex", "IndexEntry", "classify_name", "fast_id", "NO_ID", "UNSAFE_NAME"]
 

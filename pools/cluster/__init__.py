@@ -1,4 +1,4 @@
-"""Run a download on a Dask cluster (issue 13): an optional extra, ``pip install 'cheesechaser-tui[dask]'``.
+"""Run a download on a Dask cluster: an optional extra, ``pip install 'cheesechaser-tui[dask]'``.
 
 A job's ids are planned by archive (:mod:`pools.cluster.tasks`), split into tasks of whole
 archives, and each task runs the same engine (:class:`pools.Downloader`) on a Dask worker,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from pools.ranges import IdList, IdRanges
 from pools.engine.report import DownloadReport
+from pools.ranges import IdList, IdRanges
 
 
 def merge_reports(reports: Iterable[DownloadReport], requested: IdRanges | None = None, *,

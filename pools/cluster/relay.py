@@ -16,9 +16,9 @@ the client's, never Dask's event loop.
 from __future__ import annotations
 
 import queue
-from array import array
 import threading
 import time
+from array import array
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 

@@ -29,8 +29,8 @@ from typing import Callable, Mapping
 
 from distributed import Lock, get_client
 
-from pools.transport.budget import ResolverBudget, parse_rate_limit, set_budget_factory, wait_a_step
 from pools.errors import Cancelled
+from pools.transport.budget import ResolverBudget, parse_rate_limit, set_budget_factory, wait_a_step
 
 _FIELDS = ("_remaining", "_reset_at", "_earliest", "_quota", "_window", "_spent")
 MAX_LEASE = 64  # resolves one lease takes at most

@@ -20,6 +20,7 @@ from pools.errors import IndexFormatError, TransferError
 from pools.ids import chunks
 from pools.ranges import IdList, IdRanges
 
+
 def _group_archives(ids: IdRanges, layers, residue: int, modulus: int) -> list[tuple[str, int, int]] | None:
     """Every archive an id ``% modulus == residue`` of ``ids`` may be in, as ``(archive, its
     modulus, its residue)`` in the order they are tried; None when a layer does not split the

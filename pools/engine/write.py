@@ -15,10 +15,21 @@ import string
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from pools.errors import DestinationError
-from pools.files import OutsideError, inside, open_exclusive, owner_of, pid_alive, process_tag, real_dir_inside, remove_empty_dir, unlink_quiet, \
-    unpredictable_name, write_atomic
 from pools.archive.index import IndexEntry
+from pools.errors import DestinationError
+from pools.files import (
+    OutsideError,
+    inside,
+    open_exclusive,
+    owner_of,
+    pid_alive,
+    process_tag,
+    real_dir_inside,
+    remove_empty_dir,
+    unlink_quiet,
+    unpredictable_name,
+    write_atomic,
+)
 from pools.text import is_unsafe_text, shown
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from typing import Callable, Mapping
 from urllib.parse import unquote
 
 from pools.errors import PoolError
-from pools.transport import HubClient, with_retries
 from pools.metadata.table import MetadataTable, format_of
+from pools.transport import HubClient, with_retries
 
 REPO_TYPE = "dataset"
 #: file names a data repo's table is found under, tried in order

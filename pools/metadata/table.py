@@ -19,8 +19,17 @@ import duckdb
 from pools.metadata.columns import Columns, quote_ident, resolve_columns
 from pools.metadata.language import Compiled, QueryError, compile_query
 from pools.metadata.sqlguard import check_where_sql
-from pools.metadata.tagindex import (INDEX_BITS, INDEX_VERSION, MIN_INDEX_BYTES, PREFIX, BuildProgress, TagIndex, build_index,
-                       index_path, mark_used)
+from pools.metadata.tagindex import (
+    INDEX_BITS,
+    INDEX_VERSION,
+    MIN_INDEX_BYTES,
+    PREFIX,
+    BuildProgress,
+    TagIndex,
+    build_index,
+    index_path,
+    mark_used,
+)
 
 FORMATS = ("parquet", "csv", "tsv", "jsonl")
 BATCH = 8192

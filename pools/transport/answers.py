@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 
-from pools.transport import http
 from pools.errors import (
     HubUnreachableError,
     PlainNotFound,
     error_for_status,
 )
+from pools.transport import http
 
 
 def raise_for(reply: http.Reply, what: str) -> None:
@@ -43,8 +43,12 @@ def _raise_for_api(reply: http.Reply, repo_id: str, revision: str) -> None:
         raise err
 
 
-_HEX40 = re.compile(r"[0-9a-f]{40}")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
+HEX40 = re.compile(r"[0-9a-f]{40}")  # a commit, or a git blob's sha1
+HEX64 = re.compile(r"[0-9a-f]{64}")  # a sha256
+
+
+def is_commit(sha) -> bool:
+    return isinstance(sha, str) and HEX40.fullmatch(sha) is not None
 
 
 def content_tag(headers) -> str:
@@ -54,9 +58,9 @@ def content_tag(headers) -> str:
 
 def matches_tag(tag: str, data: bytes) -> bool:
     """False when the tag is a content hash (git blob sha1, or sha256) that ``data`` does not match."""
-    if _HEX64.fullmatch(tag):
+    if HEX64.fullmatch(tag):
         return hashlib.sha256(data).hexdigest() == tag
-    if _HEX40.fullmatch(tag):
+    if HEX40.fullmatch(tag):
         blob = hashlib.sha1(b"blob %d\0" % len(data))
         blob.update(data)  # not header + data: that copies a 1.3 MB index once more
         return blob.hexdigest() == tag

@@ -61,11 +61,10 @@ def wait_a_step(left: float, cancel: threading.Event | None,
     if on_wait is not None:
         on_wait(left, f"rate-limited: resolver quota spent, resumes in {format_wait(left)}")
     step = min(max(left, least), 1.0)
-    if cancel is not None:
-        if cancel.wait(step):
-            raise Cancelled()
-    else:
-        threading.Event().wait(step)
+    if cancel is None:
+        time.sleep(step)
+    elif cancel.wait(step):
+        raise Cancelled()
 
 
 class ResolverBudget:

@@ -27,15 +27,11 @@ from huggingface_hub.file_download import repo_folder_name
 
 from pools.errors import HubUnreachableError
 from pools.files import write_atomic
+from pools.transport.answers import is_commit
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 REPO_TYPE = "dataset"
 NOT_FOUND = object()
-_HEX40 = re.compile(r"[0-9a-f]{40}")
-
-
-def is_commit(sha: str) -> bool:
-    return isinstance(sha, str) and _HEX40.fullmatch(sha) is not None
 
 
 def endpoint_root(endpoint: str) -> str:

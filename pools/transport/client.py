@@ -26,8 +26,6 @@ import huggingface_hub
 from huggingface_hub import constants, hf_hub_url
 from huggingface_hub.utils import build_hf_headers
 
-from pools.transport import cache
-from pools.transport import http
 from pools.errors import (
     Cancelled,
     FileMissing,
@@ -39,7 +37,16 @@ from pools.errors import (
     TransientError,
 )
 from pools.files import unlink_quiet
-from pools.transport.answers import _raise_for_api, content_tag, matches_tag, raise_for
+from pools.transport import cache, http
+from pools.transport.answers import (
+    HEX40,
+    HEX64,
+    _raise_for_api,
+    content_tag,
+    is_commit,
+    matches_tag,
+    raise_for,
+)
 from pools.transport.budget import ResolverBudget, budget_for
 from pools.transport.http import origin_of
 from pools.transport.retry import RetryPolicy, with_retries
@@ -54,8 +61,6 @@ MAX_INDEX_BYTES = 64 * 1024 * 1024  # after decoding; a real index of a 15 GB ar
 RANGE_SKIP_LIMIT = 1024 * 1024  # a server that ignores Range: skip at most this much to reach our bytes
 MAX_TREE_ENTRIES = 1_000_000  # a repo's tree listing held in memory at most (real ones: thousands)
 MAX_TREE_PAGE = 32 * 1024 * 1024  # one page of 1,000 entries is a few hundred KB
-_HEX40 = re.compile(r"[0-9a-f]{40}")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _NEXT = re.compile(r'<([^>]{1,4000})>\s*;\s*rel="?next"?', re.IGNORECASE)
 log = logging.getLogger("pools.transport")
 
@@ -126,7 +131,7 @@ class HubClient:
                 body = reply.read_all(1 << 20)  # asked for the sha only: a few hundred bytes
             info = json.loads(body)
             sha = info.get("sha") if isinstance(info, dict) else None
-            if not isinstance(sha, str) or not _HEX40.fullmatch(sha):
+            if not is_commit(sha):
                 # the sha names a cache folder: anything but 40 hex digits could lead outside it
                 raise HubUnreachableError(f"the Hub gave no valid commit for {repo_id}@{revision}")
             return sha
@@ -222,16 +227,7 @@ class HubClient:
                 data = b"".join(parts)
                 tag = content_tag(reply.first_headers)
             if not matches_tag(tag, data):
-                digest = hashlib.sha256(data).hexdigest()
-                if self._opaque_etags or seen["digest"] == digest:
-                    # the same bytes twice: this server's ETags are not content hashes (a mirror);
-                    # the parse and every file's sha256 are the real checks
-                    self._opaque_etags = True
-                    self._note(f"{self.endpoint} sends ETags that are not content hashes (a mirror or "
-                               f"proxy?); files are checked against the index's sha256 only")
-                    return data
-                seen["digest"] = digest
-                raise TransientError(f"{what} arrived altered (its bytes do not match the Hub's ETag)")
+                self._check_content(what, False, hashlib.sha256(data).hexdigest(), seen)
             return data
         return with_retries(call, what, self.policy, cancel, on_wait=on_wait)
 
@@ -254,35 +250,18 @@ class HubClient:
         try:
             raw = self._get_small(repo_id, path, sha, cap, cancel, on_wait, on_resolve)
         except FileMissing:
-            if cache.is_commit(sha):
+            if is_commit(sha):
                 cache.write_later(self.endpoint, repo_id, path, sha, b"", absent=True)
             return None
         except PlainNotFound:
             return None  # a plain 404 may be a mirror's hiccup: missing now, never cached as absent
         result = parse(raw)
-        if cache.is_commit(sha):
+        if is_commit(sha):
             if cache_later:
                 cache.write_later(self.endpoint, repo_id, path, sha, raw)
             else:
                 cache.write(self.endpoint, repo_id, path, sha, raw)
         return result
-
-    def download(self, repo_id: str, path: str, sha: str, cancel: threading.Event | None = None) -> str | None:
-        """Local path of a small file at commit ``sha`` (cached), or None if the repo lacks it.
-
-        Kept for callers that read the file themselves; prefer :meth:`fetch_index`, which caches
-        only what the parser accepted.
-        """
-        found = self.cached_path(repo_id, path, sha)
-        if found is NOT_FOUND:
-            return None
-        if isinstance(found, str):
-            cache.flush()
-            return found
-        if self.fetch_index(repo_id, path, sha, lambda raw: raw, cancel, cache_later=False) is None:
-            return None
-        found = self.cached_path(repo_id, path, sha)
-        return found if isinstance(found, str) else None
 
     # -- big files: into the cache, streamed
     def download_file(self, repo_id: str, path: str, sha: str, cancel: threading.Event | None = None,
@@ -290,7 +269,7 @@ class HubClient:
         """Stream a (big) repo file into the cache and return its local path; verified against the
         Hub's sha256 (or git blob sha1) when it gives one, renamed into place only when complete.
         Raises :class:`FileMissing` when the repo lacks it."""
-        if not cache.is_commit(sha):
+        if not is_commit(sha):
             raise ValueError(f"download_file needs a commit sha, not {sha!r}")
         found = self.cached_path(repo_id, path, sha)
         if isinstance(found, str):
@@ -330,21 +309,28 @@ class HubClient:
                     if total is not None and done != total:
                         raise TransientError(f"short body for {what}: {done} of {total} bytes")
                 digest = sha256.hexdigest()
-                ok = (digest == tag if _HEX64.fullmatch(tag) else
-                      sha1 is not None and sha1.hexdigest() == tag if _HEX40.fullmatch(tag) else True)
-                if not ok:
-                    if not (self._opaque_etags or seen["digest"] == digest):
-                        seen["digest"] = digest
-                        raise TransientError(f"{what} arrived altered (its bytes do not match the Hub's ETag)")
-                    self._opaque_etags = True
-                    self._note(f"{self.endpoint} sends ETags that are not content hashes (a mirror or "
-                               f"proxy?); files are checked against the index's sha256 only")
+                ok = (digest == tag if HEX64.fullmatch(tag) else
+                      sha1 is not None and sha1.hexdigest() == tag if HEX40.fullmatch(tag) else True)
+                self._check_content(what, ok, digest, seen)
                 os.replace(tmp, target)
                 return target
             except BaseException:
                 unlink_quiet(tmp)
                 raise
         return with_retries(call, what, self.policy, cancel)
+
+    def _check_content(self, what: str, ok: bool, digest: str, seen: dict) -> None:
+        """A body that does not match its ETag is fetched again; the same bytes twice mean this
+        server's ETags are not content hashes (a mirror or proxy): said once, and from then on the
+        parse and every file's sha256 are the checks."""
+        if ok:
+            return
+        if not (self._opaque_etags or seen["digest"] == digest):
+            seen["digest"] = digest
+            raise TransientError(f"{what} arrived altered (its bytes do not match the Hub's ETag)")
+        self._opaque_etags = True
+        self._note(f"{self.endpoint} sends ETags that are not content hashes (a mirror or "
+                   f"proxy?); files are checked against the index's sha256 only")
 
     # -- ranged GETs of archives
     def stream_range(self, repo_id: str, path: str, sha: str, start: int, end: int,

@@ -21,6 +21,8 @@ from huggingface_hub.errors import (
     LocalEntryNotFoundError,
     RemoteEntryNotFoundError,
     RepositoryNotFoundError,
+)
+from huggingface_hub.errors import (
     RevisionNotFoundError as HfRevisionNotFoundError,
 )
 

@@ -91,7 +91,7 @@ class QueueScreen(ModalScreen):
                 yield Label("Workers", classes="form-label")
                 yield Input(str(self.app.downloader_workers), id="queue-workers", type="integer",
                             compact=True)
-            if s.cluster:  # issue 13: the config names a Dask cluster
+            if s.cluster:  # the config names a Dask cluster
                 yield Checkbox(f"Run on the cluster {shown(s.cluster, 60)} (Workers: threads per Dask worker)",
                                id="queue-cluster", compact=True)
             yield Static("", id="queue-error", markup=False)

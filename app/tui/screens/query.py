@@ -9,6 +9,7 @@ query, not one per key; a new keystroke cancels the worker and interrupts its Du
 from __future__ import annotations
 
 import threading
+import time
 
 from rich.text import Text
 from textual import on, work
@@ -256,8 +257,8 @@ class QueryScreen(Screen):
     def _count(self, text: str, debounce: float) -> None:
 
         worker = get_current_worker()
-        if debounce and (threading.Event().wait(debounce) or worker.is_cancelled):
-            return
+        if debounce:
+            time.sleep(debounce)  # a key typed meanwhile cancels this worker: only the last count runs
         if worker.is_cancelled:
             return
         cursor = self.table.cursor()

@@ -10,8 +10,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from app.core.format import display_path, fmt_bytes, fmt_duration, fmt_rate, fmt_ratio, plural
 from app.core.downloads import DownloadsModel
+from app.core.format import display_path, fmt_bytes, fmt_duration, fmt_rate, fmt_ratio, plural
 from app.tui.messages import DownloadsChanged
 from app.tui.screens.watch_rows import (
     CLUSTER_COLUMNS,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-from app.core.format import display_path, fmt_bytes, fmt_duration, fmt_progress_bytes, fmt_rate, fmt_short
 from app.core.downloads import DownloadsModel, JobView, WorkerView
+from app.core.format import display_path, fmt_bytes, fmt_duration, fmt_progress_bytes, fmt_rate, fmt_short
 from app.tui.widgets.virtual_table import BarCell, Column, Row
 from pools import IdRanges
 from pools.text import shown
@@ -118,7 +118,7 @@ def worker_row(w: WorkerView, now: float | None = None) -> Row:
 
 
 def cluster_rows(model: DownloadsModel) -> list[Row]:
-    """One row per Dask worker of each cluster job, the running jobs' first (issue 13)."""
+    """One row per Dask worker of each cluster job, the running jobs' first."""
     rows = []
     for (job_id, worker), w in sorted(model.cluster_workers.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
         name = shown(worker.removeprefix("tcp://"), 22)

@@ -43,9 +43,9 @@ def detect_graphics() -> str:
     if not (sys.__stdout__ and sys.__stdout__.isatty() and sys.__stdin__ and sys.__stdin__.isatty()):
         return graphics_kind()
     try:
+        import textual_image.widget  # noqa: F401  (caches the cell size while it can be asked)
         from textual_image import renderable
         from textual_image.renderable import sixel, tgp
-        import textual_image.widget  # noqa: F401  (caches the cell size while it can be asked)
     except Exception as exc:  # an odd terminal must never stop the app: half blocks work anywhere
         log.debug("graphics detection failed: %s", exc)
         return graphics_kind()

@@ -21,6 +21,7 @@ from app.tui.widgets.preview_decode import (  # noqa: F401  (where the screens i
 )
 from pools.text import shown
 
+
 class ImagePreview(Widget):
     """Shows a half-block picture, some text, or a short message."""
 
