@@ -90,7 +90,8 @@ def demo_root(tmp_path_factory):
 
 @pytest.fixture
 def snapshot(snapshot):
-    """SVG snapshots live in ``tests/snapshots/<test module>/<test>.svg`` (not syrupy's ``__snapshots__``)."""
+    """SVG snapshots live in ``tests/snapshots/<test module>/<test>.svg`` (not syrupy's
+    ``__snapshots__`` beside each test file), whatever folder the test module is in."""
     from pathlib import Path
 
     from pytest_textual_snapshot import SVGImageExtension
@@ -98,7 +99,7 @@ def snapshot(snapshot):
     class InTestsFolder(SVGImageExtension):
         @classmethod
         def dirname(cls, *, test_location) -> str:
-            return str(Path(test_location.filepath).parent / "snapshots" / test_location.basename)
+            return str(Path(__file__).resolve().parent / "snapshots" / test_location.basename)
 
     use_extension = snapshot.use_extension
     snapshot.use_extension = lambda extension_class=None: use_extension(InTestsFolder)

@@ -1,0 +1,100 @@
+"""Keys: every key the help lists is bound where it says; escape, ctrl+q and the footers."""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App
+from textual.widgets import Footer
+
+from app.tui.app import CheesechaserApp, make_app
+from app.tui.screens.archive import ArchiveScreen
+from app.tui.screens.browse import BrowseScreen
+from app.tui.dialogs.goto import GoToIdScreen
+from app.tui.dialogs.help import KEYS, HelpScreen, help_markdown
+from app.tui.screens.history import JobsScreen
+from app.tui.screens.picker import PickerScreen
+from app.tui.dialogs.queue import QueueScreen
+from app.tui.screens.watch import WatchScreen
+from app.core.settings import AppSettings
+from app.tui.widgets.virtual_table import VirtualTable
+
+from tests.support.helpers import settle
+from tests.support.tui import demo_app_settings, open_archive, open_demo
+
+SIZE = (100, 30)
+PLACES = {"datasets": [PickerScreen], "archives": [BrowseScreen], "files": [ArchiveScreen],
+          "downloads": [WatchScreen], "tables": [VirtualTable], "history": [JobsScreen]}
+SCREENS = [PickerScreen, BrowseScreen, ArchiveScreen, WatchScreen, QueueScreen, HelpScreen,
+           GoToIdScreen]
+
+
+def bound_keys(cls) -> set[str]:
+    keys = set()
+    for binding in cls.BINDINGS:
+        keys.update(k.strip() for k in binding.key.split(","))
+    return keys
+
+
+def test_every_key_the_help_lists_is_bound_where_it_says():
+    app_keys = bound_keys(CheesechaserApp) | {App.COMMAND_PALETTE_BINDING}
+    for keys, where, _ in KEYS:
+        for key in keys:
+            if where == "anywhere":
+                if key == "escape":  # backs out: each screen binds it itself
+                    missing = [s.__name__ for s in SCREENS if key not in bound_keys(s)
+                               and s is not PickerScreen]
+                    assert not missing, f"escape not bound on {missing}"
+                else:
+                    assert key in app_keys, key
+                continue
+            for place in (p.strip() for p in where.split(",")):
+                for cls in PLACES[place]:
+                    assert key in bound_keys(cls), f"{key!r} listed for {place} but not bound"
+    text = help_markdown()
+    assert "`g`" in text and "`F1`, `?`" in text and "`/`" in text
+
+
+@pytest.fixture
+def demo(demo_root, hf_cache, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return demo_app_settings(demo_root)
+
+
+def footer_keys(screen) -> set[str]:
+    """The keys the footer of ``screen`` shows (its own and the app's)."""
+    return {key for key, active in screen.active_bindings.items() if active.binding.show}
+
+
+async def test_escape_backs_out_of_every_screen_and_footers_show_the_main_keys(demo):
+    app = make_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        browse = await open_demo(pilot)
+        assert {"ctrl+q", "slash", "g", "q", "escape"} <= footer_keys(browse)
+        screen = await open_archive(pilot)
+        assert {"ctrl+q", "space", "g", "u", "q", "escape"} <= footer_keys(screen)
+        for key, cls in (("q", QueueScreen), ("g", GoToIdScreen), ("f1", HelpScreen),
+                         ("ctrl+d", WatchScreen)):
+            await pilot.press(key)
+            await settle(pilot, lambda: isinstance(app.screen, cls), cls.__name__)
+            # a dialog has a footer of its own keys, not the screen's behind it
+            assert app.screen.query(Footer), cls.__name__
+            shown = footer_keys(app.screen)
+            assert "ctrl+q" in shown and "escape" in shown, (cls.__name__, shown)
+            if cls is QueueScreen:
+                assert "ctrl+s" in shown and "space" not in shown
+            await pilot.press("escape")
+            await settle(pilot, lambda: app.screen is screen, f"back from {cls.__name__}")
+        await pilot.press("escape")
+        assert app.screen is browse
+        await pilot.press("escape")
+        assert isinstance(app.screen, PickerScreen)
+
+
+async def test_ctrl_q_quits_from_a_dialog_too():
+    app = make_app(AppSettings(clock=lambda: 0.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert app.return_code == 0 and not app.is_running
