@@ -237,7 +237,10 @@ def run_download(args: argparse.Namespace) -> int:
             job.cancel()
         progress = _ProgressLine(job, sys.stderr)
         while not job.done:
-            job._done.wait(0.1)
+            try:
+                job.wait(0.1)
+            except TimeoutError:
+                pass
             progress.draw()
     finally:
         signal.signal(signal.SIGINT, previous)

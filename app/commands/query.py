@@ -23,7 +23,6 @@ from app.core import tables
 from app.core.settings import check_repo_id
 from app.core.tables import TableUsageError
 from pools import PoolError, RepoNotFoundError, RevisionNotFoundError
-from pools.metadata import CaptionWriter, QueryError
 from pools.text import shown
 from pools.transport import HubClient
 
@@ -144,6 +143,7 @@ def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str =
 
 
 def matching_ids(args: argparse.Namespace, table, query: str, within=None):
+    from pools.metadata import QueryError  # lazy: start-up time of every download (DuckDB)
 
     for name in ("limit", "sample"):
         value = getattr(args, name)
@@ -177,6 +177,8 @@ class Selection:
         self.table = table
         self.ids = ids
         self.count = count
+        from pools.metadata import CaptionWriter  # lazy: start-up time of every download (DuckDB)
+
         self.captions = CaptionWriter(table, dst_dir, captions) if captions else None
 
     def on_event(self, event) -> None:

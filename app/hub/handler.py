@@ -209,7 +209,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         self._logged = True
         rec = self._rec
         hub = self.server.hub
-        hub._log(
+        hub.log_request(
             self._method, unquote(self._raw_path), self.headers.get("Range"), rec["status"], rec["sent"], rec["fault"],
             rec["kind"], rec["file"],
         )

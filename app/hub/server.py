@@ -215,7 +215,7 @@ class HubServer:
 
     # ---- observability -------------------------------------------------------------------
 
-    def _log(
+    def log_request(
         self, method: str, path: str, range_: str | None, status: int, bytes_sent: int, fault: str | None,
         kind: str = "other", file: str = "",
     ) -> None:

@@ -20,8 +20,7 @@ from textual.screen import Screen
 from app.core.downloads import DownloadsModel, JobView
 from app.core.format import display_path, fmt_counts, plural
 from app.core.settings import AppSettings
-from app.hub.demo import DEMO_BASE_DIR, DEMO_BASE_LEVEL, DEMO_REPO, demo_cache_dir, write_demo
-from app.hub.server import HubServer
+from app.hub.demo_posts import DEMO_BASE_DIR, DEMO_BASE_LEVEL, DEMO_REPO
 from app.tui.cluster_side import shutdown_clusters
 from app.tui.dialogs.help import HelpScreen
 from app.tui.dialogs.palette import SafeCommandPalette
@@ -127,8 +126,13 @@ class CheesechaserApp(SessionsMixin, App[int]):
 
     @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
     def _start_demo(self) -> None:
-        try:
+        from app.hub.demo import (  # lazy: start-up time (DuckDB, Pillow: --demo only)
+            demo_cache_dir,
+            write_demo,
+        )
+        from app.hub.server import HubServer  # lazy: start-up time, as above
 
+        try:
             root = Path(self.settings.demo_root or demo_cache_dir())
             write_demo(root)
             server = HubServer(root, host="127.0.0.1", port=0)
@@ -359,7 +363,10 @@ class CheesechaserApp(SessionsMixin, App[int]):
             # a cancel closes the responses being read, so workers drop their temporary files
             # at once; a request still waiting for its first byte gets a bounded wait, no more
             for job in downloader.jobs:
-                job._done.wait(2.0)
+                try:
+                    job.wait(2.0)
+                except TimeoutError:
+                    pass  # a daemon worker; its temporary file goes with the next run's sweep
             downloader.close(wait=False)
         server, self._demo_server = self._demo_server, None
         if server is not None:

@@ -205,9 +205,6 @@ class Job:
         self.cancel_event.set()
 
     # -- what the stages tell the job
-    def emit(self, event) -> None:
-        self._emit(event)
-
     def count_resolve(self) -> None:
         with self._lock:
             self._resolves += 1

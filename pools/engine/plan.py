@@ -142,15 +142,16 @@ class Planner:
         else:
             self._plan_residue(wid, job, archive, ids, residue, modulus)
 
-    def _index(self, wid: int, job: Job, archive: str, broken: dict[str, str]):
-        if archive in broken:
+    def _index(self, wid: int, job: Job, archive: str):
+        """The archive's index (None when the repo lacks it); a broken one is noted in ``job.broken``."""
+        if archive in job.broken:
             return None
         self.states.state(wid, "index", job, archive, job.pool.index_path_of(archive))
         try:
             index = job.pool.get_index(archive, job.cancel_event, on_wait=self.states.on_wait(wid, job, archive),
                                        on_resolve=job.count_resolve)
         except (IndexFormatError, TransferError) as err:  # this archive's index: a redirect loop, too large...
-            broken[archive] = str(err)
+            job.broken[archive] = str(err)
             return None
         if index is not None:
             job.archive_facts[archive] = (index.filesize, index.hash_lfs)
@@ -173,7 +174,7 @@ class Planner:
             return
         named: set[int] = set()
         for archive, mod_k, res_k in candidates:
-            index = self._index(wid, job, archive, job.broken)
+            index = self._index(wid, job, archive)
             if archive in job.broken:  # which ids it held is unknown: each fails with the reason
                 self._plan(wid, job, archive0, ids.with_residue(residue, modulus))
                 return
@@ -201,7 +202,7 @@ class Planner:
         if layers:
             # every id of the group lives in archive0 at the first level: with one level, what its
             # index lacks is missing, settled in one pass instead of id by id
-            index0 = indexes[archive0] = self._index(wid, job, archive0, broken)
+            index0 = indexes[archive0] = self._index(wid, job, archive0)
             if len(layers) == 1 and archive0 not in broken:
                 has = index0.has if index0 is not None else (lambda rid: False)
                 missing = [rid for rid in chunk if not has(rid)]
@@ -222,7 +223,7 @@ class Planner:
                 if archive in indexes:
                     index = indexes[archive]
                 else:
-                    index = indexes[archive] = self._index(wid, job, archive, broken)
+                    index = indexes[archive] = self._index(wid, job, archive)
                 if archive in broken:
                     reason = reason or f"broken index: {broken[archive]}"
                 if index is not None and index.has(rid):

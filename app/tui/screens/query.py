@@ -27,8 +27,6 @@ from app.core.tables import TableUsageError, open_repo_table
 from app.tui.dialogs.queue import QueueScreen
 from app.tui.widgets.image_preview import MAX_PREVIEW_BYTES, ImagePreview, decode_preview, preview_kind
 from app.tui.widgets.virtual_table import Column, Row, VirtualTable
-from pools.metadata import QueryError
-from pools.metadata.tagindex import IndexBuildCancelled
 from pools.text import shown
 
 DEBOUNCE = 0.25  # seconds of quiet typing before a count starts
@@ -180,6 +178,7 @@ class QueryScreen(Screen):
                 self.post_message(self.Fetching(done, total))
         def indexing(done: int, total: int | None) -> None:
             if worker.is_cancelled:  # the screen closed: stop the copy (nothing is left behind)
+                from pools.metadata.tagindex import IndexBuildCancelled  # lazy: start-up time (DuckDB)
                 raise IndexBuildCancelled("the table copy was cancelled")
             self.post_message(self.Indexing(done, total))
         try:
@@ -261,6 +260,8 @@ class QueryScreen(Screen):
             time.sleep(debounce)  # a key typed meanwhile cancels this worker: only the last count runs
         if worker.is_cancelled:
             return
+        from pools.metadata import QueryError  # lazy: start-up time (DuckDB)
+
         cursor = self.table.cursor()
         with self._cursor_lock:
             self._cursor = cursor
