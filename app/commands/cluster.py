@@ -11,25 +11,12 @@ import signal
 import sys
 import threading
 
-from pools import ArchiveTemplateDataPool, IncrementIDDataPool
-
 
 def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", default=None, metavar="ADDR",
                         help="run on a Dask cluster: tcp://SCHEDULER:8786, or local:N for N local worker "
                              "processes (needs pip install 'cheesechaser-tui[dask]'; --output must be a "
                              "folder every worker can reach; --workers is threads per task)")
-
-
-def pool_spec(args: argparse.Namespace, base_level, retry):
-    """What each worker builds its pool from: the same pool the local run would use."""
-    from pools.cluster.runner import PoolSpec  # lazy: optional dependency (dask)
-
-    common = dict(data_revision=args.revision, idx_repo_id=args.idx_repo, idx_revision=args.idx_revision,
-                  hf_token=args.token, endpoint=args.endpoint, retry=retry)
-    if args.archive_template:
-        return PoolSpec(ArchiveTemplateDataPool, args.repo, archive_templates=tuple(args.archive_template), **common)
-    return PoolSpec(IncrementIDDataPool, args.repo, base_level=base_level, base_dir=args.base_dir, **common)
 
 
 def run_on_cluster(args: argparse.Namespace, spec, ids, fail_usage, summarise, *, listeners=(),

@@ -14,23 +14,22 @@ import sys
 import threading
 import time
 
-from app.commands.cluster import add_cluster_argument, pool_spec, run_on_cluster
+from app.commands.cluster import add_cluster_argument, run_on_cluster
 from app.commands.dry_run import make_plan
 from app.commands.query import TableUsageError, add_table_arguments, select_for_download, wants_table
 from app.commands.report import ReportWriteError, report_dict, short_ranges, write_report
 from app.commands.usage import ERROR_LIMIT, fail_usage
 from app.core.config import ConfigError, load_config
+from app.core.datasets import DatasetSpec
 from app.core.destination import destination_problem
 from app.core.diagnose import diagnose_layout
 from app.core.format import fmt_bytes, fmt_counts, fmt_duration, fmt_elapsed, fmt_rate, fmt_ratio, plural
 from app.core.idlists import IdFileError, read_ids
 from app.core.settings import check_repo_id, parse_base_level
 from pools import (
-    ArchiveTemplateDataPool,
     Downloader,
     DownloadReport,
     IdRanges,
-    IncrementIDDataPool,
     PoolError,
     RangeError,
     RepoNotFoundError,
@@ -166,19 +165,14 @@ def run_download(args: argparse.Namespace) -> int:
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK) or os.path.isdir(args.report):
             return _fail_usage(f"cannot write the report to {args.report}: no such writable folder")
 
-    retry = RetryPolicy(attempts=args.retries)
-    if args.archive_template:
-        try:
-            pool = ArchiveTemplateDataPool(args.repo, data_revision=args.revision, idx_repo_id=args.idx_repo,
-                                           idx_revision=args.idx_revision, archive_templates=args.archive_template,
-                                           hf_token=args.token, endpoint=args.endpoint, retry=retry)
-        except ValueError as err:
-            return _fail_usage(str(err))
-    else:
-        pool = IncrementIDDataPool(args.repo, data_revision=args.revision, idx_repo_id=args.idx_repo,
-                                   idx_revision=args.idx_revision, base_level=base_level,
-                                   base_dir=args.base_dir, hf_token=args.token, endpoint=args.endpoint,
-                                   retry=retry)
+    dataset = DatasetSpec(args.repo, idx_repo=args.idx_repo, revision=args.revision,
+                          idx_revision=args.idx_revision, base_dir=args.base_dir, base_level=base_level,
+                          archive_templates=tuple(args.archive_template or ()), endpoint=args.endpoint,
+                          token=args.token, retry=RetryPolicy(attempts=args.retries))
+    try:
+        pool = dataset.make_pool()
+    except ValueError as err:
+        return _fail_usage(str(err))
     # The revisions first: a repo or revision that does not exist is a usage error (one line,
     # exit 2); access denied or an unreachable Hub is a failed run, with its summary and report.
     try:
@@ -205,7 +199,7 @@ def run_download(args: argparse.Namespace) -> int:
     events = _JsonEvents(sys.stdout) if args.json else None
     if args.cluster:  # the same job on a Dask cluster (the same events, captions, report)
         listeners = [e for e in (events, selection.on_event if selection is not None else None) if e is not None]
-        return run_on_cluster(args, pool_spec(args, base_level, retry), ids, _fail_usage, _summarise,
+        return run_on_cluster(args, dataset, ids, _fail_usage, _summarise,
                               listeners=listeners, selection=selection,
                               commits={(pool.data_repo_id, pool.data_revision): pool.resolve_revision(),
                                        (pool.idx_repo_id, pool.idx_revision): pool.resolve_index_revision()})

@@ -248,25 +248,6 @@ class SessionStore:
                              "SET value = excluded.value", (key, value))
 
 
-def pool_spec(pool, demo_endpoint: str | None = None) -> dict[str, Any]:
-    """What rebuilds ``pool`` in another process (never its token)."""
-    client = getattr(pool, "client", None)
-    # the endpoint the pool was given; None when it follows HF_ENDPOINT / the Hub's default
-    endpoint = getattr(client, "_endpoint", None) if client is not None else None
-    templates = list(getattr(pool, "archive_templates", ()) or ())
-    layers = [[int(m), str(t)] for m, t in (getattr(pool, "layers", ()) or ())]  # combined layouts
-    return {
-        "repo": pool.data_repo_id, "revision": pool.data_revision,
-        "idx_repo": pool.idx_repo_id if pool.idx_repo_id != pool.data_repo_id else None,
-        "idx_revision": pool.idx_revision,
-        "base_level": getattr(pool, "base_level", 3), "base_dir": getattr(pool, "base_dir", "images"),
-        "layout": "data-XYZ" if templates or layers else "increment-id", "archive_templates": templates,
-        "layers": layers,
-        "endpoint": None if demo_endpoint and endpoint == demo_endpoint else endpoint,
-        "demo": bool(demo_endpoint and endpoint == demo_endpoint),
-    }
-
-
 def report_ids(value) -> "IdRanges":
     """Ids as a report lists them: ints, or range strings (``"48-99"``, as ``missing`` is written)."""
 

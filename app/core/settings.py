@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from pools import ArchiveTemplateDataPool, IncrementIDDataPool
-from pools.combined import CombinedLayoutDataPool
+from app.core.datasets import DatasetSpec
 
 DEFAULT_WORKERS = 8
 DEFAULT_DEST = "downloads"
@@ -108,33 +107,19 @@ class AppSettings:
     def can_queue(self) -> bool:
         return self.layout == "increment-id" or bool(self.archive_templates)
 
-    def make_pool(self):
-        """The engine pool for this repo (no network yet). Raises ValueError for a bad level."""
-
+    def dataset(self) -> DatasetSpec:
+        """The repo and layout these settings open (see :mod:`app.core.datasets`)."""
         if not self.repo:
             raise ValueError("no repo id")
-        if self.extra_layers:
-            return CombinedLayoutDataPool(
-                self.repo, data_revision=self.revision or "main", idx_repo_id=self.idx_repo or None,
-                idx_revision=self.idx_revision or "main", hf_token=self.token or None,
-                layers=tuple((1000, t) for t in self.archive_templates) + tuple(self.extra_layers),
-                endpoint=self.endpoint or None, retry=self.retry)
-        if self.archive_templates:
-            return ArchiveTemplateDataPool(
-                self.repo, data_revision=self.revision or "main", idx_repo_id=self.idx_repo or None,
-                idx_revision=self.idx_revision or "main", archive_templates=self.archive_templates,
-                hf_token=self.token or None, endpoint=self.endpoint or None, retry=self.retry)
-        return IncrementIDDataPool(
-            self.repo,
-            data_revision=self.revision or "main",
-            idx_repo_id=self.idx_repo or None,
-            idx_revision=self.idx_revision or (self.revision if not self.idx_repo else "main") or "main",
-            base_level=self.base_level,
-            base_dir=self.base_dir,
-            hf_token=self.token or None,
-            endpoint=self.endpoint or None,
-            retry=self.retry,
-        )
+        return DatasetSpec(
+            repo=self.repo, idx_repo=self.idx_repo or None, revision=self.revision or "main",
+            idx_revision=self.idx_revision, base_dir=self.base_dir, base_level=self.base_level,
+            archive_templates=tuple(self.archive_templates), extra_layers=tuple(self.extra_layers),
+            endpoint=self.endpoint or None, token=self.token or None, retry=self.retry)
+
+    def make_pool(self):
+        """The engine pool for this repo (no network yet). Raises ValueError for a bad level."""
+        return self.dataset().make_pool()
 
     def with_repo(self, **changes) -> AppSettings:
         return replace(self, **changes)

@@ -12,27 +12,9 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
 
 from app.core.format import error_text
-from app.core.settings import AppSettings
 from pools import IdRanges
-
-_FIELDS = ("idx_repo", "revision", "idx_revision", "base_dir", "base_level", "token", "endpoint",
-           "retry", "layout", "archive_templates", "extra_layers")
-
-
-def make_pool(repo: str, fields: dict[str, Any]):
-    """On a worker: the pool the app's settings describe (see :func:`pool_spec`)."""
-
-    return AppSettings(repo=repo, **fields).make_pool()
-
-
-def pool_spec(settings):
-    """What each worker builds the app's pool from; its repr shows the repo only, never the token."""
-    from pools.cluster.runner import PoolSpec  # lazy: optional dependency (dask)
-
-    return PoolSpec(make_pool, settings.repo, {name: getattr(settings, name) for name in _FIELDS})
 
 
 class ClusterConnection:
@@ -123,9 +105,9 @@ def queue_on_cluster(app, settings, pool, ids: IdRanges, dst_dir: str, threads: 
     conn = connection(app, settings)
     if conn is None:
         raise ValueError("no cluster in the config (defaults.cluster)")
-    job_id = next(app.downloader._job_ids)  # one counter for local and cluster jobs: ids never clash
+    job_id = app.downloader.next_job_id()  # one counter for local and cluster jobs: ids never clash
     held = _Held(app.pump)
-    spec = pool_spec(settings)
+    spec = settings.dataset()  # what each worker builds the pool from (its repr never shows the token)
     label = (name or f"{settings.repo} {ids}")[:80]
     dst_dir = os.path.abspath(os.path.expanduser(dst_dir))
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.datasets import DatasetSpec
 from app.core.format import plural
-from app.core.sessions import ACTIVE, JobRecord, SessionStore, pool_spec, remaining_ids
-from app.core.settings import AppSettings, default_token, parse_base_level
+from app.core.sessions import ACTIVE, JobRecord, SessionStore, remaining_ids
+from app.core.settings import default_token
 from app.tui.dialogs.ids import ExportIdsScreen, ImportIdsScreen
 from app.tui.dialogs.queue import QueueScreen
 from app.tui.dialogs.sessions import ConfirmQuitScreen, ResumeScreen
@@ -80,7 +81,7 @@ class SessionsMixin:
         try:
             if session_id is None:
                 session_id = store.add_job(
-                    name=view.name, repo=view.repo, spec=pool_spec(pool, getattr(self, "demo_endpoint", None)),
+                    name=view.name, repo=view.repo, spec=DatasetSpec.of_pool(pool).record(getattr(self, "demo_endpoint", None)),
                     ids=str(ids), n_ids=len(ids), dst_dir=view.dst_dir, workers=workers,
                     retry_of=retry_of)
             else:
@@ -189,20 +190,10 @@ class SessionsMixin:
             self.resume_jobs(pending)
 
     def pool_from_spec(self, spec: dict[str, Any]):
-
-        demo = bool(spec.get("demo"))
-        endpoint = getattr(self, "demo_endpoint", None) if demo else spec.get("endpoint")
-        token = None if demo else (self.settings.token if self.settings.token is not None
-                                   else default_token())
-        settings = AppSettings(
-            repo=spec["repo"], idx_repo=spec.get("idx_repo"), revision=spec.get("revision") or "main",
-            idx_revision=spec.get("idx_revision"), base_dir=spec.get("base_dir") or "images",
-            base_level=parse_base_level(spec.get("base_level", 3)), token=token, demo=demo,
-            endpoint=endpoint, layout=spec.get("layout", "increment-id"),
-            archive_templates=tuple(spec.get("archive_templates") or ()),
-            extra_layers=tuple((int(m), str(t)) for m, t in (spec.get("layers") or ())),
-            retry=self.settings.retry)
-        return settings.make_pool()
+        """The pool of a recorded job (its demo on this run's demo Hub, with no token)."""
+        token = self.settings.token if self.settings.token is not None else default_token()
+        return DatasetSpec.from_record(spec, demo_endpoint=getattr(self, "demo_endpoint", None), token=token,
+                                       retry=self.settings.retry).make_pool()
 
     # ---- retry ----------------------------------------------------------------------------
 

@@ -42,6 +42,11 @@ class PoolSpec:
     def __call__(self):
         return self.cls(*self.args, **self.kwargs)
 
+    @property
+    def repo(self) -> str:
+        """What the job is named after: the first argument (the repo id), else the class."""
+        return str(self.args[0]) if self.args else self.cls.__name__
+
     def __repr__(self) -> str:
         return f"PoolSpec({self.cls.__name__}, {self.args[:1]!r})"
 
@@ -248,9 +253,9 @@ class ClusterJob:
 _JOB_IDS = itertools.count(1)
 
 
-def name_of(spec: PoolSpec, ids: IdRanges) -> str:
-    repo = spec.args[0] if spec.args else spec.cls.__name__
-    return f"{repo} {ids}"[:80]
+def name_of(spec, ids: IdRanges) -> str:
+    """A job's label: the spec's ``repo`` (any callable spec may name one) and its ids."""
+    return f"{getattr(spec, 'repo', None) or type(spec).__name__} {ids}"[:80]
 
 
 class ClusterRunner:

@@ -84,6 +84,11 @@ class HubClient:
         return self._endpoint or constants.ENDPOINT.rstrip("/")
 
     @property
+    def given_endpoint(self) -> str | None:
+        """The endpoint this client was given; None when it follows ``HF_ENDPOINT`` / the Hub."""
+        return self._endpoint
+
+    @property
     def budget(self) -> ResolverBudget:
         if self._budget is None:
             auth = self.headers().get("authorization") or self.headers().get("Authorization")
