@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
+
+from app.commands.running import run_to_end
 
 
 def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
@@ -37,34 +37,19 @@ def run_on_cluster(args: argparse.Namespace, spec, ids, fail_usage, summarise, *
         return fail_usage(str(err))
     except Exception as err:  # noqa: BLE001 - an unreachable scheduler: one line
         return fail_usage(f"cannot reach the Dask scheduler at {args.cluster}: {err.__class__.__name__}")
-    interrupted = threading.Event()
-    try:
+
+    def submit():
         job = ClusterRunner(client, threads=args.workers, merge_gap=args.merge_gap,
                             save_metainfo=not args.no_metainfo).submit(
             spec, ids, args.output, commits=commits, on_event=list(listeners), job_id=1)
         print(f"cluster: {len(job.tasks)} tasks on {len(client.scheduler_info().get('workers', {}))} workers",
               file=sys.stderr)
-        result: list = []
-        waiter = threading.Thread(target=lambda: result.append(job.wait()), daemon=True)
-        waiter.start()
+        return job
 
-        def on_sigint(signum, frame):
-            if interrupted.is_set():
-                raise KeyboardInterrupt
-            interrupted.set()
-            job.cancel()
-
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        previous_term = signal.signal(signal.SIGTERM, on_sigint)
-        try:
-            while waiter.is_alive():
-                waiter.join(0.1)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            signal.signal(signal.SIGTERM, previous_term)
-        report = result[0]
+    try:
+        report, interrupted = run_to_end(submit)
     finally:
         close()
     if selection is not None:
         selection.close(sys.stderr)
-    return summarise(args, report, interrupted.is_set())
+    return summarise(args, report, interrupted)

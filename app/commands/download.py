@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import threading
 import time
@@ -18,6 +17,7 @@ from app.commands.cluster import add_cluster_argument, run_on_cluster
 from app.commands.dry_run import make_plan
 from app.commands.query import TableUsageError, add_table_arguments, select_for_download, wants_table
 from app.commands.report import ReportWriteError, report_dict, short_ranges, write_report
+from app.commands.running import run_to_end
 from app.commands.usage import ERROR_LIMIT, fail_usage
 from app.core.config import ConfigError, load_config
 from app.core.datasets import DatasetSpec
@@ -105,14 +105,15 @@ def _fail_usage(message: str) -> int:
 class _ProgressLine:
     """One self-overwriting status line on stderr, redrawn at most ten times a second."""
 
-    def __init__(self, job, stream):
-        self.job = job
+    def __init__(self, stream):
+        self.job = None
         self.stream = stream
         self.enabled = stream.isatty()
         self._last = 0.0
 
-    def draw(self, force: bool = False) -> None:
-        if not self.enabled:
+    def draw(self, job=None, force: bool = False) -> None:
+        self.job = job or self.job
+        if not self.enabled or self.job is None:
             return
         now = time.monotonic()
         if not force and now - self._last < 0.1:
@@ -206,45 +207,18 @@ def run_download(args: argparse.Namespace) -> int:
     downloader = Downloader(max_workers=args.workers, merge_gap=args.merge_gap, on_event=events)
     if selection is not None and selection.on_event is not None:
         downloader.add_listener(selection.on_event)
-    interrupted = threading.Event()
-    running: list = []  # the job, once submitted
-
-    def on_sigint(signum, frame):
-        if interrupted.is_set():  # a second Ctrl-C: stop now; the next run cleans up and resumes
-            raise KeyboardInterrupt
-        interrupted.set()
-        for job in running:
-            job.cancel()
-
-    # handlers before the job exists: its workers fetch indexes as soon as it is submitted, and a
-    # Ctrl-C then must cancel it (and write its report), not escape as a KeyboardInterrupt
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    previous_term = signal.signal(signal.SIGTERM, on_sigint)
+    progress = _ProgressLine(sys.stderr)
     try:
-        try:
-            job = downloader.submit(pool, ids, args.output, save_metainfo=not args.no_metainfo)
-        except PoolError as err:
-            downloader.close()
-            return _fail_usage(str(err))
-        running.append(job)
-        if interrupted.is_set():
-            job.cancel()
-        progress = _ProgressLine(job, sys.stderr)
-        while not job.done:
-            try:
-                job.wait(0.1)
-            except TimeoutError:
-                pass
-            progress.draw()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
-    report = job.wait()
+        report, interrupted = run_to_end(
+            lambda: downloader.submit(pool, ids, args.output, save_metainfo=not args.no_metainfo), progress.draw)
+    except PoolError as err:
+        downloader.close()
+        return _fail_usage(str(err))
     downloader.close()
     progress.end()
     if selection is not None:
         selection.close(sys.stderr)
-    return _summarise(args, report, interrupted.is_set())
+    return _summarise(args, report, interrupted)
 
 
 def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:

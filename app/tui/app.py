@@ -31,6 +31,7 @@ from app.tui.screens.picker import PickerScreen
 from app.tui.screens.watch import WatchScreen
 from app.tui.session_side import SessionsMixin
 from pools import ArchiveInfo, Downloader, IdRanges, PoolError
+from pools.engine.job import JobLike
 from pools.text import shown, shown_lines
 
 FLUSH_INTERVAL = 0.1  # seconds between two folds of engine events into the model (~10 Hz)
@@ -67,6 +68,7 @@ class CheesechaserApp(SessionsMixin, App[int]):
         self._flush_timer = None
         self.current_pool = None
         self.current_settings: AppSettings | None = None
+        self.listing: dict[str, ArchiveInfo] = {}  # the current pool's archives, once listed
 
     def notify(self, message: str, *, title: str = "", severity="information",
                timeout: float | None = None, markup: bool = True) -> None:
@@ -107,8 +109,9 @@ class CheesechaserApp(SessionsMixin, App[int]):
             return False
         self.current_pool = pool
         self.current_settings = settings
+        self.listing = {}  # the archives screen fills it with the repo's tree listing
         self.action_pick_dataset()
-        self.push_screen(BrowseScreen(pool, settings))
+        self.push_screen(BrowseScreen(pool, settings, self.listing))
         return True
 
     # ---- the demo -------------------------------------------------------------------------
@@ -179,19 +182,14 @@ class CheesechaserApp(SessionsMixin, App[int]):
 
     def known_archives(self, pool) -> set[str] | None:
         """The archives the tree listing showed for ``pool`` (None before it was listed)."""
-
-        for screen in self.screen_stack:
-            if isinstance(screen, BrowseScreen) and screen.pool is pool and screen.archives:
-                return set(screen.archives)
-        return None
+        if pool is not self.current_pool or not self.listing:
+            return None
+        return set(self.listing)
 
     def archive_info(self, pool, archive: str):
         """What the tree listing said about ``archive`` (a bare record before the listing)."""
-
-        for screen in self.screen_stack:
-            if isinstance(screen, BrowseScreen) and screen.pool is pool and archive in screen.archives:
-                return screen.archives[archive]
-        return ArchiveInfo(archive, None)
+        found = self.listing.get(archive) if pool is self.current_pool else None
+        return found or ArchiveInfo(archive, None)
 
     @property
     def downloader_workers(self) -> int:
@@ -210,11 +208,21 @@ class CheesechaserApp(SessionsMixin, App[int]):
         except (PoolError, ValueError, OSError, RuntimeError) as exc:
             self.notify(str(exc), title="Job not queued", severity="error")
             return None
-        view = self.model.add_job(job, pool, str(ids), len(ids), job.dst_dir, name=job.name)
-        self._session_job_added(view, pool, ids, downloader.workers, retry_of, session_id)
-        self.flush_engine_events()
+        view = self.track_job(job, pool, ids, downloader.workers, retry_of=retry_of, session_id=session_id)
         self.notify(f"Job #{job.id}: {plural(len(ids), 'id')} into {display_path(job.dst_dir)}",
                     title="Queued", timeout=3)
+        return view
+
+    def track_job(self, job: JobLike, pool, ids: IdRanges, workers: int, *, retry_of: int | None = None,
+                  session_id: int | None = None, before_flush=None) -> JobView:
+        """A job just submitted, local or on a cluster: in the Downloads model and the session
+        store, its events folded in. ``before_flush`` runs once it is in the model (a cluster
+        job's events held until then are let through)."""
+        view = self.model.add_job(job, pool, str(ids), len(ids), job.dst_dir, name=job.name)
+        self._session_job_added(view, pool, ids, workers, retry_of, session_id)
+        if before_flush is not None:
+            before_flush()
+        self.flush_engine_events()
         return view
 
     def cancel_job(self, job_id: int) -> None:

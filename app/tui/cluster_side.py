@@ -124,19 +124,13 @@ def queue_on_cluster(app, settings, pool, ids: IdRanges, dst_dir: str, threads: 
                                  title="Cluster", severity="error")
             return
         app.call_from_thread(_added, app, job, pool, ids, held, threads)
-        threading.Thread(target=job.wait, daemon=True, name=f"cluster-job-{job_id}").start()
 
     threading.Thread(target=submit, daemon=True, name=f"cluster-submit-{job_id}").start()
     return job_id
 
 
 def _added(app, job, pool, ids, held: _Held, threads: int) -> None:
-    view = app.model.add_job(job, pool, str(ids), len(ids), job.dst_dir, name=job.name)
-    adder = getattr(app, "_session_job_added", None)
-    if adder is not None:
-        adder(view, pool, ids, threads, None, None)
-    held.release()
-    app.flush_engine_events()
+    app.track_job(job, pool, ids, threads, before_flush=held.release)
     app.notify(f"Job #{job.id}: {len(ids):,} ids on {len(job.tasks)} tasks", title="Sent to the cluster", timeout=3)
 
 

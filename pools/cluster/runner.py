@@ -141,7 +141,8 @@ def _run_task(spec: PoolSpec, ids: IdRanges, dst_dir: str, threads: int, cancel_
 class ClusterJob:
     """A job running on the cluster: ``wait()`` gives the merged report, ``cancel()`` stops every task.
 
-    ``id``, ``name``, ``state`` and ``done`` answer as a local :class:`pools.Job` does; listeners
+    It is a :class:`~pools.engine.job.JobLike`, as a local :class:`pools.Job` is: ``id``, ``name``,
+    ``state``, ``done``, ``report``, ``cancel()`` and ``wait(timeout)`` answer alike. Listeners
     (``on_event`` of :meth:`ClusterRunner.submit`) hear :mod:`pools.events` with this ``id`` and
     a :class:`~pools.cluster.relay.ClusterWorkerState` per worker, on a thread of the client's.
     """
@@ -163,11 +164,11 @@ class ClusterJob:
         self._started = time.monotonic()
         self._report: DownloadReport | None = None
         self._done = threading.Event()
-        self._wait_lock = threading.Lock()
         if events is not None:
             events.emit(ev.JobState(job_id, "queued"))
             events.emit(ev.JobState(job_id, "running"))
             threading.Thread(target=self._watch_workers, daemon=True, name="cluster-workers").start()
+        threading.Thread(target=self._settle, daemon=True, name=f"cluster-job-{job_id}").start()
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -201,22 +202,22 @@ class ClusterJob:
                 self.events.worker_lost(gone)
             seen = now
 
-    def wait(self, timeout: float | None = None, *,
-             on_report: Callable[[DownloadReport], None] | None = None) -> DownloadReport:
-        """Wait for every task (``TimeoutError`` after ``timeout`` seconds while another thread
-        gathers them); ``on_report`` hears each task's report as it finishes."""
-        if self._wait_lock.acquire(blocking=False):
-            try:
-                if self._report is None:
-                    self._report = self._gather(on_report)
-                    self._done.set()
-            finally:
-                self._wait_lock.release()
-        elif not self._done.wait(timeout):
+    def wait(self, timeout: float | None = None) -> DownloadReport:
+        """The merged report once every task is done; TimeoutError when ``timeout`` seconds pass first."""
+        if not self._done.wait(timeout):
             raise TimeoutError(f"cluster job {self.id} still running")
         return self._report
 
-    def _gather(self, on_report) -> DownloadReport:
+    def _settle(self) -> None:
+        try:
+            self._report = self._gather()
+        except Exception as err:  # noqa: BLE001 - a client closed under us: the job still ends
+            self._report = DownloadReport(state="failed", error=f"the cluster went away: {err.__class__.__name__}",
+                                          not_reached=len(self.ids), requested=self.ids)
+        finally:
+            self._done.set()
+
+    def _gather(self) -> DownloadReport:
         reports: list[DownloadReport] = []
         not_run = 0
         error = None
@@ -231,8 +232,6 @@ class ClusterJob:
                 continue
             reports.append(report)
             heard.add(str(future.key))
-            if on_report is not None:
-                on_report(report)
         report = merge_reports(reports, self.ids, not_run=not_run,
                                elapsed=time.monotonic() - self._started, error=error,
                                cancelled=self.cancelled)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from pools import events as ev
 from pools.archive.index import IndexEntry
@@ -24,6 +24,29 @@ from pools.files import OutsideError, remove_empty_dir
 from pools.ranges import IdList, IdRanges
 
 SETTLED = ("done", "cancelled", "failed")
+
+
+class JobLike(Protocol):
+    """What a running job is, wherever it runs: a local :class:`Job` and a cluster's
+    :class:`~pools.cluster.runner.ClusterJob` alike. ``wait(timeout)`` raises TimeoutError when
+    ``timeout`` seconds pass first."""
+
+    id: int
+    name: str
+    dst_dir: str
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def report(self) -> DownloadReport: ...
+
+    def cancel(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> DownloadReport: ...
 
 
 class Job:

@@ -63,12 +63,14 @@ class BrowseScreen(SummaryLoading, Screen):
             self.hint = hint
             self.listed = listed
 
-    def __init__(self, pool, settings: AppSettings) -> None:
+    def __init__(self, pool, settings: AppSettings, archives: dict[str, ArchiveInfo] | None = None) -> None:
+        """``archives``: where the tree listing goes, shared with whoever made the screen (the app
+        answers the other screens' questions about the repo's archives from it)."""
         super().__init__()
         self.pool = pool
         self.settings = settings
         self.sha: str | None = None
-        self.archives: dict[str, ArchiveInfo] = {}
+        self.archives: dict[str, ArchiveInfo] = archives if archives is not None else {}
         self.summaries: dict[str, ArchiveSummary] = {}
         self.error: str | None = None
         self._wanted: deque[str] = deque()
@@ -145,7 +147,8 @@ class BrowseScreen(SummaryLoading, Screen):
     @on(Listed)
     def _listed(self, message: Listed) -> None:
         self.sha = message.sha
-        self.archives = {a.path: a for a in message.archives}
+        self.archives.clear()
+        self.archives.update((a.path, a) for a in message.archives)
         table = self.query_one("#archives", VirtualTable)
         base = self.settings.base_dir.strip("/") or "the repo"
         table.empty_text = f"No .tar archives under {base}/ at this revision: check the base dir."
