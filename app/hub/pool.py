@@ -79,6 +79,12 @@ class HubHTTPServer(HTTPServer):
     def workers(self) -> int:
         return len(self._threads) - 1
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections not closed yet (a request being served keeps its connection open)."""
+        with self._conns_lock:
+            return len(self._conns)
+
     # ---- connections: parked until readable, then served by a worker ---------------------
 
     def process_request(self, request: Any, client_address: Any) -> None:

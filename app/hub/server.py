@@ -265,6 +265,12 @@ class HubServer:
                     and r.kind in ("resolve", "cdn", "cache") and r.path.endswith(suffix)]
 
     @property
+    def open_connections(self) -> int:
+        """Connections still open on the Hub and its CDN port: 0 once every client that went away
+        has had its last request logged."""
+        return sum(s.open_connections for s in (self._httpd, self._cdn) if s is not None)
+
+    @property
     def stats(self) -> dict[str, int]:
         with self._log_lock:
             return dict(self._counters)

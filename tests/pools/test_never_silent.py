@@ -16,9 +16,8 @@ from app.hub.dataset import build_repo
 from pools import DestinationError, Downloader, HubUnreachableError, IncrementIDDataPool
 from pools.engine import write as write_module
 from pools.transport import RetryPolicy
-
 from tests.support.helpers import assert_only_verified, binary_resources, closed_port
-from tests.pools.engine.test_reliability import _FullDisk
+from tests.support.reliability import FullDisk
 
 FAST = RetryPolicy(attempts=2, backoff=0.001, max_backoff=0.002, jitter=0.0)
 WAIT = 60
@@ -47,7 +46,7 @@ def test_a_destination_that_fills_up_raises_after_keeping_what_it_wrote(hub, hub
     ids = sorted(a + 1000 * k for a in range(3) for k in range(1, 11))
     manifest = build_repo(hub_root, "t/fills", binary_resources(ids))
     dst = tmp_path / "o"
-    monkeypatch.setattr(write_module, "open", _FullDisk(dst, budget=25_000), raising=False)
+    monkeypatch.setattr(write_module, "open", FullDisk(dst, budget=25_000), raising=False)
     pool = IncrementIDDataPool("t/fills", endpoint=hub.url, retry=FAST)
     with pytest.raises(DestinationError, match="disk full") as err:
         pool.batch_download_to_directory(ids, str(dst), max_workers=3, save_metainfo=False)

@@ -11,7 +11,8 @@ archives, indexes, HEADs and API calls alike) against a fresh download of ``--id
 seed, and counts the files that arrived complete and verified (sha256 equal to the manifest the
 repo was built from) and the files lost (absent, failed, or with other bytes).
 
-Part 2 runs ``tests/pools/engine/test_reliability.py`` (bad input, destinations, interruptions) and lists each
+Part 2 runs the fetch, plan, write, resume and command-line error tests (bad input, destinations,
+interruptions) and lists each
 case with its outcome.
 """
 
@@ -146,14 +147,18 @@ class _Outcomes:
             self.results[report.nodeid.split("::", 1)[1]] = report.outcome
 
 
+RELIABILITY = ("tests/pools/engine/test_fetch.py", "tests/pools/engine/test_plan.py", "tests/pools/engine/test_write.py",
+               "tests/pools/engine/test_resume.py", "tests/app/commands/test_download_errors.py")
+
+
 def tests_table() -> list[str]:
     import pytest
 
     plugin = _Outcomes()
     with contextlib.redirect_stdout(sys.stderr):  # pytest's own output is not part of the table
-        code = pytest.main([str(HERE.parent / "pools" / "engine" / "test_reliability.py"), "-q", "-p", "no:cacheprovider", "-p", "no:logging"],
-                           plugins=[plugin])
-    rows = ["| case (tests/pools/engine/test_reliability.py) | outcome |", "|---|---|"]
+        code = pytest.main([str(HERE.parents[1] / f) for f in RELIABILITY] + ["-q", "-p", "no:cacheprovider",
+                                                                            "-p", "no:logging"], plugins=[plugin])
+    rows = ["| case | outcome |", "|---|---|"]
     for nodeid, outcome in plugin.results.items():
         rows.append(f"| `{nodeid}` | {outcome} |")
     rows.append("")
@@ -172,7 +177,7 @@ def main(argv=None) -> int:
     lines = [f"`{cmd}` ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})", ""]
     lines += wire_table(args.ids, args.seeds, args.workers)
     if not args.no_tests:
-        lines += ["", "Bad input, destinations, interruptions (`python -m pytest tests/pools/engine/test_reliability.py -v`):",
+        lines += ["", f"Bad input, destinations, interruptions (`python -m pytest {' '.join(RELIABILITY)} -v`):",
                   ""]
         lines += tests_table()
     print("\n".join(lines))

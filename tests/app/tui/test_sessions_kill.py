@@ -68,7 +68,8 @@ async def test_kill_9_mid_job_then_resume_fetches_nothing_twice(hub, hub_root, t
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot, lambda: isinstance(app.screen, ResumeScreen), "the resume offer")
         assert "100-159" in str(app.screen.query_one(".dialog-body").render())
-        # the killed child's last requests were answered (or refused) while this app started
+        # the killed child's last requests are answered (or refused) and logged before counting
+        await settle(pilot, lambda: hub.open_connections == 0, "the killed child's connections to close")
         gets_before = len(tar_gets(hub))
         await pilot.press("enter")
         await settle(pilot, lambda: app.model.jobs, "the resumed job")

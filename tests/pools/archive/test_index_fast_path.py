@@ -14,8 +14,7 @@ import pytest
 from pools import ArchiveIndex, IndexFormatError
 from pools.archive.index import NO_ID, UNSAFE_NAME, classify_name, fast_id
 from pools.archive.layout import resource_id_of
-
-from tests.pools.engine.test_reliability import UNSAFE_NAMES
+from tests.support.reliability import UNSAFE_NAMES
 
 SHA = "c" * 64
 ODD_NAMES = UNSAFE_NAMES + [
