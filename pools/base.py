@@ -8,7 +8,6 @@ pools, ``resolve_revision()``, ``get_index()``, ``list_archives()``, ``archives_
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import tempfile
 import threading
@@ -30,7 +29,10 @@ from pools.errors import (
     ResourceNotFoundError,
     TransientError,
 )
+from pools.files import OutsideError, real_dir_inside
 from pools.generic import ArchiveInfo, DataLocation, DataPool, Preview  # noqa: F401 - the reference has them here
+from pools.ids import expected_count
+from pools.progress import StopAfter, TerminalBar
 from pools.ranges import IdRanges
 from pools.transport import HubClient
 from pools.transport.retry import RetryPolicy, with_retries
@@ -38,7 +40,7 @@ from pools.transport.retry import RetryPolicy, with_retries
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool",
     "InvalidResourceDataError", "FileUnrecognizableError", "ResourceNotFoundError",
-    "ArchiveInfo", "Preview", "ArchiveTemplateDataPool",
+    "ArchiveInfo", "Preview", "ArchiveTemplateDataPool", "id_modulo_cut",
 ]
 
 
@@ -88,6 +90,12 @@ class HfBasedDataPool(DataPool):
     def archive_layers(self) -> list[tuple[int, Any]] | None:
         """``[(modulus, residue -> archive path), ...]`` when archives follow ``id % modulus``; else None."""
         return None
+
+    def _own(self, name: str, cls: type) -> bool:
+        """Whether this pool's ``name`` is ``cls``'s own method, not a subclass's override: a fast
+        path that stands for that method (archive layers instead of ``_request_possible_archives``)
+        is taken only then, so an override written for cheesechaser is always the one called."""
+        return getattr(type(self), name) is getattr(cls, name)
 
     def index_path_of(self, archive: str) -> str:
         return index_path(archive)
@@ -246,9 +254,9 @@ class HfBasedDataPool(DataPool):
             data = with_retries(call, f"{self.data_repo_id}/{archive}", self.client.policy, cancel)
         return data
 
-    @contextmanager
-    def mock_resource(self, resource_id, resource_info, silent: bool = False) -> ContextManager[Tuple[str, Any]]:
-        """Download every file of ``resource_id`` into a temporary folder, under its basename."""
+    def _request_resource_by_id(self, resource_id) -> List[DataLocation]:
+        """Where the files of ``resource_id`` are: its first candidate archive that holds it.
+        Raises ResourceNotFoundError when no archive does (or its index is broken)."""
         try:
             found = self.locate(int(resource_id))
         except IndexFormatError as err:
@@ -256,10 +264,34 @@ class HfBasedDataPool(DataPool):
         if found is None:
             raise ResourceNotFoundError(f"Resource {resource_id!r} not found.")
         archive, entries = found
+        return [DataLocation(resource_id=int(resource_id), tar_file=archive, filename=e.name) for e in entries]
+
+    def _get_dst_filename(self, location: DataLocation) -> str:
+        """The name a file is saved under, relative to the destination: its basename."""
+        return os.path.basename(location.filename)
+
+    def _entry_at(self, location: DataLocation) -> IndexEntry:
+        """The index entry of a location (a subclass's ``_request_resource_by_id`` may name any file)."""
+        index = self.get_index(location.tar_file)
+        if index is not None:
+            for entry in index.lookup(int(location.resource_id)):
+                if entry.name == location.filename:
+                    return entry
+            for entry in index.entries:  # a file the naming rule gives another id (or none)
+                if entry.name == location.filename:
+                    return entry
+        raise ResourceNotFoundError(f"{location.filename!r} is not in the index of {location.tar_file}")
+
+    @contextmanager
+    def mock_resource(self, resource_id, resource_info, silent: bool = False) -> ContextManager[Tuple[str, Any]]:
+        """Download every file of ``resource_id`` into a temporary folder, each under the name
+        ``_get_dst_filename`` gives it (a subclass's overrides of it and of
+        ``_request_resource_by_id`` are honoured, as in cheesechaser)."""
+        locations = self._request_resource_by_id(resource_id)
         with tempfile.TemporaryDirectory(prefix="cheesechaser-") as td:
-            for entry in entries:
-                data = self.read_file(archive, entry)
-                with open(os.path.join(td, safe_basename(entry.name)), "wb") as f:
+            for location in locations:
+                data = self.read_file(location.tar_file, self._entry_at(location))
+                with open(_path_inside(td, self._get_dst_filename(location)), "wb") as f:
                     f.write(data)
             yield td, resource_info
 
@@ -270,6 +302,11 @@ class HfBasedDataPool(DataPool):
                                     on_event=None) -> DownloadReport:
         """Download resources into ``dst_dir`` with the planned, resumable downloader.
 
+        ``max_downloads``: stop once that many resources are in ``dst_dir`` (downloaded or already
+        there; ids missing or failed do not count, as in cheesechaser); the report then says
+        ``cancelled`` with the rest not reached. A bar of ids settled is drawn on a terminal
+        unless ``silent``.
+
         Ids or ``(id, info)`` tuples (a generator is consumed lazily); missing ids do not stop the
         batch; every file is verified against the index's sha256 and written atomically; files
         already present and verified are not fetched again. Returns the :class:`DownloadReport`.
@@ -279,13 +316,31 @@ class HfBasedDataPool(DataPool):
         after keeping every file it wrote; the report is on the exception's ``report``. Ids that
         are not ints (or ``(int, info)`` pairs) raise ``TypeError`` naming the value.
         """
-        items = resource_ids if max_downloads is None else itertools.islice(iter(resource_ids), max_downloads)
+        bar = TerminalBar(expected_count(resource_ids), silent=silent)
         with Downloader(max_workers=max_workers, on_event=on_event) as dl:
-            job = dl.submit(self, items, dst_dir, save_metainfo=save_metainfo, metainfo_fmt=metainfo_fmt)
+            dl.add_listener(bar)
+            started: list = []
+            if max_downloads is not None:
+                dl.add_listener(StopAfter(max_downloads, lambda: started[0].cancel()))
+            job = dl.submit(self, resource_ids, dst_dir, save_metainfo=save_metainfo, metainfo_fmt=metainfo_fmt)
+            started.append(job)
             report = job.wait()
+        bar.close()
         if report.state == "failed":
             raise _job_error(job, report)
         return report
+
+
+def _path_inside(root: str, name: str) -> str:
+    """``root/name`` with its folders made, each a real folder inside ``root``; a name that is
+    absolute or climbs out (``..``) is refused: it comes from a subclass, not from the user."""
+    parts = str(name).replace("\\", "/").split("/")
+    if not name or str(name).startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise InvalidResourceDataError(f"{str(name)[:200]!r} is not a file name inside the destination")
+    try:
+        return os.path.join(real_dir_inside(root, parts[:-1]), parts[-1])
+    except OutsideError as err:
+        raise InvalidResourceDataError(str(err)) from None
 
 
 def _job_error(job, report: DownloadReport) -> Exception:
@@ -299,6 +354,14 @@ def _job_error(job, report: DownloadReport) -> Exception:
         err = HubUnreachableError(report.error or "the job failed")
     err.report = report  # type: ignore[attr-defined]
     return err
+
+
+def id_modulo_cut(id_text: str) -> list[str]:
+    """An id's digits in groups of three from the right: ``"123456789"`` -> ``["123", "456", "789"]``,
+    ``"12345"`` -> ``["12", "345"]`` (cheesechaser's helper for nested folders by id)."""
+    text = str(id_text)
+    head = len(text) % 3
+    return ([text[:head]] if head else []) + [text[i:i + 3] for i in range(head, len(text), 3)]
 
 
 class IncrementIDDataPool(HfBasedDataPool):
@@ -329,6 +392,8 @@ class IncrementIDDataPool(HfBasedDataPool):
         return [archive_path(int(resource_id), level, self.base_dir) for level in self._levels]
 
     def archive_layers(self):
+        if not self._own("_request_possible_archives", IncrementIDDataPool):
+            return None  # a subclass names the archives itself: asked id by id
         return [(10 ** level, (lambda residue, level=level: archive_path(residue, level, self.base_dir)))
                 for level in self._levels]
 
@@ -378,5 +443,7 @@ class ArchiveTemplateDataPool(HfBasedDataPool):
         return [template.format(residue=residue) for template in self.archive_templates]
 
     def archive_layers(self):
+        if not self._own("_request_possible_archives", ArchiveTemplateDataPool):
+            return None
         return [(self.modulus, (lambda residue, t=template: t.format(residue=residue)))
                 for template in self.archive_templates]

@@ -75,5 +75,7 @@ class CombinedLayoutDataPool(HfBasedDataPool):
         return out
 
     def archive_layers(self):
+        if not self._own("_request_possible_archives", CombinedLayoutDataPool):
+            return None
         return [(modulus, (lambda residue, t=template: t.format(residue=residue)))
                 for modulus, template in self.layers]

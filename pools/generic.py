@@ -21,25 +21,14 @@ from pools.errors import ResourceNotFoundError
 from pools.files import unlink_quiet
 
 
+@dataclass
 class DataLocation:
-    """Represents the location of a file within a tar archive."""
+    """Represents the location of a file within a tar archive (a dataclass, as the reference's:
+    ``dataclasses.asdict`` works, equal by fields, unhashable)."""
 
-    def __init__(self, resource_id: int, tar_file: str, filename: str):
-        self.resource_id = resource_id
-        self.tar_file = tar_file
-        self.filename = filename
-
-    def __eq__(self, other):
-        if not isinstance(other, DataLocation):
-            return NotImplemented
-        return (self.resource_id, self.tar_file, self.filename) == \
-            (other.resource_id, other.tar_file, other.filename)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self):
-        return (f"DataLocation(resource_id={self.resource_id!r}, tar_file={self.tar_file!r}, "
-                f"filename={self.filename!r})")
+    resource_id: int
+    tar_file: str
+    filename: str
 
 
 @dataclass(frozen=True)

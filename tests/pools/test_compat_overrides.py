@@ -1,0 +1,157 @@
+"""Code written for cheesechaser 0.2.2 runs on ``pools`` with only the import changed.
+
+Each script below is written the way cheesechaser's own pools are; it runs once with
+``cheesechaser`` (the peer venv, skipped when it is absent) and once with ``pools``, over real HTTP
+against the loopback Hub, and the files they leave must be the same. A silent "everything
+missing" (an override the engine never called) is the failure these tests exist for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from app.hub.dataset import build_repo
+from pools import IncrementIDDataPool, InvalidResourceDataError
+from pools.base import DataLocation, id_modulo_cut
+
+ROOT = Path(__file__).resolve().parents[2]
+PEER_PYTHON = Path(os.environ.get("CHEESECHASER_PEER_PYTHON") or "/work/peer/bin/python")
+IDS = list(range(1000, 1040))
+
+
+def _payload(rid: int) -> bytes:
+    return hashlib.sha256(str(rid).encode()).digest() * (20 + rid % 7)
+
+
+def _repo(hub_root) -> None:
+    """Archives named ``shards/part-<id % 4>.tar``: no base level reaches them, only an override."""
+    build_repo(hub_root, "t/compat", {rid: {f"{rid}.bin": _payload(rid)} for rid in IDS},
+               archives=lambda rid: f"shards/part-{rid % 4}.tar")
+
+
+OVERRIDE = """
+from {module}.datapool import IncrementIDDataPool
+
+class ShardPool(IncrementIDDataPool):
+    def __init__(self):
+        IncrementIDDataPool.__init__(self, "t/compat", base_level=3)
+
+    def _request_possible_archives(self, resource_id):
+        return [f"shards/part-{{int(resource_id) % 4}}.tar"]
+
+pool = ShardPool()
+pool.batch_download_to_directory({ids!r}, {dst!r}, max_workers=4, silent=True)
+"""
+
+
+def _run(python: str, module: str, script: str, hub, tmp_path: Path, **fmt) -> subprocess.CompletedProcess:
+    code = textwrap.dedent(script).format(module=module, **fmt)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / f"home-{module}"), HF_HUB_DISABLE_TELEMETRY="1",
+               PYTHONPATH=str(ROOT))
+    proc = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and ".cheesechaser-partial" not in p.parts}
+
+
+def test_an_override_of_the_possible_archives_is_called_not_silently_skipped(hub, hub_root, tmp_path):
+    _repo(hub_root)
+    dst = tmp_path / "ours"
+    _run(sys.executable, "pools", OVERRIDE, hub, tmp_path, ids=IDS[:12], dst=str(dst))
+    assert _tree(dst) == {f"{rid}.bin": _payload(rid) for rid in IDS[:12]}
+
+
+@pytest.mark.peer
+@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+def test_the_same_override_script_leaves_the_same_files_as_cheesechaser(hub, hub_root, tmp_path):
+    _repo(hub_root)
+    ids = IDS[:12] + [999_999]  # one id no archive holds: skipped by both
+    _run(str(PEER_PYTHON), "cheesechaser", OVERRIDE, hub, tmp_path, ids=ids, dst=str(tmp_path / "peer"))
+    _run(sys.executable, "pools", OVERRIDE, hub, tmp_path, ids=ids, dst=str(tmp_path / "ours"))
+    theirs, ours = _tree(tmp_path / "peer"), _tree(tmp_path / "ours")
+    assert theirs and ours == theirs
+
+
+def test_max_downloads_counts_resources_brought_not_ids_tried(hub, hub_root, tmp_path):
+    """cheesechaser's ``max_downloads`` stops after that many downloads: ids that are missing do not
+    use it up (ours wrote nothing here before: it cut the id list to ``max_downloads`` ids)."""
+    build_repo(hub_root, "t/max", {rid: {f"{rid}.bin": _payload(rid)} for rid in range(1100, 1139)}, base_level=2)
+    pool = IncrementIDDataPool("t/max", base_level=2, endpoint=hub.url)
+    missing = list(range(5000, 5050))  # 50 ids no archive holds, first
+    report = pool.batch_download_to_directory(missing + list(range(1100, 1139)), str(tmp_path / "o"),
+                                              max_workers=2, max_downloads=10, silent=True)
+    written = [p for p in (tmp_path / "o").iterdir() if p.suffix == ".bin"]
+    assert 10 <= len(written) < 39
+    assert report.state == "cancelled" and len(report.downloaded) >= 10
+
+
+def test_data_location_is_a_dataclass_and_id_modulo_cut_exists():
+    loc = DataLocation(resource_id=7, tar_file="images/0007.tar", filename="7.png")
+    assert dataclasses.asdict(loc) == {"resource_id": 7, "tar_file": "images/0007.tar", "filename": "7.png"}
+    assert loc == DataLocation(7, "images/0007.tar", "7.png") and loc != DataLocation(8, "images/0007.tar", "7.png")
+    with pytest.raises(TypeError):
+        hash(loc)
+    assert id_modulo_cut("123456789") == ["123", "456", "789"]
+    assert id_modulo_cut("12345") == ["12", "345"] and id_modulo_cut("7") == ["7"]
+
+
+DST_NAME = """
+import hashlib, os
+from {module}.datapool import IncrementIDDataPool
+
+class PostPool(IncrementIDDataPool):
+    def _get_dst_filename(self, location):
+        return f"post{{location.resource_id}}" + os.path.splitext(location.filename)[1]
+
+pool = PostPool("t/names", base_level=2)
+for rid in {ids!r}:
+    with pool.mock_resource(rid, None, silent=True) as (td, info):
+        for name in sorted(os.listdir(td)):
+            print(name, hashlib.sha256(open(os.path.join(td, name), "rb").read()).hexdigest())
+"""
+
+
+def _names_repo(hub_root) -> None:
+    build_repo(hub_root, "t/names", {rid: {f"{rid}.bin": _payload(rid)} for rid in IDS[:6]}, base_level=2)
+
+
+def test_mock_resource_saves_each_file_under_the_name_an_override_gives(hub, hub_root, tmp_path):
+    _names_repo(hub_root)
+    out = _run(sys.executable, "pools", DST_NAME, hub, tmp_path, ids=IDS[:3]).stdout.split("\n")
+    assert [line.split()[0] for line in out if line] == [f"post{rid}.bin" for rid in IDS[:3]]
+
+
+@pytest.mark.peer
+@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+def test_mock_resource_with_an_override_of_the_name_matches_cheesechaser(hub, hub_root, tmp_path):
+    _names_repo(hub_root)
+    theirs = _run(str(PEER_PYTHON), "cheesechaser", DST_NAME, hub, tmp_path, ids=IDS[:4]).stdout
+    ours = _run(sys.executable, "pools", DST_NAME, hub, tmp_path, ids=IDS[:4]).stdout
+    assert theirs.strip() and ours == theirs
+
+
+def test_a_name_an_override_gives_never_leads_outside_the_folder(hub, hub_root, tmp_path):
+    _names_repo(hub_root)
+
+    class Climbing(IncrementIDDataPool):
+        def _get_dst_filename(self, location):
+            return "../../escaped.bin"
+
+    pool = Climbing("t/names", base_level=2, endpoint=hub.url)
+    with pytest.raises(InvalidResourceDataError, match="not a file name inside"):
+        with pool.mock_resource(IDS[0], None):
+            pass
+    assert not list(tmp_path.rglob("escaped.bin"))
