@@ -7,6 +7,7 @@ pools, ``resolve_revision()``, ``get_index()``, ``list_archives()``, ``archives_
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -16,8 +17,14 @@ from contextlib import contextmanager
 from typing import Any, Callable, ContextManager, Iterable, Iterator, List, Optional, Tuple, Union
 
 from pools.archive.index import ArchiveIndex, IndexEntry
-from pools.archive.layout import archive_path, index_path, resource_id_of, safe_basename
-from pools.engine.downloader import Downloader
+from pools.archive.layout import (
+    archive_path,
+    archive_template_problem,
+    id_modulo_cut,
+    index_path,
+    resource_id_of,
+)
+from pools.engine.downloader import PARTIAL_DIR, Downloader
 from pools.engine.report import DownloadReport
 from pools.errors import (
     FileUnrecognizableError,
@@ -29,7 +36,7 @@ from pools.errors import (
     ResourceNotFoundError,
     TransientError,
 )
-from pools.files import OutsideError, real_dir_inside
+from pools.files import OutsideError, path_inside, relative_name_problem
 from pools.generic import ArchiveInfo, DataLocation, DataPool, Preview  # noqa: F401 - the reference has them here
 from pools.ids import expected_count
 from pools.progress import StopAfter, TerminalBar
@@ -270,6 +277,22 @@ class HfBasedDataPool(DataPool):
         """The name a file is saved under, relative to the destination: its basename."""
         return os.path.basename(location.filename)
 
+    def destination_entries(self, resource_id: int, archive: str, entries: list[IndexEntry]) -> list[IndexEntry]:
+        """``entries`` with the names they are saved under (``basename``): a subclass's
+        ``_get_dst_filename`` decides when it has one. InvalidResourceDataError for a name that
+        would not stay inside the destination."""
+        if self._own("_get_dst_filename", HfBasedDataPool):
+            return entries
+        out = []
+        for entry in entries:
+            name = self._get_dst_filename(DataLocation(int(resource_id), archive, entry.name))
+            problem = relative_name_problem(name) or (
+                f"{str(name)[:200]!r} is the partial folder" if str(name).split("/")[0] == PARTIAL_DIR else None)
+            if problem:
+                raise InvalidResourceDataError(problem)
+            out.append(dataclasses.replace(entry, basename=name))
+        return out
+
     def _entry_at(self, location: DataLocation) -> IndexEntry:
         """The index entry of a location (a subclass's ``_request_resource_by_id`` may name any file)."""
         index = self.get_index(location.tar_file)
@@ -291,7 +314,11 @@ class HfBasedDataPool(DataPool):
         with tempfile.TemporaryDirectory(prefix="cheesechaser-") as td:
             for location in locations:
                 data = self.read_file(location.tar_file, self._entry_at(location))
-                with open(_path_inside(td, self._get_dst_filename(location)), "wb") as f:
+                try:
+                    path = path_inside(td, self._get_dst_filename(location))
+                except (ValueError, OutsideError) as err:
+                    raise InvalidResourceDataError(str(err)) from None
+                with open(path, "wb") as f:
                     f.write(data)
             yield td, resource_info
 
@@ -331,18 +358,6 @@ class HfBasedDataPool(DataPool):
         return report
 
 
-def _path_inside(root: str, name: str) -> str:
-    """``root/name`` with its folders made, each a real folder inside ``root``; a name that is
-    absolute or climbs out (``..``) is refused: it comes from a subclass, not from the user."""
-    parts = str(name).replace("\\", "/").split("/")
-    if not name or str(name).startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise InvalidResourceDataError(f"{str(name)[:200]!r} is not a file name inside the destination")
-    try:
-        return os.path.join(real_dir_inside(root, parts[:-1]), parts[-1])
-    except OutsideError as err:
-        raise InvalidResourceDataError(str(err)) from None
-
-
 def _job_error(job, report: DownloadReport) -> Exception:
     """The exception that says why a whole job failed, with its report attached."""
     cause = job.exception
@@ -354,14 +369,6 @@ def _job_error(job, report: DownloadReport) -> Exception:
         err = HubUnreachableError(report.error or "the job failed")
     err.report = report  # type: ignore[attr-defined]
     return err
-
-
-def id_modulo_cut(id_text: str) -> list[str]:
-    """An id's digits in groups of three from the right: ``"123456789"`` -> ``["123", "456", "789"]``,
-    ``"12345"`` -> ``["12", "345"]`` (cheesechaser's helper for nested folders by id)."""
-    text = str(id_text)
-    head = len(text) % 3
-    return ([text[:head]] if head else []) + [text[i:i + 3] for i in range(head, len(text), 3)]
 
 
 class IncrementIDDataPool(HfBasedDataPool):
@@ -399,17 +406,6 @@ class IncrementIDDataPool(HfBasedDataPool):
 
     def list_archives(self, path: str | None = None) -> Iterator[ArchiveInfo]:
         return HfBasedDataPool.list_archives(self, self.base_dir.strip("/") or None if path is None else path)
-
-
-def archive_template_problem(template: str) -> str | None:
-    """Why ``template`` cannot name archives (``"must use only {residue}"``...), or None."""
-    try:
-        path = template.format(residue=0)
-    except (KeyError, IndexError, ValueError, AttributeError):
-        return "must use only {residue}"
-    if not path.endswith(".tar") or safe_basename(path) is None or path.startswith("/") or ".." in path.split("/"):
-        return "must name a .tar inside the repo"
-    return None
 
 
 class ArchiveTemplateDataPool(HfBasedDataPool):

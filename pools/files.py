@@ -103,6 +103,26 @@ def inside(root_real: str, path: str) -> bool:
     return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
+def relative_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a file's path relative to a destination (absolute, climbing out with
+    ``..``, empty parts, a NUL), or None."""
+    text = str(name)
+    parts = text.split("/")
+    if not text or text.startswith("/") or "\\" in text or "\0" in text or any(p in ("", ".", "..") for p in parts):
+        return f"{text[:200]!r} is not a file name inside the destination"
+    return None
+
+
+def path_inside(root: str, name: str) -> str:
+    """``root/name`` with its folders made, each a real folder inside ``root``; ValueError for a
+    name that is absolute or climbs out, OutsideError for a folder that leads outside."""
+    problem = relative_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    parts = name.split("/")
+    return os.path.join(real_dir_inside(root, parts[:-1]), parts[-1])
+
+
 def real_dir_inside(root: str, rel_parts: list[str] | tuple[str, ...], *, create: bool = True) -> str:
     """``root/part/part...`` as real folders (made when missing), each checked not to be a link,
     and the result checked with ``realpath`` to be inside ``root``; raises OutsideError otherwise."""

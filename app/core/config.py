@@ -40,7 +40,7 @@ else:  # pragma: no cover - Python 3.10
 
 from app.core.catalogue import DEMO, PRESETS, Preset
 from app.core.settings import check_repo_id, parse_base_level
-from pools.base import archive_template_problem
+from pools.archive.layout import archive_template_problem
 from pools.text import shown
 
 APP_NAME = "cheesechaser-tui"

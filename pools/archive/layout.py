@@ -66,3 +66,22 @@ def resource_id_of(name: str) -> int | None:
     if len(stem) > MAX_ID_DIGITS or not _DIGITS.fullmatch(stem):
         return None
     return int(stem)
+
+
+def id_modulo_cut(id_text: str) -> list[str]:
+    """An id's digits in groups of three from the right: ``"123456789"`` -> ``["123", "456", "789"]``,
+    ``"12345"`` -> ``["12", "345"]`` (cheesechaser's helper for nested folders by id)."""
+    text = str(id_text)
+    head = len(text) % 3
+    return ([text[:head]] if head else []) + [text[i:i + 3] for i in range(head, len(text), 3)]
+
+
+def archive_template_problem(template: str) -> str | None:
+    """Why ``template`` cannot name archives (``"must use only {residue}"``...), or None."""
+    try:
+        path = template.format(residue=0)
+    except (KeyError, IndexError, ValueError, AttributeError):
+        return "must use only {residue}"
+    if not path.endswith(".tar") or safe_basename(path) is None or path.startswith("/") or ".." in path.split("/"):
+        return "must name a .tar inside the repo"
+    return None

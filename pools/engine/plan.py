@@ -16,7 +16,7 @@ from pools.engine.fetch import Fetcher
 from pools.engine.job import Job, Resource
 from pools.engine.workers import WorkerStates
 from pools.engine.write import verified
-from pools.errors import IndexFormatError, TransferError
+from pools.errors import IndexFormatError, InvalidResourceDataError, TransferError
 from pools.ids import chunks
 from pools.ranges import IdList, IdRanges
 
@@ -253,6 +253,12 @@ class Planner:
     def _prepare(self, wid: int, job: Job, rid: int, archive: str, entries: list[IndexEntry],
                  wanted: dict[str, list[tuple[IndexEntry, Resource]]]) -> None:
         """Skip the files already present and verified; queue the rest of the resource."""
+        if hasattr(job.pool, "destination_entries"):
+            try:
+                entries = job.pool.destination_entries(rid, archive, entries)
+            except InvalidResourceDataError as err:  # a subclass's name for a file: not inside the destination
+                job.resource_failed(rid, str(err))
+                return
         todo = []
         present: list[str] = []
         unverified = False

@@ -67,7 +67,7 @@ class RunWriter:
 
     def _open(self, entry: IndexEntry) -> None:
         self.job.file_opening()  # raises Cancelled once the job may end
-        self._tmp = tmp_path(self.job.dst_dir, entry.basename)
+        self._tmp = tmp_path(self.job.dst_dir, os.path.basename(entry.basename))
         try:
             self._file = create_tmp(self._tmp)
         except BaseException:
@@ -116,7 +116,7 @@ class RunWriter:
                 unlink_quiet(tmp)
                 self.mismatched.append((entry, res))
                 return
-            why = place(tmp, os.path.join(self.job.dst_dir, entry.basename), self.job.real_dst)
+            why = place_in(tmp, self.job.dst_dir, entry.basename, self.job.real_dst)
             self.completed.add(id(entry))  # settled either way: a name that cannot be taken is not retried
             if why is not None:
                 self.job.file_failed(res, why)
@@ -154,10 +154,10 @@ def write_whole(job: Job, entry: IndexEntry, res: Resource, data: bytes) -> None
     if entry.sha256 and hashlib.sha256(data).hexdigest() != entry.sha256:
         job.file_failed(res, f"sha256 mismatch for {entry.basename}")
         return
-    tmp = tmp_path(job.dst_dir, entry.basename)
+    tmp = tmp_path(job.dst_dir, os.path.basename(entry.basename))
     with create_tmp(tmp) as f:
         f.write(data)
-    why = place(tmp, os.path.join(job.dst_dir, entry.basename), job.real_dst)
+    why = place_in(tmp, job.dst_dir, entry.basename, job.real_dst)
     if why is not None:
         job.file_failed(res, why)
         return
@@ -170,6 +170,20 @@ def tmp_dir(dst_dir: str) -> str:
         return real_dir_inside(dst_dir, [PARTIAL_DIR])
     except OutsideError as err:
         raise DestinationError(f"cannot use {err.strerror}; remove it and run again") from None
+
+
+def place_in(tmp: str, dst_dir: str, name: str, root_real: str) -> str | None:
+    """:func:`place` under ``name`` in ``dst_dir``: a basename, or a relative path a pool gave,
+    whose folders are made, each a real folder inside (else why not, and the file is dropped)."""
+    if "/" not in name:
+        return place(tmp, os.path.join(dst_dir, name), root_real)
+    parts = name.split("/")
+    try:
+        folder = real_dir_inside(dst_dir, parts[:-1])
+    except OutsideError as err:
+        unlink_quiet(tmp)
+        return f"cannot save {shown(name, 200)}: {err.strerror}"
+    return place(tmp, os.path.join(folder, parts[-1]), root_real)
 
 
 def tmp_path(dst_dir: str, basename: str) -> str:

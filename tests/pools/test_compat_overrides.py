@@ -22,6 +22,8 @@ from app.hub.dataset import build_repo
 from pools import IncrementIDDataPool, InvalidResourceDataError
 from pools.base import DataLocation, id_modulo_cut
 
+from tests.support.helpers import tar_gets
+
 ROOT = Path(__file__).resolve().parents[2]
 PEER_PYTHON = Path(os.environ.get("CHEESECHASER_PEER_PYTHON") or "/work/peer/bin/python")
 IDS = list(range(1000, 1040))
@@ -154,4 +156,51 @@ def test_a_name_an_override_gives_never_leads_outside_the_folder(hub, hub_root, 
     with pytest.raises(InvalidResourceDataError, match="not a file name inside"):
         with pool.mock_resource(IDS[0], None):
             pass
+    assert not list(tmp_path.rglob("escaped.bin"))
+
+
+BATCH_NAMES = """
+import os
+from {module}.datapool import IncrementIDDataPool
+
+class PostPool(IncrementIDDataPool):
+    def _get_dst_filename(self, location):
+        return f"post{{location.resource_id}}" + os.path.splitext(location.filename)[1]
+
+PostPool("t/names", base_level=2).batch_download_to_directory({ids!r}, {dst!r}, max_workers=3, silent=True)
+"""
+
+
+def test_the_batch_download_saves_files_under_an_overrides_names(hub, hub_root, tmp_path):
+    """The table pools rely on it: cheesechaser writes ``post1010.png`` where the archive has ``1010.png``."""
+    _names_repo(hub_root)
+    _run(sys.executable, "pools", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "ours"))
+    assert _tree(tmp_path / "ours") == {f"post{rid}.bin": _payload(rid) for rid in IDS[:4]}
+    # a rerun finds them under the same names: nothing is fetched again
+    gets = len(tar_gets(hub))
+    _run(sys.executable, "pools", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "ours"))
+    assert len(tar_gets(hub)) == gets
+
+
+@pytest.mark.peer
+@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+def test_the_batch_download_with_an_override_of_the_name_matches_cheesechaser(hub, hub_root, tmp_path):
+    _names_repo(hub_root)
+    _run(str(PEER_PYTHON), "cheesechaser", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "peer"))
+    _run(sys.executable, "pools", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "ours"))
+    assert _tree(tmp_path / "peer") and _tree(tmp_path / "ours") == _tree(tmp_path / "peer")
+
+
+def test_a_batch_file_named_outside_the_destination_fails_that_id_only(hub, hub_root, tmp_path):
+    _names_repo(hub_root)
+
+    class Climbing(IncrementIDDataPool):
+        def _get_dst_filename(self, location):
+            return "../escaped.bin" if location.resource_id == IDS[0] else f"sub/{location.resource_id}.bin"
+
+    report = Climbing("t/names", base_level=2, endpoint=hub.url).batch_download_to_directory(
+        IDS[:3], str(tmp_path / "o"), silent=True)
+    assert set(report.failed) == {IDS[0]} and "not a file name inside" in report.failed[IDS[0]]
+    assert sorted(report.downloaded) == IDS[1:3]
+    assert _tree(tmp_path / "o") == {f"sub/{rid}.bin": _payload(rid) for rid in IDS[1:3]}
     assert not list(tmp_path.rglob("escaped.bin"))
