@@ -1,6 +1,7 @@
 """``cheesechaser.datapool`` under this engine: replacing ``cheesechaser`` by ``pools`` in a script's
 imports is the whole port. The reference API lives in :mod:`pools.base`; this package names it
-where cheesechaser's scripts import it from."""
+where cheesechaser's scripts import it from, with cheesechaser 0.2.2's named dataset pools
+(:mod:`pools.datapool.named`; the ones that list or combine repos are still to come)."""
 
 from pools.base import (
     DataLocation,
@@ -12,8 +13,41 @@ from pools.base import (
     ResourceNotFoundError,
     id_modulo_cut,
 )
+from pools.datapool.named import (
+    AnimePicturesDataPool,
+    AnimePicturesWebpDataPool,
+    BangumiBaseDataPool,
+    CivitaiDataPool,
+    Danbooru2024DataPool,
+    Danbooru2024SfwDataPool,
+    Danbooru2024WebpDataPool,
+    FancapsDataPool,
+    GelbooruDataPool,
+    GelbooruWebpDataPool,
+    KonachanDataPool,
+    KonachanWebpDataPool,
+    NHentaiImagesDataPool,
+    NozomiDataPool,
+    RealbooruDataPool,
+    Rule34DataPool,
+    Rule34WebpDataPool,
+    SafebooruDataPool,
+    SafebooruWebpDataPool,
+    SankakuWebpDataPool,
+    ThreedbooruDataPool,
+    YandeDataPool,
+    YandeWebpDataPool,
+    ZerochanDataPool,
+    ZerochanWebpDataPool,
+)
 
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool", "InvalidResourceDataError",
     "FileUnrecognizableError", "ResourceNotFoundError", "id_modulo_cut",
+    "AnimePicturesDataPool", "AnimePicturesWebpDataPool", "BangumiBaseDataPool", "CivitaiDataPool",
+    "Danbooru2024DataPool", "Danbooru2024SfwDataPool", "Danbooru2024WebpDataPool", "FancapsDataPool",
+    "GelbooruDataPool", "GelbooruWebpDataPool", "KonachanDataPool", "KonachanWebpDataPool",
+    "NHentaiImagesDataPool", "NozomiDataPool", "RealbooruDataPool", "Rule34DataPool", "Rule34WebpDataPool",
+    "SafebooruDataPool", "SafebooruWebpDataPool", "SankakuWebpDataPool", "ThreedbooruDataPool",
+    "YandeDataPool", "YandeWebpDataPool", "ZerochanDataPool", "ZerochanWebpDataPool",
 ]

@@ -21,7 +21,6 @@ import pytest
 from app.hub.dataset import build_repo
 from pools import IncrementIDDataPool, InvalidResourceDataError
 from pools.base import DataLocation, id_modulo_cut
-
 from tests.support.helpers import tar_gets
 
 ROOT = Path(__file__).resolve().parents[2]
