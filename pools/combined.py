@@ -65,10 +65,14 @@ class CombinedLayoutDataPool(HfBasedDataPool):
             raise ValueError("give at least one (modulus, template) layer")
         self.layers = checked
 
+    def all_layers(self) -> tuple[tuple[int, str], ...]:
+        """The layers tried, in order (a subclass may add some it finds by listing the repo)."""
+        return self.layers
+
     def _request_possible_archives(self, resource_id) -> List[str]:
         rid = int(resource_id)
         out: list[str] = []
-        for modulus, template in self.layers:
+        for modulus, template in self.all_layers():
             path = template.format(residue=rid % modulus)
             if path not in out:
                 out.append(path)
@@ -78,4 +82,4 @@ class CombinedLayoutDataPool(HfBasedDataPool):
         if not self._own("_request_possible_archives", CombinedLayoutDataPool):
             return None
         return [(modulus, (lambda residue, t=template: t.format(residue=residue)))
-                for modulus, template in self.layers]
+                for modulus, template in self.all_layers()]

@@ -1,7 +1,7 @@
 """``cheesechaser.datapool`` under this engine: replacing ``cheesechaser`` by ``pools`` in a script's
 imports is the whole port. The reference API lives in :mod:`pools.base`; this package names it
 where cheesechaser's scripts import it from, with cheesechaser 0.2.2's named dataset pools
-(:mod:`pools.datapool.named`; the ones that list or combine repos are still to come)."""
+(:mod:`pools.datapool.named`, :mod:`pools.datapool.series`)."""
 
 from pools.base import (
     DataLocation,
@@ -40,6 +40,18 @@ from pools.datapool.named import (
     ZerochanDataPool,
     ZerochanWebpDataPool,
 )
+from pools.datapool.series import (
+    DanbooruDataPool,
+    DanbooruNewestDataPool,
+    DanbooruNewestWebpDataPool,
+    DanbooruStableDataPool,
+    DanbooruWebpDataPool,
+    E621DataPool,
+    E621NewestDataPool,
+    E621NewestWebpDataPool,
+    E621StableDataPool,
+    E621WebpDataPool,
+)
 
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool", "InvalidResourceDataError",
@@ -50,4 +62,7 @@ __all__ = [
     "NHentaiImagesDataPool", "NozomiDataPool", "RealbooruDataPool", "Rule34DataPool", "Rule34WebpDataPool",
     "SafebooruDataPool", "SafebooruWebpDataPool", "SankakuWebpDataPool", "ThreedbooruDataPool",
     "YandeDataPool", "YandeWebpDataPool", "ZerochanDataPool", "ZerochanWebpDataPool",
+    "DanbooruDataPool", "DanbooruStableDataPool", "DanbooruWebpDataPool", "DanbooruNewestDataPool",
+    "DanbooruNewestWebpDataPool", "E621DataPool", "E621StableDataPool", "E621WebpDataPool",
+    "E621NewestDataPool", "E621NewestWebpDataPool",
 ]
