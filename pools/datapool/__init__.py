@@ -13,6 +13,7 @@ from pools.base import (
     ResourceNotFoundError,
     id_modulo_cut,
 )
+from pools.datapool.listed import HentaiCosplayDataPool, SankakuDataPool
 from pools.datapool.named import (
     AnimePicturesDataPool,
     AnimePicturesWebpDataPool,
@@ -64,5 +65,5 @@ __all__ = [
     "YandeDataPool", "YandeWebpDataPool", "ZerochanDataPool", "ZerochanWebpDataPool",
     "DanbooruDataPool", "DanbooruStableDataPool", "DanbooruWebpDataPool", "DanbooruNewestDataPool",
     "DanbooruNewestWebpDataPool", "E621DataPool", "E621StableDataPool", "E621WebpDataPool",
-    "E621NewestDataPool", "E621NewestWebpDataPool",
+    "E621NewestDataPool", "E621NewestWebpDataPool", "SankakuDataPool", "HentaiCosplayDataPool",
 ]

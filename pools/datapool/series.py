@@ -15,15 +15,12 @@ from typing import Any, ContextManager, Optional, Tuple
 
 from pools.base import DataPool, IncrementIDDataPool, ResourceNotFoundError
 from pools.combined import CombinedLayoutDataPool
+from pools.datapool.listed import natural
 from pools.engine.report import DownloadReport
 from pools.ranges import IdList
 from pools.transport.retry import RetryPolicy
 
 _UPDATE = re.compile(r"^(?P<prefix>.+)-(?P<residue>\d)\.tar$")
-
-
-def _natural(text: str) -> list:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 class ListedUpdatesDataPool(CombinedLayoutDataPool):
@@ -50,7 +47,7 @@ class ListedUpdatesDataPool(CombinedLayoutDataPool):
                     if found:
                         series.add(f"{folder}/{found['prefix']}-{{residue}}.tar" if folder else
                                    f"{found['prefix']}-{{residue}}.tar")
-                self._updates = tuple((10, t) for t in sorted(series, key=_natural))
+                self._updates = tuple((10, t) for t in sorted(series, key=natural))
             return self._updates
 
     def all_layers(self) -> tuple[tuple[int, str], ...]:
