@@ -53,6 +53,7 @@ from pools.datapool.series import (
     E621StableDataPool,
     E621WebpDataPool,
 )
+from pools.datapool.table import SimpleTableHfDataPool, TableBasedHfDataPool
 
 __all__ = [
     "DataLocation", "DataPool", "HfBasedDataPool", "IncrementIDDataPool", "InvalidResourceDataError",
@@ -66,4 +67,5 @@ __all__ = [
     "DanbooruDataPool", "DanbooruStableDataPool", "DanbooruWebpDataPool", "DanbooruNewestDataPool",
     "DanbooruNewestWebpDataPool", "E621DataPool", "E621StableDataPool", "E621WebpDataPool",
     "E621NewestDataPool", "E621NewestWebpDataPool", "SankakuDataPool", "HentaiCosplayDataPool",
+    "TableBasedHfDataPool", "SimpleTableHfDataPool",
 ]
