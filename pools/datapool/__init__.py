@@ -41,6 +41,7 @@ from pools.datapool.named import (
     ZerochanDataPool,
     ZerochanWebpDataPool,
 )
+from pools.datapool.nhentai import NHentaiMangaDataPool
 from pools.datapool.series import (
     DanbooruDataPool,
     DanbooruNewestDataPool,
@@ -67,5 +68,5 @@ __all__ = [
     "DanbooruDataPool", "DanbooruStableDataPool", "DanbooruWebpDataPool", "DanbooruNewestDataPool",
     "DanbooruNewestWebpDataPool", "E621DataPool", "E621StableDataPool", "E621WebpDataPool",
     "E621NewestDataPool", "E621NewestWebpDataPool", "SankakuDataPool", "HentaiCosplayDataPool",
-    "TableBasedHfDataPool", "SimpleTableHfDataPool",
+    "TableBasedHfDataPool", "SimpleTableHfDataPool", "NHentaiMangaDataPool",
 ]

@@ -56,3 +56,13 @@ def test_a_named_pool_downloads_from_its_repo_at_both_levels(hub, hub_root, tmp_
     report = pool.batch_download_to_directory(ids + [9_999_999], str(tmp_path / "o"), silent=True)
     assert sorted(report.downloaded) == ids and list(report.missing) == [9_999_999]
     assert {p.name for p in (tmp_path / "o").iterdir() if p.suffix == ".jpg"} == {f"{rid}.jpg" for rid in ids}
+
+
+@pytest.mark.peer
+@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+def test_every_name_cheesechaser_datapool_exports_is_in_pools_datapool():
+    script = "import cheesechaser.datapool as d; print(' '.join(n for n in dir(d) if not n.startswith('_')))"
+    proc = subprocess.run([str(PEER_PYTHON), "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    theirs = {n for n in proc.stdout.split() if n[0].isupper()}
+    assert theirs and theirs <= set(dir(datapool)), sorted(theirs - set(dir(datapool)))
