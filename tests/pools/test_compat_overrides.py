@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -22,9 +19,8 @@ from app.hub.dataset import build_repo
 from pools import IncrementIDDataPool, InvalidResourceDataError
 from pools.base import DataLocation, id_modulo_cut
 from tests.support.helpers import tar_gets
+from tests.support.peer import files_in, needs_peer, run_script
 
-ROOT = Path(__file__).resolve().parents[2]
-PEER_PYTHON = Path(os.environ.get("CHEESECHASER_PEER_PYTHON") or "/work/peer/bin/python")
 IDS = list(range(1000, 1040))
 
 
@@ -53,35 +49,27 @@ pool.batch_download_to_directory({ids!r}, {dst!r}, max_workers=4, silent=True)
 """
 
 
-def _run(python: str, module: str, script: str, hub, tmp_path: Path, **fmt) -> subprocess.CompletedProcess:
-    code = textwrap.dedent(script).format(module=module, **fmt)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / f"home-{module}"), HF_HUB_DISABLE_TELEMETRY="1",
-               PYTHONPATH=str(ROOT))
-    proc = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+def _run(module: str, script: str, hub, tmp_path: Path, **fmt):
+    return run_script(module, textwrap.dedent(script).format(module=module, **fmt), hub, tmp_path)
 
 
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and ".cheesechaser-partial" not in p.parts}
+_tree = files_in
 
 
 def test_an_override_of_the_possible_archives_is_called_not_silently_skipped(hub, hub_root, tmp_path):
     _repo(hub_root)
     dst = tmp_path / "ours"
-    _run(sys.executable, "pools", OVERRIDE, hub, tmp_path, ids=IDS[:12], dst=str(dst))
+    _run("pools", OVERRIDE, hub, tmp_path, ids=IDS[:12], dst=str(dst))
     assert _tree(dst) == {f"{rid}.bin": _payload(rid) for rid in IDS[:12]}
 
 
 @pytest.mark.peer
-@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+@needs_peer
 def test_the_same_override_script_leaves_the_same_files_as_cheesechaser(hub, hub_root, tmp_path):
     _repo(hub_root)
     ids = IDS[:12] + [999_999]  # one id no archive holds: skipped by both
-    _run(str(PEER_PYTHON), "cheesechaser", OVERRIDE, hub, tmp_path, ids=ids, dst=str(tmp_path / "peer"))
-    _run(sys.executable, "pools", OVERRIDE, hub, tmp_path, ids=ids, dst=str(tmp_path / "ours"))
+    _run("cheesechaser", OVERRIDE, hub, tmp_path, ids=ids, dst=str(tmp_path / "peer"))
+    _run("pools", OVERRIDE, hub, tmp_path, ids=ids, dst=str(tmp_path / "ours"))
     theirs, ours = _tree(tmp_path / "peer"), _tree(tmp_path / "ours")
     assert theirs and ours == theirs
 
@@ -131,16 +119,16 @@ def _names_repo(hub_root) -> None:
 
 def test_mock_resource_saves_each_file_under_the_name_an_override_gives(hub, hub_root, tmp_path):
     _names_repo(hub_root)
-    out = _run(sys.executable, "pools", DST_NAME, hub, tmp_path, ids=IDS[:3]).stdout.split("\n")
+    out = _run("pools", DST_NAME, hub, tmp_path, ids=IDS[:3]).stdout.split("\n")
     assert [line.split()[0] for line in out if line] == [f"post{rid}.bin" for rid in IDS[:3]]
 
 
 @pytest.mark.peer
-@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+@needs_peer
 def test_mock_resource_with_an_override_of_the_name_matches_cheesechaser(hub, hub_root, tmp_path):
     _names_repo(hub_root)
-    theirs = _run(str(PEER_PYTHON), "cheesechaser", DST_NAME, hub, tmp_path, ids=IDS[:4]).stdout
-    ours = _run(sys.executable, "pools", DST_NAME, hub, tmp_path, ids=IDS[:4]).stdout
+    theirs = _run("cheesechaser", DST_NAME, hub, tmp_path, ids=IDS[:4]).stdout
+    ours = _run("pools", DST_NAME, hub, tmp_path, ids=IDS[:4]).stdout
     assert theirs.strip() and ours == theirs
 
 
@@ -173,20 +161,20 @@ PostPool("t/names", base_level=2).batch_download_to_directory({ids!r}, {dst!r}, 
 def test_the_batch_download_saves_files_under_an_overrides_names(hub, hub_root, tmp_path):
     """The table pools rely on it: cheesechaser writes ``post1010.png`` where the archive has ``1010.png``."""
     _names_repo(hub_root)
-    _run(sys.executable, "pools", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "ours"))
+    _run("pools", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "ours"))
     assert _tree(tmp_path / "ours") == {f"post{rid}.bin": _payload(rid) for rid in IDS[:4]}
     # a rerun finds them under the same names: nothing is fetched again
     gets = len(tar_gets(hub))
-    _run(sys.executable, "pools", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "ours"))
+    _run("pools", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "ours"))
     assert len(tar_gets(hub)) == gets
 
 
 @pytest.mark.peer
-@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+@needs_peer
 def test_the_batch_download_with_an_override_of_the_name_matches_cheesechaser(hub, hub_root, tmp_path):
     _names_repo(hub_root)
-    _run(str(PEER_PYTHON), "cheesechaser", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "peer"))
-    _run(sys.executable, "pools", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "ours"))
+    _run("cheesechaser", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "peer"))
+    _run("pools", BATCH_NAMES, hub, tmp_path, ids=IDS[:4], dst=str(tmp_path / "ours"))
     assert _tree(tmp_path / "peer") and _tree(tmp_path / "ours") == _tree(tmp_path / "peer")
 
 

@@ -3,18 +3,11 @@ finds them, served by the loopback Hub under the real repo names."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 import pools.datapool as datapool
 from app.hub.dataset import build_repo
-
-ROOT = Path(__file__).resolve().parents[2]
-PEER_PYTHON = Path(os.environ.get("CHEESECHASER_PEER_PYTHON") or "/work/peer/bin/python")
+from tests.support.peer import files_both_leave, needs_peer
 
 
 def _blob(rid: int) -> bytes:
@@ -52,21 +45,12 @@ def test_hentai_cosplay_tries_the_ids_archive_in_every_folder(hub, hub_root, tmp
 
 
 @pytest.mark.peer
-@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+@needs_peer
 @pytest.mark.parametrize("name", ["SankakuDataPool", "HentaiCosplayDataPool"])
 def test_the_listed_pools_leave_the_same_files_as_cheesechaser(hub, hub_root, tmp_path, name):
     (_sankaku if name == "SankakuDataPool" else _cosplay)(hub_root)
     ids = list(SANKAKU if name == "SankakuDataPool" else COSPLAY) + [999]
-    trees = {}
-    for m, python in (("cheesechaser", str(PEER_PYTHON)), ("pools", sys.executable)):
-        dst = tmp_path / m
-        script = (f"from {m}.datapool import {name}\n"
-                  f"{name}().batch_download_to_directory({ids!r}, {str(dst)!r}, max_workers=4, silent=True)\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-        env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / f"home-{m}"), PYTHONPATH=str(ROOT),
-                   HF_HUB_DISABLE_TELEMETRY="1")
-        proc = subprocess.run([python, "-c", script], env=env, capture_output=True, text=True, timeout=180,
-                              cwd=tmp_path)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        trees[m] = {p.name: p.read_bytes() for p in dst.iterdir() if p.is_file()}
-    assert trees["cheesechaser"] and trees["pools"] == trees["cheesechaser"]
+    script = (f"from {{module}}.datapool import {name}\n"
+              f"{name}().batch_download_to_directory({ids!r}, {{dst!r}}, max_workers=4, silent=True)\n")
+    theirs, ours = files_both_leave(script, hub, tmp_path)
+    assert theirs and ours == theirs

@@ -5,9 +5,7 @@ through one of them from a loopback Hub that serves the repo under its real name
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +13,8 @@ import pools.datapool as datapool
 from app.hub.dataset import build_repo
 from pools.archive.layout import archive_path
 from pools.datapool.named import NAMED
+from tests.support.peer import PEER_PYTHON, needs_peer
 
-PEER_PYTHON = Path(os.environ.get("CHEESECHASER_PEER_PYTHON") or "/work/peer/bin/python")
 FACTS = ("data_repo_id", "data_revision", "idx_repo_id", "idx_revision", "base_level", "base_dir")
 
 
@@ -26,7 +24,7 @@ def _ours(cls) -> dict:
 
 
 @pytest.mark.peer
-@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+@needs_peer
 def test_every_named_pool_reads_the_same_repo_and_layout_as_cheesechasers():
     names = [cls.__name__ for cls in NAMED]
     script = ("import json, cheesechaser.datapool as d\n"
@@ -59,7 +57,7 @@ def test_a_named_pool_downloads_from_its_repo_at_both_levels(hub, hub_root, tmp_
 
 
 @pytest.mark.peer
-@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+@needs_peer
 def test_every_name_cheesechaser_datapool_exports_is_in_pools_datapool():
     script = "import cheesechaser.datapool as d; print(' '.join(n for n in dir(d) if not n.startswith('_')))"
     proc = subprocess.run([str(PEER_PYTHON), "-c", script], capture_output=True, text=True, timeout=120)

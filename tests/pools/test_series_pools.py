@@ -6,9 +6,7 @@ real names."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -16,9 +14,8 @@ import pytest
 
 import pools.datapool as datapool
 from app.hub.dataset import build_repo
+from tests.support.peer import PEER_PYTHON, files_both_leave, needs_peer
 
-ROOT = Path(__file__).resolve().parents[2]
-PEER_PYTHON = Path(os.environ.get("CHEESECHASER_PEER_PYTHON") or "/work/peer/bin/python")
 FACTS = ("data_repo_id", "data_revision", "idx_repo_id", "idx_revision")
 SERIES = ["DanbooruDataPool", "DanbooruStableDataPool", "DanbooruWebpDataPool", "E621DataPool",
           "E621StableDataPool", "E621WebpDataPool"]
@@ -42,7 +39,7 @@ IDS = [1001, 2002, 4003, 5004, 7005, 7016, 9007, 9018]
 
 
 @pytest.mark.peer
-@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+@needs_peer
 def test_the_series_read_the_repos_and_revisions_cheesechaser_reads():
     script = textwrap.dedent(f"""
         import json, cheesechaser.datapool as d
@@ -91,20 +88,11 @@ def test_a_newest_pool_looks_in_the_stable_repo_then_the_newest(hub, hub_root, t
 
 
 @pytest.mark.peer
-@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+@needs_peer
 def test_danbooru_leaves_the_same_files_as_cheesechaser(hub, hub_root, tmp_path):
     build_repo(hub_root, "nyanko7/danbooru2023", {rid: {f"{rid}.png": _blob(rid)} for rid in IDS},
                archives=_danbooru_archive, idx_repo_id="deepghs/danbooru2023_index")
-    script = ("from {m}.datapool import DanbooruDataPool\n"
+    script = ("from {module}.datapool import DanbooruDataPool\n"
               f"DanbooruDataPool().batch_download_to_directory({IDS + [6666]!r}, {{dst!r}}, max_workers=4, silent=True)\n")
-    trees = {}
-    for m, python in (("cheesechaser", str(PEER_PYTHON)), ("pools", sys.executable)):
-        dst = tmp_path / m
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-        env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / f"home-{m}"), PYTHONPATH=str(ROOT),
-                   HF_HUB_DISABLE_TELEMETRY="1")
-        proc = subprocess.run([python, "-c", script.format(m=m, dst=str(dst))], env=env, capture_output=True,
-                              text=True, timeout=180, cwd=tmp_path)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        trees[m] = {p.name: p.read_bytes() for p in dst.iterdir() if p.is_file()}
-    assert trees["cheesechaser"] and trees["pools"] == trees["cheesechaser"]
+    theirs, ours = files_both_leave(script, hub, tmp_path)
+    assert theirs and ours == theirs

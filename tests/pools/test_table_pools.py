@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,9 +13,8 @@ import pytest
 import pools.datapool as datapool
 from app.hub.dataset import build_repo
 from pools import IndexFormatError
+from tests.support.peer import files_both_leave, needs_peer
 
-ROOT = Path(__file__).resolve().parents[2]
-PEER_PYTHON = Path(os.environ.get("CHEESECHASER_PEER_PYTHON") or "/work/peer/bin/python")
 ROWS = [(11, "packs/a.tar", "img/cat.PNG"), (12, "packs/a.tar", "img/dog.jpg"), (13, "packs/b.tar", "x/13.webp")]
 
 
@@ -71,20 +67,11 @@ def test_a_table_that_is_not_parquet_is_a_clear_error(hub, hub_root, tmp_path):
 
 
 @pytest.mark.peer
-@pytest.mark.skipif(not PEER_PYTHON.exists(), reason=f"peer venv with cheesechaser 0.2.2 not found at {PEER_PYTHON}")
+@needs_peer
 def test_a_simple_table_pool_leaves_the_same_files_as_cheesechaser(hub, hub_root, tmp_path):
     _repo(hub_root, "csv")
-    trees = {}
-    for m, python in (("cheesechaser", str(PEER_PYTHON)), ("pools", sys.executable)):
-        dst = tmp_path / m
-        script = (f"from {m}.datapool import SimpleTableHfDataPool\n"
-                  "p = SimpleTableHfDataPool('t/table', 'archive', 'file', 'meta/table.csv')\n"
-                  f"p.batch_download_to_directory([11, 12, 13, 14], {str(dst)!r}, max_workers=2, silent=True)\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-        env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / f"home-{m}"), PYTHONPATH=str(ROOT),
-                   HF_HUB_DISABLE_TELEMETRY="1")
-        proc = subprocess.run([python, "-c", script], env=env, capture_output=True, text=True, timeout=180,
-                              cwd=tmp_path)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        trees[m] = {p.name: p.read_bytes() for p in dst.iterdir() if p.is_file()}
-    assert trees["cheesechaser"] and trees["pools"] == trees["cheesechaser"]
+    script = ("from {module}.datapool import SimpleTableHfDataPool\n"
+              "p = SimpleTableHfDataPool('t/table', 'archive', 'file', 'meta/table.csv')\n"
+              "p.batch_download_to_directory([11, 12, 13, 14], {dst!r}, max_workers=2, silent=True)\n")
+    theirs, ours = files_both_leave(script, hub, tmp_path)
+    assert theirs and ours == theirs
