@@ -38,6 +38,7 @@ from pools import (
     parse_ids,
 )
 from pools import events as ev
+from pools.datapool.catalogue import CLASSES, class_of, dataset_class
 from pools.text import shown
 
 
@@ -49,9 +50,13 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                         help="destination folder (default: the config's defaults.destination)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="parallel workers (default: the config's, else 12)")
-    parser.add_argument("--base-level", default="3", metavar="L[,L...]",
+    parser.add_argument("--dataset", default=None, metavar="NAME",
+                        help="one of cheesechaser's dataset classes (GelbooruDataPool, DanbooruNewestDataPool...): "
+                             "its repos and layout; a REPO that a class reads uses that class unless a layout "
+                             "option is given")
+    parser.add_argument("--base-level", default=None, metavar="L[,L...]",
                         help="archive level(s): id %% 10**L picks the archive; a list is tried in order (default 3)")
-    parser.add_argument("--base-dir", default="images", metavar="D", help="folder of the archives (default images)")
+    parser.add_argument("--base-dir", default=None, metavar="D", help="folder of the archives (default images)")
     parser.add_argument("--archive-template", action="append", default=None, metavar="T",
                         help="for data-XYZ layouts instead of a base level: an archive path with "
                              "{residue} = id %% 1000, e.g. 'original/data-0{residue:03d}.tar'; "
@@ -149,7 +154,7 @@ def run_download(args: argparse.Namespace) -> int:
     if isinstance(ids, int):
         return ids
     try:
-        base_level = parse_base_level(args.base_level)
+        base_level = parse_base_level(args.base_level or "3")
     except ValueError as err:
         return _fail_usage(str(err))
     problem = destination_problem(args.output)
@@ -166,14 +171,22 @@ def run_download(args: argparse.Namespace) -> int:
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK) or os.path.isdir(args.report):
             return _fail_usage(f"cannot write the report to {args.report}: no such writable folder")
 
+    layout_given = args.base_level is not None or args.base_dir is not None or args.archive_template
+    class_name = dataset_class(args.dataset) if args.dataset else (None if layout_given else dataset_class(args.repo))
+    if args.dataset and class_name is None:
+        return _fail_usage(f"--dataset {args.dataset!r} is none of cheesechaser's dataset classes "
+                           f"({', '.join(sorted(CLASSES))})")
     dataset = DatasetSpec(args.repo, idx_repo=args.idx_repo, revision=args.revision,
-                          idx_revision=args.idx_revision, base_dir=args.base_dir, base_level=base_level,
+                          idx_revision=args.idx_revision, base_dir=args.base_dir or "images", base_level=base_level,
                           archive_templates=tuple(args.archive_template or ()), endpoint=args.endpoint,
-                          token=args.token, retry=RetryPolicy(attempts=args.retries))
+                          dataset_class=class_name, token=args.token, retry=RetryPolicy(attempts=args.retries))
     try:
         pool = dataset.make_pool()
     except ValueError as err:
         return _fail_usage(str(err))
+    if not hasattr(pool, "resolve_revision"):  # the Newest pools and the manga pool read several repos
+        return _fail_usage(f"{class_name} reads more than one repo: download from each of them "
+                           f"(e.g. its stable repo's class, then the newest repo)")
     # The revisions first: a repo or revision that does not exist is a usage error (one line,
     # exit 2); access denied or an unreachable Hub is a failed run, with its summary and report.
     try:
@@ -294,6 +307,7 @@ def _plan_or_layout_error(args: argparse.Namespace, pool, ids):
     if args.dry_run:
         try:
             plan = make_plan(pool, ids)
+            plan.dataset_class = class_of(pool)
         except PoolError as err:
             print(f"error: {shown(str(err))}", file=sys.stderr)
             return 1

@@ -29,6 +29,7 @@ class Plan:
     resolves: int  # at most: one per index to fetch and one per archive read
     layout_error: str | None = None
     archive_names: list[str] = field(default_factory=list)
+    dataset_class: str | None = None  # the cheesechaser class whose layout the plan used
 
     @property
     def complete(self) -> bool:
@@ -44,6 +45,8 @@ class Plan:
     def lines(self) -> list[str]:
         out = [f"plan: {plural(self.ids, 'id')} in {plural(self.archives, 'archive')} "
                f"({fmt_bytes(self.archive_bytes)} of archives)"]
+        if self.dataset_class:
+            out.append(f"  layout of {self.dataset_class} (cheesechaser's class for this repo)")
         if self.absent_archives:
             out.append(f"  {plural(self.absent_archives, 'archive')} the layout names "
                        f"{'is' if self.absent_archives == 1 else 'are'} not in the repo: "

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pools import ArchiveTemplateDataPool, CombinedLayoutDataPool, IncrementIDDataPool
+from pools.datapool import catalogue
 
 INCREMENT_ID = "increment-id"  # archives by id % 10**base_level
 DATA_XYZ = "data-XYZ"  # archives named by templates from id % 1000 (danbooru2023's data-0XYZ.tar)
@@ -32,17 +33,29 @@ class DatasetSpec:
     extra_layers: tuple[tuple[int, str], ...] = ()
     """Further ``(modulus, template)`` layers tried after ``archive_templates`` (danbooru2023's updates)."""
     endpoint: str | None = None
+    dataset_class: str | None = None
+    """One of cheesechaser's dataset classes (``GelbooruDataPool``...): its repos and layout, the
+    fields above but ``revision``, ``idx_revision`` and ``endpoint`` then unused."""
     token: str | None = field(default=None, repr=False, compare=False)
     retry: Any = field(default=None, repr=False, compare=False)
 
     @property
     def layout(self) -> str:
+        if self.dataset_class:
+            return self.dataset_class
         return DATA_XYZ if self.archive_templates or self.extra_layers else INCREMENT_ID
 
     def make_pool(self):
         """The engine pool (no network yet); ValueError for a bad level or template."""
         if not self.repo:
             raise ValueError("no repo id")
+        if self.dataset_class:
+            if self.dataset_class not in catalogue.CLASSES:
+                raise ValueError(f"no dataset class {self.dataset_class!r}: one of "
+                                 f"{', '.join(sorted(catalogue.CLASSES))}")
+            return catalogue.build(self.dataset_class, revision=self.revision or "main",
+                                   idx_revision=self.idx_revision, hf_token=self.token or None,
+                                   endpoint=self.endpoint or None, retry=self.retry)
         common = dict(data_revision=self.revision or "main", idx_repo_id=self.idx_repo or None,
                       hf_token=self.token or None, endpoint=self.endpoint or None, retry=self.retry)
         if self.extra_layers:
@@ -72,6 +85,7 @@ class DatasetSpec:
             "layout": self.layout, "archive_templates": list(self.archive_templates),
             "layers": [[int(m), str(t)] for m, t in self.extra_layers],
             "endpoint": None if demo else self.endpoint, "demo": demo,
+            "class": self.dataset_class,
         }
 
     @classmethod
@@ -86,14 +100,18 @@ class DatasetSpec:
             base_level=level[0] if isinstance(level, list) and len(level) == 1 else level,
             archive_templates=tuple(record.get("archive_templates") or ()),
             extra_layers=tuple((int(m), str(t)) for m, t in (record.get("layers") or ())),
-            endpoint=demo_endpoint if demo else record.get("endpoint"),
+            endpoint=demo_endpoint if demo else record.get("endpoint"), dataset_class=record.get("class"),
             token=None if demo else token, retry=retry)
 
     @classmethod
     def of_pool(cls, pool) -> DatasetSpec:
         """The spec of a pool made here (or by hand): its repos, revisions, layout and endpoint."""
+        name = catalogue.class_of(pool)
+        if name is not None and not hasattr(pool, "data_repo_id"):  # a pool of pools (the Newest ones)
+            first = pool.pools[0] if hasattr(pool, "pools") else pool.images_pool
+            return cls(repo=first.data_repo_id, endpoint=first.client.given_endpoint, dataset_class=name)
         return cls(
-            repo=pool.data_repo_id, revision=pool.data_revision,
+            dataset_class=name, repo=pool.data_repo_id, revision=pool.data_revision,
             idx_repo=pool.idx_repo_id if pool.idx_repo_id != pool.data_repo_id else None,
             idx_revision=pool.idx_revision, base_level=getattr(pool, "base_level", 3),
             base_dir=getattr(pool, "base_dir", "images"),

@@ -240,3 +240,30 @@ def test_an_endpoint_that_is_not_a_url_is_a_usage_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.strip().splitlines() == [
         "cheesechaser-tui download: error: --endpoint 'localhost:1' must be an http:// or https:// URL"]
+
+
+def test_a_repo_that_a_dataset_class_reads_gets_its_layout_and_the_dry_run_says_so(hub, hub_root, tmp_path):
+    """deepghs/rule34_full keeps newer ids at level 4: without --base-level, its class's levels [3, 4]
+    are used (a level-3-only download left them missing)."""
+    from app.hub.dataset import build_repo
+    from pools.archive.layout import archive_path
+
+    ids = [1001, 22002]
+    build_repo(hub_root, "deepghs/rule34_full", {rid: {f"{rid}.png": b"x" * (100 + rid % 7)} for rid in ids},
+               archives=lambda rid: archive_path(rid, 3 if rid < 5000 else 4, "images"))
+    plan = _run(["deepghs/rule34_full", "1001,22002", "-o", str(tmp_path / "o"), "--dry-run"], tmp_path, hub)
+    assert plan.returncode == 0, plan.stderr
+    assert "layout of Rule34DataPool" in plan.stdout
+    done = _run(["deepghs/rule34_full", "1001,22002", "-o", str(tmp_path / "o")], tmp_path, hub)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.png")) == ["1001.png", "22002.png"]
+    explicit = _run(["deepghs/rule34_full", "22002", "-o", str(tmp_path / "o3"), "--base-level", "3"], tmp_path, hub)
+    # told otherwise: level 3 only, where 22002 has no archive (said, exit 1)
+    assert explicit.returncode == 1 and "level 3" in explicit.stderr
+    assert not (tmp_path / "o3" / "22002.png").exists()
+
+
+def test_an_unknown_dataset_class_is_a_one_line_usage_error(hub, tmp_path):
+    out = _run(["deepghs/x", "1", "-o", str(tmp_path / "o"), "--dataset", "NoSuchDataPool"], tmp_path, hub)
+    assert out.returncode == 2 and "NoSuchDataPool" in out.stderr and "GelbooruDataPool" in out.stderr
+    assert "Traceback" not in out.stderr

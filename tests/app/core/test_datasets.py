@@ -49,3 +49,17 @@ def test_a_spec_is_what_a_cluster_worker_calls_for_its_pool():
     pool = spec()
     assert isinstance(pool, IncrementIDDataPool) and pool.data_repo_id == "o/inc"
     assert spec.repo == "o/inc"  # the cluster job's label
+
+
+def test_a_dataset_class_is_made_recorded_and_read_back_by_name():
+    spec = DatasetSpec("deepghs/gelbooru_full", dataset_class="GelbooruDataPool", revision="v3",
+                       endpoint="http://127.0.0.1:9")
+    pool = spec.make_pool()
+    assert type(pool).__name__ == "GelbooruDataPool" and pool.base_level == [3, 4] and pool.idx_revision == "v3"
+    assert DatasetSpec.of_pool(pool).dataset_class == "GelbooruDataPool"
+    again = DatasetSpec.from_record(spec.record())
+    assert type(again.make_pool()).__name__ == "GelbooruDataPool"
+    newest = DatasetSpec.of_pool(DatasetSpec("x/y", dataset_class="DanbooruNewestDataPool").make_pool())
+    assert newest.dataset_class == "DanbooruNewestDataPool"
+    with pytest.raises(ValueError, match="no dataset class"):
+        DatasetSpec("x/y", dataset_class="Nope").make_pool()
