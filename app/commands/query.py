@@ -22,7 +22,7 @@ from app.commands.usage import fail_usage
 from app.core import tables
 from app.core.settings import check_repo_id
 from app.core.tables import TableUsageError
-from pools import PoolError, RepoNotFoundError, RevisionNotFoundError
+from pools import IdRanges, PoolError, RepoNotFoundError, RevisionNotFoundError
 from pools.text import shown
 from pools.transport import HubClient
 
@@ -142,7 +142,9 @@ def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str =
         indexing.end()
 
 
-def matching_ids(args: argparse.Namespace, table, query: str, within=None):
+def matching_ids(args: argparse.Namespace, table, query: str, within=None, pool=None):
+    """The ids ``query`` matches and how many. With a ``pool`` (a download), ``--sample``/``--limit``
+    choose among the matches its archives hold (their indexes say), not among every row."""
     from pools.metadata import QueryError  # lazy: start-up time of every download (DuckDB)
 
     for name in ("limit", "sample"):
@@ -151,12 +153,38 @@ def matching_ids(args: argparse.Namespace, table, query: str, within=None):
             raise TableUsageError(f"--{name} must not be negative")
     order, descending = parse_order(args.order)
     try:
+        if pool is not None and (args.sample is not None or args.limit is not None):
+            return _held_matches(args, table, query, within, pool, order, descending)
         ids = table.ids(query, sql=args.sql, within=within, limit=args.limit, sample=args.sample, seed=args.seed,
                         order_by=order, descending=descending)
         count = len(ids)
     except QueryError as err:
         raise TableUsageError(str(err)) from None
     return ids, count
+
+
+def _held_matches(args, table, query: str, within, pool, order, descending):
+    """``--sample N`` / ``--limit N`` among the matches an archive holds: the matches are walked in
+    the sample's (seeded) or the limit's order, each looked up in its archive's index, until N are
+    found; how many were in no archive is said on stderr."""
+    every = len(table.ids(query, sql=args.sql, within=within))
+    wanted = args.sample if args.sample is not None else args.limit
+    ordered = table.ids(query, sql=args.sql, within=within, seed=args.seed, order_by=order, descending=descending,
+                        **({"sample": every} if args.sample is not None else {"limit": every}))
+    picked: list[int] = []
+    absent = 0
+    for rid in ordered.in_order():
+        if len(picked) >= wanted:
+            break
+        if pool.locate(rid) is not None:
+            picked.append(rid)
+        else:
+            absent += 1
+    if args.sample is not None and args.limit is not None:
+        picked = sorted(picked)[:args.limit]
+    print(f"{len(picked)} picked of {every} matching posts: {absent} looked at first are in no archive "
+          f"of the repo", file=sys.stderr)
+    return IdRanges.of(picked), len(picked)
 
 
 def parse_order(text: str | None) -> tuple[str | None, bool]:
@@ -202,7 +230,7 @@ def select_for_download(args: argparse.Namespace, pool, within) -> Selection:
         if args.where is None and args.sql is None and args.limit is None and args.sample is None and within is not None:
             ids, count = within, None  # the table only writes captions
         else:
-            ids, count = matching_ids(args, table, args.where or "", within)
+            ids, count = matching_ids(args, table, args.where or "", within, pool)
             print(f"{count} posts match in {shown_source(table)}", file=sys.stderr)
         return Selection(table, ids, count, args.captions, args.output)
     except BaseException:

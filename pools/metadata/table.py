@@ -376,7 +376,15 @@ class MatchingIds:
         return len(self) > 0
 
     def __iter__(self) -> Iterator[int]:
-        cur = self.table._run(f"SELECT rid FROM ({self._sql}) ORDER BY rid", self._params)
+        return self._iterate(f"SELECT rid FROM ({self._sql}) ORDER BY rid")
+
+    def in_order(self) -> Iterator[int]:
+        """The ids in the order ``sample`` or ``limit`` chose them (the hash order of a sample, the
+        ``order`` of a limit), not sorted: a caller that skips some takes the next ones."""
+        return self._iterate(f"SELECT rid FROM ({self._sql})")
+
+    def _iterate(self, sql: str) -> Iterator[int]:
+        cur = self.table._run(sql, self._params)
         last = None
         while True:
             batch = cur.fetchmany(BATCH)

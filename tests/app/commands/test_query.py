@@ -243,3 +243,18 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_as_text(hub, hub_root
     assert rows[10][7] == "'@SUM(1+1) +cmd|calc -2+3 z"
     assert rows[11][7] == "solo =not_first z"  # only a cell's first character makes a formula
     assert rows[9][2] == "-3"  # numbers stay numbers
+
+
+def test_sample_and_limit_pick_among_the_matches_an_archive_holds(repo, hub, tmp_path):
+    """A table lists posts no archive holds (a partial mirror): ``--sample 3`` / ``--limit 3`` still
+    bring 3 files, and say how many matches were in no archive (they brought fewer before)."""
+    local = tmp_path / "mine.parquet"
+    held, absent = [101, 102, 104], [150, 160, 170, 180, 190, 195]
+    _parquet(local, {rid: ("g", 1, "x", "a") for rid in held + absent})
+    for how in (["--sample", "3", "--seed", "5"], ["--limit", "3", "--order", "id:desc"]):
+        dst = tmp_path / "-".join(how)
+        out = _cli(["download", "t/tagged", "--where", "x", "--metadata", str(local), *how,
+                    "--base-level", "2", "-o", str(dst)], tmp_path, hub)
+        assert out.returncode == 0, out.stderr
+        assert sorted(p.name for p in dst.iterdir()) == ["101.bin", "102.bin", "104.bin"], how
+        assert "3 picked of 9 matching posts" in out.stderr and "in no archive" in out.stderr
