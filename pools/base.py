@@ -28,19 +28,18 @@ from pools.engine.downloader import PARTIAL_DIR, Downloader
 from pools.engine.report import DownloadReport
 from pools.errors import (
     FileUnrecognizableError,
-    HubUnreachableError,
-    IdTypeError,
     IndexFormatError,
     InvalidResourceDataError,
-    PoolError,
     ResourceNotFoundError,
     TransientError,
+    job_error,
 )
 from pools.files import OutsideError, path_inside, relative_name_problem
 from pools.generic import ArchiveInfo, DataLocation, DataPool, Preview  # noqa: F401 - the reference has them here
 from pools.ids import expected_count
 from pools.progress import StopAfter, TerminalBar
 from pools.ranges import IdRanges
+from pools.text import shown
 from pools.transport import HubClient
 from pools.transport.retry import RetryPolicy, with_retries
 
@@ -293,6 +292,24 @@ class HfBasedDataPool(DataPool):
             out.append(dataclasses.replace(entry, basename=name))
         return out
 
+    def locates_itself(self) -> bool:
+        """Whether a subclass overrides ``_request_resource_by_id``: the downloader then asks it
+        id by id (:meth:`located`) instead of planning from the archive layout."""
+        return not self._own("_request_resource_by_id", HfBasedDataPool)
+
+    def located(self, resource_id: int) -> list[tuple[str, list[IndexEntry]]]:
+        """The files a subclass's ``_request_resource_by_id`` names, as ``(archive, entries)``;
+        [] when it raises ResourceNotFoundError. InvalidResourceDataError when it names a file
+        that no index holds."""
+        try:
+            locations = self._request_resource_by_id(resource_id)
+        except ResourceNotFoundError:
+            return []
+        by_archive: dict[str, list[IndexEntry]] = {}
+        for location in locations:
+            by_archive.setdefault(location.tar_file, []).append(self._entry_at(location))
+        return list(by_archive.items())
+
     def _entry_at(self, location: DataLocation) -> IndexEntry:
         """The index entry of a location (a subclass's ``_request_resource_by_id`` may name any file)."""
         index = self.get_index(location.tar_file)
@@ -303,7 +320,8 @@ class HfBasedDataPool(DataPool):
             for entry in index.entries:  # a file the naming rule gives another id (or none)
                 if entry.name == location.filename:
                     return entry
-        raise ResourceNotFoundError(f"{location.filename!r} is not in the index of {location.tar_file}")
+        raise InvalidResourceDataError(f"{shown(location.filename, 200)!r} is not in the index of "
+                                       f"{shown(location.tar_file, 200)}")
 
     @contextmanager
     def mock_resource(self, resource_id, resource_info, silent: bool = False) -> ContextManager[Tuple[str, Any]]:
@@ -354,21 +372,8 @@ class HfBasedDataPool(DataPool):
             report = job.wait()
         bar.close()
         if report.state == "failed":
-            raise _job_error(job, report)
+            raise job_error(job, report)
         return report
-
-
-def _job_error(job, report: DownloadReport) -> Exception:
-    """The exception that says why a whole job failed, with its report attached."""
-    cause = job.exception
-    if isinstance(cause, IdTypeError):
-        err: Exception = IdTypeError(str(cause))
-    elif isinstance(cause, PoolError):
-        err = type(cause)(report.error)
-    else:
-        err = HubUnreachableError(report.error or "the job failed")
-    err.report = report  # type: ignore[attr-defined]
-    return err
 
 
 class IncrementIDDataPool(HfBasedDataPool):

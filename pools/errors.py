@@ -56,6 +56,11 @@ class TransferError(PoolError):
     """A file could not be fetched or verified after every retry."""
 
 
+class ResourceFailedError(PoolError):
+    """One id whose files could not be read (a transfer that gave up, bytes that never matched
+    their sha256, a name that cannot be used): the reason is the message."""
+
+
 class DestinationError(PoolError):
     """The destination folder cannot be created or written (permissions, full disk)."""
 
@@ -128,3 +133,16 @@ def error_for_status(status: int, what: str, code: str | None = None,
     if status == 404:
         return None
     return HubUnreachableError(f"the Hub answered HTTP {status} for {what}")
+
+
+def job_error(job, report) -> Exception:
+    """The exception that says why a whole job failed, with its report attached."""
+    cause = job.exception
+    if isinstance(cause, IdTypeError):
+        err: Exception = IdTypeError(str(cause))
+    elif isinstance(cause, PoolError):
+        err = type(cause)(report.error)
+    else:
+        err = HubUnreachableError(report.error or "the job failed")
+    err.report = report  # type: ignore[attr-defined]
+    return err

@@ -28,6 +28,7 @@ import os
 import re
 import stat
 import threading
+import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Mapping
 from urllib.parse import quote, urlencode
@@ -172,6 +173,11 @@ class FileAnswers:
             fault = self._draw(h, head, path)
             if fault is None:
                 return
+        elif (self.hub.dice is not None and self.hub.dice.config.latency_ms
+              and self.hub.dice.in_scope("get", path)):
+            # a redirect is a round trip like any other: it pays the latency (its faults are drawn
+            # where it leads)
+            time.sleep(self.hub.dice.config.latency_ms / 1000.0)
         repo, _, snap = self.routes.open_repo(h, repo_type, owner, name, files=True, full=False)
         self.routes.check_rev(repo, snap, rev)
         snap, entry, fd = self._open(repo, snap, split_repo_path(path))

@@ -97,6 +97,18 @@ def plan_tasks(pool, ids: IdRanges, files_per_task: int = FILES_PER_TASK) -> lis
                 close()
         close()
         return tasks
+    if getattr(pool, "locates_itself", None) and pool.locates_itself():
+        # a subclass's _request_resource_by_id says where each id is: asked by the workers, in
+        # tasks of files_per_task ids
+        batch = []
+        for rid in ids:
+            batch.append(rid)
+            if len(batch) >= files_per_task:
+                tasks.append(ClusterTask(len(tasks), IdRanges.of(batch), ()))
+                batch = []
+        if batch:
+            tasks.append(ClusterTask(len(tasks), IdRanges.of(batch), ()))
+        return tasks
     by_archive: dict[str, list[int]] = {}
     nowhere: list[int] = []
     for rid in ids:

@@ -167,6 +167,24 @@ class Downloader:
         self.planner.start(job)
         return job
 
+    def read(self, pool, ids, sink, *, name: str | None = None) -> Job:
+        """Queue a job whose files are read into memory: each id's verified bytes go to ``sink``
+        (a :class:`pools.engine.memory.Sink`), never to disk. Workers wait for the sink's room
+        between tasks, so memory stays bounded by the sink's limit, whatever the number of ids."""
+        if self._closed:
+            raise RuntimeError("downloader is closed")
+        ranges = take(ids, {})
+        expected = None if isinstance(ranges, IdRanges) else expected_count(ids)
+        what = ranges if isinstance(ranges, IdRanges) else "(ids streamed)"
+        job = Job(self.next_job_id(), pool, ranges, "", save_metainfo=False, metainfo_fmt="", infos={},
+                  emit=self._emit, wake=self._wake, sink=sink,
+                  name=name or f"{getattr(pool, 'data_repo_id', 'pool')} {what} (in memory)"[:80])
+        job.expected = expected
+        self._jobs.append(job)
+        self._emit(ev.JobState(job.id, "queued"))
+        self.planner.start(job)
+        return job
+
     # -- the queue
     def _push(self, priority: int, job: Job, task: Callable[[int], None]) -> None:
         with self._cond:
@@ -192,6 +210,8 @@ class Downloader:
             try:
                 if job.task_begun():
                     task(wid)
+                    if job.sink is not None:  # the consumer is behind: fetch no more until it catches up
+                        job.sink.wait_room(job.cancel_event)
             except Cancelled:
                 pass
             except PoolError as err:

@@ -58,7 +58,7 @@ class Job:
 
     def __init__(self, job_id: int, pool, ids: IdRanges | Iterator[int], dst_dir: str, *,
                  save_metainfo: bool, metainfo_fmt: str, infos: dict[int, Any] | None, name: str,
-                 emit: Callable[[Any], None], wake: Callable[[], None] = lambda: None):
+                 emit: Callable[[Any], None], wake: Callable[[], None] = lambda: None, sink=None):
         self.id = job_id
         self.pool = pool
         # the ids asked for; a lazy stream is kept apart, consumed a chunk at a time by the plan
@@ -66,10 +66,13 @@ class Job:
         self.stream: Iterator[int] | None = None if isinstance(ids, IdRanges) else ids
         self.expected: int | None = None  # how many the stream says it holds (its len()), if it says
         self.exception: BaseException | None = None  # what stopped the job, when something did
-        self.dst_dir = os.path.abspath(dst_dir)
-        self.real_dst = os.path.realpath(self.dst_dir)  # every path written is checked against it
-        self.partial_dir = os.path.join(self.dst_dir, PARTIAL_DIR)
-        self.save_metainfo = save_metainfo
+        # where the files go: a folder, or a sink that takes each resource's bytes in memory
+        # (:class:`pools.engine.memory.Sink`): then nothing is written anywhere
+        self.sink = sink
+        self.dst_dir = os.path.abspath(dst_dir) if sink is None else ""
+        self.real_dst = os.path.realpath(self.dst_dir) if sink is None else ""
+        self.partial_dir = os.path.join(self.dst_dir, PARTIAL_DIR) if sink is None else ""
+        self.save_metainfo = save_metainfo and sink is None
         self.metainfo_fmt = metainfo_fmt
         self.infos = infos if infos is not None else {}  # a stream fills it as it is consumed
         self.name = name
@@ -110,6 +113,8 @@ class Job:
         if not self._done.is_set():
             with self._lock:
                 self.cancel_event.set()
+            if self.sink is not None:
+                self.sink.wake()  # workers waiting for the reader's room
             for response in list(self.in_flight):
                 try:
                     response.close()  # the worker's read fails now, not at the read timeout
@@ -213,7 +218,10 @@ class Job:
             report.not_reached = max(0, self.ids_total - self._ids_done)
             report.resolves = self._resolves
         try:
-            remove_empty_dir(self.partial_dir)
+            if self.sink is not None:
+                self.sink.end(self)
+            else:
+                remove_empty_dir(self.partial_dir)
             self._maybe_progress(force=True)
             self._emit(ev.JobState(self.id, state, self.error))
         finally:
@@ -321,6 +329,8 @@ class Job:
             if self._finished:
                 return
             self.report.missing.extend(ids)
+        if self.sink is not None:
+            self.sink.missing(ids)
         self._emit(ev.ResourcesMissing(self.id, ids))
         self._settled(len(ids))
 
@@ -332,8 +342,13 @@ class Job:
             self.report.unrecognized.append((archive, name, reason))
         self._emit(ev.FileUnrecognized(self.id, archive, name, reason))
 
-    def file_done(self, res: Resource, entry: IndexEntry) -> None:
+    def file_done(self, res: Resource, entry: IndexEntry, data: bytes | None = None) -> None:
+        """A file of ``res`` is in place (or, for a sink, its verified ``data`` is in memory)."""
         with self._lock:
+            if data is not None:
+                if res.data is None:
+                    res.data = {}
+                res.data[entry.basename] = data
             res.files.append(entry.basename)
             res.nbytes += entry.size
             res.remaining -= 1
@@ -367,6 +382,9 @@ class Job:
             (self.report.downloaded if status == "downloaded" else self.report.skipped).append(res.rid)
             if status == "unverified":
                 self.report.unverified.append(res.rid)
+        if self.sink is not None:
+            data, res.data = res.data or {}, None
+            self.sink.resource(res.rid, data, res.info)
         self._emit(ev.ResourceDone(self.id, res.rid, status, tuple(res.files), res.nbytes))  # type: ignore[arg-type]
         self._settled()
 
@@ -375,6 +393,8 @@ class Job:
             if self._finished:  # ended (cancelled, failed) while this request was on its way: the
                 return  # report was handed out; the id stays "not reached", as it said
             self.report.failed[rid] = reason
+        if self.sink is not None:
+            self.sink.failed(rid, reason)
         self._emit(ev.ResourceFailed(self.id, rid, reason))
         self._settled()
 
@@ -382,7 +402,7 @@ class Job:
 class Resource:
     """One wanted id of a job: its files still to settle, and what became of them."""
 
-    __slots__ = ("rid", "archive", "remaining", "files", "nbytes", "failed", "info")
+    __slots__ = ("rid", "archive", "remaining", "files", "nbytes", "failed", "info", "data")
 
     def __init__(self, rid: int, archive: str, n: int, info: Any):
         self.rid = rid
@@ -392,3 +412,4 @@ class Resource:
         self.nbytes = 0
         self.failed: str | None = None
         self.info = info
+        self.data: dict[str, bytes] | None = None  # the verified bytes, when the job has a sink

@@ -53,6 +53,10 @@ def _complement(ids: IdRanges, residue: int, modulus: int, present: list[int]) -
     return out
 
 
+def _locates_itself(pool) -> bool:
+    return bool(getattr(pool, "locates_itself", None) and pool.locates_itself())
+
+
 STREAM_CHUNK = 1 << 16  # ids taken from a stream at a time: memory stays small, tasks few
 
 # task priorities: fetching beats planning beats starting new archives, so memory stays bounded
@@ -101,6 +105,9 @@ class Planner:
 
     def _groups_of(self, job: Job, ids: IdRanges) -> Iterator[tuple]:
         pool = job.pool
+        if _locates_itself(pool):  # a subclass's _request_resource_by_id: asked id by id
+            yield "", ids, None, None
+            return
         layers = pool.archive_layers() if hasattr(pool, "archive_layers") else None
         if layers:
             modulus, path_of = layers[0]
@@ -197,6 +204,12 @@ class Planner:
         broken = job.broken
         missing: list[int] = []
         wanted: dict[str, list[tuple[IndexEntry, Resource]]] = {}
+        if _locates_itself(job.pool):
+            self._plan_located(wid, job, chunk, wanted)
+            self._queue_fetches(job, wanted)
+            if more:
+                self.push(PLAN, job, lambda w: self._plan(w, job, archive0, rids))
+            return
         indexes: dict[str, Any] = {}  # this chunk's indexes: one lookup per archive, not per id
         layers = job.pool.archive_layers() if hasattr(job.pool, "archive_layers") else None
         if layers:
@@ -239,45 +252,72 @@ class Planner:
                 else:
                     missing.append(rid)
                 continue
-            archive, entries = found
-            self._prepare(wid, job, rid, archive, entries, wanted)
+            self._prepare(wid, job, rid, [found], wanted)
         if missing:
             job.missing(IdList(missing))
+        self._queue_fetches(job, wanted)
+        if more:
+            self.push(PLAN, job, lambda w: self._plan(w, job, archive0, rids))
+
+    def _queue_fetches(self, job: Job, wanted: dict[str, list[tuple[IndexEntry, Resource]]]) -> None:
         for archive, items in wanted.items():
             for run in self._runs(items):
                 job.planned_bytes(sum(e.size for e, _ in run))
                 self.push(FETCH, job, lambda w, a=archive, r=run: self.fetcher.fetch(w, job, a, r))
-        if more:
-            self.push(PLAN, job, lambda w: self._plan(w, job, archive0, rids))
 
-    def _prepare(self, wid: int, job: Job, rid: int, archive: str, entries: list[IndexEntry],
-                 wanted: dict[str, list[tuple[IndexEntry, Resource]]]) -> None:
-        """Skip the files already present and verified; queue the rest of the resource."""
-        if hasattr(job.pool, "destination_entries"):
-            try:
-                entries = job.pool.destination_entries(rid, archive, entries)
-            except InvalidResourceDataError as err:  # a subclass's name for a file: not inside the destination
-                job.resource_failed(rid, str(err))
+    def _plan_located(self, wid: int, job: Job, chunk: list[int],
+                      wanted: dict[str, list[tuple[IndexEntry, Resource]]]) -> None:
+        """Ids of a pool whose ``_request_resource_by_id`` is its own: each asked where it is."""
+        missing: list[int] = []
+        for rid in chunk:
+            if job.cancel_event.is_set():
                 return
-        todo = []
+            self.states.state(wid, "index", job, "", f"locating {rid}")
+            try:
+                found = job.pool.located(rid)
+            except (InvalidResourceDataError, IndexFormatError, TransferError) as err:
+                job.resource_failed(rid, str(err))
+                continue
+            if found:
+                self._prepare(wid, job, rid, found, wanted)
+            else:
+                missing.append(rid)
+        if missing:
+            job.missing(IdList(missing))
+
+    def _prepare(self, wid: int, job: Job, rid: int, found: list[tuple[str, list[IndexEntry]]],
+                 wanted: dict[str, list[tuple[IndexEntry, Resource]]]) -> None:
+        """Skip the files already present and verified; queue the rest of the resource.
+        ``found``: its files, as ``(archive, entries)`` (more than one archive only when a
+        subclass's ``_request_resource_by_id`` says so)."""
+        todo: list[tuple[str, IndexEntry]] = []
         present: list[str] = []
         unverified = False
-        for entry in entries:
-            final = os.path.join(job.dst_dir, entry.basename)
-            verdict = verified(final, entry, lambda: self.states.state(wid, "verify", job, archive, entry.basename))
-            if verdict is None:
-                todo.append(entry)
-            else:
-                present.append(entry.basename)
-                unverified = unverified or verdict == "unverified"
-        resource = Resource(rid, archive, len(todo), job.infos.get(rid))
+        for archive, entries in found:
+            if hasattr(job.pool, "destination_entries"):
+                try:
+                    entries = job.pool.destination_entries(rid, archive, entries)
+                except InvalidResourceDataError as err:  # a subclass's name for a file: not inside the destination
+                    job.resource_failed(rid, str(err))
+                    return
+            for entry in entries:
+                if job.sink is not None:  # read into memory: nothing on disk to skip
+                    todo.append((archive, entry))
+                    continue
+                final = os.path.join(job.dst_dir, entry.basename)
+                verdict = verified(final, entry, lambda: self.states.state(wid, "verify", job, archive, entry.basename))
+                if verdict is None:
+                    todo.append((archive, entry))
+                else:
+                    present.append(entry.basename)
+                    unverified = unverified or verdict == "unverified"
+        resource = Resource(rid, found[0][0], len(todo), job.infos.get(rid))
         resource.files = present
         if not todo:
             job.resource_complete(resource, "unverified" if unverified else "skipped")
             return
-        bucket = wanted.setdefault(archive, [])
-        for entry in todo:
-            bucket.append((entry, resource))
+        for archive, entry in todo:
+            wanted.setdefault(archive, []).append((entry, resource))
 
     def _runs(self, items: list[tuple[IndexEntry, Resource]]) -> Iterator[list[tuple[IndexEntry, Resource]]]:
         """Group an archive's wanted files into runs fetched by one ranged GET each."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
 import stat
@@ -67,6 +68,11 @@ class RunWriter:
 
     def _open(self, entry: IndexEntry) -> None:
         self.job.file_opening()  # raises Cancelled once the job may end
+        self._hash = hashlib.sha256()
+        self._written = 0
+        if self.job.sink is not None:  # read into memory
+            self._file = io.BytesIO()
+            return
         self._tmp = tmp_path(self.job.dst_dir, os.path.basename(entry.basename))
         try:
             self._file = create_tmp(self._tmp)
@@ -74,8 +80,6 @@ class RunWriter:
             self._tmp = None
             self._closed_file()
             raise
-        self._hash = hashlib.sha256()
-        self._written = 0
 
     def feed(self, chunk: bytes) -> None:
         view = memoryview(chunk)
@@ -109,28 +113,36 @@ class RunWriter:
         """The file's last byte arrived: verify it, rename it into place or drop it."""
         tmp, self._tmp = self._tmp, None
         placed = False
+        data = None
         try:
+            if tmp is None:
+                data = self._file.getvalue()
             self._file.close()
             self._file = None
             if entry.sha256 and self._hash.hexdigest() != entry.sha256:
-                unlink_quiet(tmp)
+                if tmp is not None:
+                    unlink_quiet(tmp)
                 self.mismatched.append((entry, res))
                 return
-            why = place_in(tmp, self.job.dst_dir, entry.basename, self.job.real_dst)
-            self.completed.add(id(entry))  # settled either way: a name that cannot be taken is not retried
-            if why is not None:
-                self.job.file_failed(res, why)
-                return
+            if tmp is not None:
+                why = place_in(tmp, self.job.dst_dir, entry.basename, self.job.real_dst)
+                self.completed.add(id(entry))  # settled either way: a name that cannot be taken is not retried
+                if why is not None:
+                    self.job.file_failed(res, why)
+                    return
+            else:  # in memory: verified, kept
+                self.completed.add(id(entry))
             placed = True
             self._kept += entry.size
         except BaseException:
-            unlink_quiet(tmp)
+            if tmp is not None:
+                unlink_quiet(tmp)
             raise
         finally:
             self._file = None
             self._closed_file()  # only now: a cancel may end the job once no temporary file is left
         if placed:
-            self.job.file_done(res, entry)
+            self.job.file_done(res, entry, data)
 
     def abort(self) -> None:
         # bytes of files that were not kept come off the progress, so a retry does not count them
@@ -153,6 +165,9 @@ class RunWriter:
 def write_whole(job: Job, entry: IndexEntry, res: Resource, data: bytes) -> None:
     if entry.sha256 and hashlib.sha256(data).hexdigest() != entry.sha256:
         job.file_failed(res, f"sha256 mismatch for {entry.basename}")
+        return
+    if job.sink is not None:
+        job.file_done(res, entry, bytes(data))
         return
     tmp = tmp_path(job.dst_dir, os.path.basename(entry.basename))
     with create_tmp(tmp) as f:

@@ -191,3 +191,42 @@ def test_a_batch_file_named_outside_the_destination_fails_that_id_only(hub, hub_
     assert sorted(report.downloaded) == IDS[1:3]
     assert _tree(tmp_path / "o") == {f"sub/{rid}.bin": _payload(rid) for rid in IDS[1:3]}
     assert not list(tmp_path.rglob("escaped.bin"))
+
+
+LOCATED = """
+from {module}.datapool import IncrementIDDataPool, DataLocation, ResourceNotFoundError
+
+class Located(IncrementIDDataPool):
+    \"\"\"Says itself where each id's file is, the way cheesechaser's table pools do.\"\"\"
+    def __init__(self):
+        IncrementIDDataPool.__init__(self, "t/compat", base_level=3)
+
+    def _request_resource_by_id(self, resource_id):
+        rid = int(resource_id)
+        if rid >= 1030:
+            raise ResourceNotFoundError(f"no {{rid}}")
+        return [DataLocation(resource_id=rid, tar_file=f"shards/part-{{rid % 4}}.tar", filename=f"{{rid}}.bin")]
+
+    def _get_dst_filename(self, location):
+        return f"located_{{location.resource_id}}.bin"
+
+Located().batch_download_to_directory({ids!r}, {dst!r}, max_workers=4, silent=True)
+"""
+
+
+def test_an_override_of_where_an_id_is_is_asked_by_the_batch_download(hub, hub_root, tmp_path):
+    """No archive layout reaches these files: only ``_request_resource_by_id`` knows them."""
+    _repo(hub_root)
+    dst = tmp_path / "ours"
+    _run("pools", LOCATED, hub, tmp_path, ids=IDS, dst=str(dst))
+    assert _tree(dst) == {f"located_{rid}.bin": _payload(rid) for rid in IDS if rid < 1030}
+
+
+@pytest.mark.peer
+@needs_peer
+def test_an_override_of_where_an_id_is_leaves_the_same_files_as_cheesechaser(hub, hub_root, tmp_path):
+    _repo(hub_root)
+    _run("cheesechaser", LOCATED, hub, tmp_path, ids=IDS, dst=str(tmp_path / "peer"))
+    _run("pools", LOCATED, hub, tmp_path, ids=IDS, dst=str(tmp_path / "ours"))
+    theirs, ours = _tree(tmp_path / "peer"), _tree(tmp_path / "ours")
+    assert len(theirs) == 30 and ours == theirs
