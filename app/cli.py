@@ -18,6 +18,7 @@ from app.core.settings import (
     default_token,
     parse_base_level,
 )
+from pools.datapool.catalogue import dataset_class
 from pools.text import shown
 
 SUBCOMMANDS = ("serve", "demo-data", "download", "query", "tui")
@@ -111,8 +112,11 @@ def settings_from_args(args: argparse.Namespace) -> AppSettings:
     token = getattr(args, "token", None)
     if token is None and not demo:
         token = default_token()
+    repo = check_repo_id(getattr(args, "repo", None))
+    layout_given = any(getattr(args, k, None) for k in ("base_level", "base_dir", "idx_repo"))
     return AppSettings(
-        repo=check_repo_id(getattr(args, "repo", None)),
+        repo=repo,
+        dataset_class=None if layout_given or not repo else dataset_class(repo),
         idx_repo=check_repo_id(getattr(args, "idx_repo", None), "index repo id"),
         revision=getattr(args, "revision", None) or "main",
         idx_revision=getattr(args, "idx_revision", None),

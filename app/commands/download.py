@@ -19,6 +19,7 @@ from app.commands.query import TableUsageError, add_table_arguments, select_for_
 from app.commands.report import ReportWriteError, report_dict, short_ranges, write_report
 from app.commands.running import run_to_end
 from app.commands.usage import ERROR_LIMIT, fail_usage
+from app.core.catalogue import find_dataset
 from app.core.config import ConfigError, load_config
 from app.core.datasets import DatasetSpec
 from app.core.destination import destination_problem
@@ -43,7 +44,8 @@ from pools.text import shown
 
 
 def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("repo", metavar="REPO", help="dataset repo id, e.g. deepghs/danbooru_newest")
+    parser.add_argument("repo", metavar="REPO", nargs="?", default=None,
+                        help="dataset repo id, e.g. deepghs/danbooru_newest (may be left out with --dataset)")
     parser.add_argument("ids", metavar="IDS", nargs="?", default=None,
                         help="range expression, e.g. '0-5, 1000-1003, 7000' (optional with --ids-from or --where)")
     parser.add_argument("-o", "--output", default=None, metavar="DIR",
@@ -141,7 +143,28 @@ class _ProgressLine:
             self.stream.flush()
 
 
+def _dataset_repo(args: argparse.Namespace) -> str | None:
+    """With ``--dataset NAME`` the REPO may be left out (``download --dataset gelbooru 1-100``):
+    fill it from the dataset; the problem, or None."""
+    if not args.dataset:
+        return None if args.repo else "give a REPO (or --dataset NAME)"
+    try:
+        preset = find_dataset(args.dataset)
+    except ValueError as err:
+        return f"--dataset {args.dataset}: {err}"
+    if preset is None:
+        return None  # said below, with the list of classes
+    if args.repo is not None and args.ids is None and "/" not in args.repo:
+        args.ids, args.repo = args.repo, None
+    if args.repo is None:
+        args.repo = preset.repo
+    return None
+
+
 def run_download(args: argparse.Namespace) -> int:
+    problem = _dataset_repo(args)
+    if problem:
+        return _fail_usage(problem)
     try:
         check_repo_id(args.repo)
         check_repo_id(args.idx_repo, "index repo id")
@@ -173,8 +196,14 @@ def run_download(args: argparse.Namespace) -> int:
 
     layout_given = args.base_level is not None or args.base_dir is not None or args.archive_template
     class_name = dataset_class(args.dataset) if args.dataset else (None if layout_given else dataset_class(args.repo))
+    if args.dataset and class_name is None:  # a preset's name
+        try:
+            preset = find_dataset(args.dataset)
+        except ValueError as err:
+            return _fail_usage(f"--dataset {args.dataset}: {err}")
+        class_name = preset.dataset_class if preset is not None else None
     if args.dataset and class_name is None:
-        return _fail_usage(f"--dataset {args.dataset!r} is none of cheesechaser's dataset classes "
+        return _fail_usage(f"--dataset {args.dataset!r} is no preset nor one of cheesechaser's dataset classes "
                            f"({', '.join(sorted(CLASSES))})")
     dataset = DatasetSpec(args.repo, idx_repo=args.idx_repo, revision=args.revision,
                           idx_revision=args.idx_revision, base_dir=args.base_dir or "images", base_level=base_level,

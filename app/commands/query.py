@@ -20,6 +20,7 @@ import sys
 
 from app.commands.usage import fail_usage
 from app.core import tables
+from app.core.catalogue import find_dataset
 from app.core.settings import check_repo_id
 from app.core.tables import TableUsageError
 from pools import IdRanges, PoolError, RepoNotFoundError, RevisionNotFoundError
@@ -55,9 +56,13 @@ def add_table_arguments(parser: argparse.ArgumentParser, *, download: bool = Fal
 
 
 def add_query_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("repo", metavar="REPO", help="dataset repo id, e.g. deepghs/danbooru2024-sfw")
+    parser.add_argument("repo", metavar="REPO", nargs="?", default=None,
+                        help="dataset repo id, e.g. deepghs/danbooru2024-sfw (may be left out with --dataset)")
     parser.add_argument("query", metavar="QUERY", nargs="?", default="",
                         help="booru query, e.g. 'cat_ears solo -comic rating:g,s score:>=10' (empty: every post)")
+    parser.add_argument("--dataset", default=None, metavar="NAME",
+                        help="a preset or one of cheesechaser's classes (gelbooru, GelbooruDataPool...): its repo "
+                             "and metadata table; then `query --dataset NAME QUERY`")
     parser.add_argument("--count", action="store_true", help="print only how many posts match")
     parser.add_argument("--format", choices=FORMATS, default="ids",
                         help="ids (one a line, ascending), csv or jsonl rows (default ids)")
@@ -246,8 +251,30 @@ def _fail_usage(message: str) -> int:
     return fail_usage("query", message)
 
 
-def run_query(args: argparse.Namespace) -> int:
+def resolve_dataset(args: argparse.Namespace) -> str | None:
+    """Fill ``args.repo`` from ``--dataset`` (the one positional then being the query); the
+    problem, or None."""
+    if not args.dataset:
+        return None if args.repo else "give a REPO (or --dataset NAME)"
+    try:
+        preset = find_dataset(args.dataset)
+    except ValueError as err:
+        return f"--dataset {args.dataset}: {err}"
+    if preset is None:
+        return (f"--dataset {shown(args.dataset, 100)!r} is no preset, cheesechaser class or repo id that a class "
+                "reads (see the picker's list, or the README's table of classes)")
+    if args.repo and not args.query and args.repo != preset.repo:
+        args.query, args.repo = args.repo, preset.repo  # `query --dataset NAME QUERY`
+    elif args.repo and args.repo != preset.repo:
+        return f"REPO {args.repo} is not {preset.name}'s repo ({preset.repo})"
+    args.repo = preset.repo
+    return None
 
+
+def run_query(args: argparse.Namespace) -> int:
+    problem = resolve_dataset(args)
+    if problem:
+        return _fail_usage(problem)
     try:
         check_repo_id(args.repo)
     except ValueError as err:

@@ -102,10 +102,12 @@ class AppSettings:
     """Further ``(modulus, template)`` layers tried after ``archive_templates`` (danbooru2023's updates)."""
     cluster: str | None = None
     """A Dask cluster the queue dialog can send jobs to (``defaults.cluster`` in the config)."""
+    dataset_class: str | None = None
+    """One of cheesechaser's dataset classes (a preset's): its layout instead of the fields above."""
 
     @property
     def can_queue(self) -> bool:
-        return self.layout == "increment-id" or bool(self.archive_templates)
+        return self.layout == "increment-id" or bool(self.archive_templates) or bool(self.dataset_class)
 
     def dataset(self) -> DatasetSpec:
         """The repo and layout these settings open (see :mod:`app.core.datasets`)."""
@@ -115,7 +117,8 @@ class AppSettings:
             repo=self.repo, idx_repo=self.idx_repo or None, revision=self.revision or "main",
             idx_revision=self.idx_revision, base_dir=self.base_dir, base_level=self.base_level,
             archive_templates=tuple(self.archive_templates), extra_layers=tuple(self.extra_layers),
-            endpoint=self.endpoint or None, token=self.token or None, retry=self.retry)
+            endpoint=self.endpoint or None, dataset_class=self.dataset_class, token=self.token or None,
+            retry=self.retry)
 
     def make_pool(self):
         """The engine pool for this repo (no network yet). Raises ValueError for a bad level."""

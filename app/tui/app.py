@@ -161,7 +161,7 @@ class CheesechaserApp(SessionsMixin, App[int]):
         settings = self.settings.with_repo(
             repo=DEMO_REPO, idx_repo=None, revision="main", idx_revision=None,
             base_dir=DEMO_BASE_DIR, base_level=DEMO_BASE_LEVEL, token=None, endpoint=endpoint,
-            demo=True, layout="increment-id",
+            demo=True, layout="increment-id", dataset_class=None,
             endpoint_label=self.settings.endpoint_label or "demo hub (loopback)",
         )
         self.open_dataset(settings)

@@ -219,8 +219,8 @@ def table(results, ids, args, hops: tuple[int, int]) -> str:
         up = pw / ow if ow and pw else None
         o_rss, p_rss = _best(ours, "rss_kb", max), _best(peer, "rss_kb", max)
         if scenario == "sparse":
-            goal = (f"within 1.15x of the floor {floor:.2f} s ({requests + 1} requests): "
-                    f"{ow / floor:.2f}x" if ow else "–")
+            goal = (f"within 1.15x of the floor {floor:.2f} s ({requests + 1} requests): {ow / floor:.2f}x: "
+                    f"{'met' if ow / floor <= 1.15 else 'NOT met'}" if ow else "–")
         elif scenario == "dense":
             goal = f"≥ 5x: {'met' if up and up >= 5 else 'NOT met' if up else '–'}"
         else:

@@ -40,6 +40,8 @@ def test_bench_download_sparse_real_runs_every_client_to_completion():
     ("tests/bench/bench_plan.py", ["--archives", "12", "--range", "1-50000", "--rounds", "1"], "planning the range"),
     ("tests/bench/bench_tui_open.py", ["--entries", "2000", "--rounds", "1"], "first rows of the archive screen"),
     ("tests/bench/bench_index_parse.py", ["--entries", "2000", "--rounds", "2"], "one id looked up"),
+    ("tests/bench/bench_pipe.py", ["--dense", "24", "--sparse", "6", "--rounds", "1", "--no-peer",
+                                   "--latency-ms", "5"], "| dense x10 | 240 |"),
 ])
 def test_bench_scripts_run(script, argv, expect):
     out = run_script(script, *argv)

@@ -9,7 +9,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
-from app.core.catalogue import DEMO, PRESETS, Preset, find_preset
+from app.core.catalogue import DEMO, LISTED, PRESETS, Preset, find_preset
 from app.core.settings import AppSettings, check_repo_id, default_token, format_base_level, parse_base_level
 from app.tui.widgets.virtual_table import Column, Row, VirtualTable
 
@@ -88,6 +88,9 @@ class PickerScreen(Screen):
         table.focus()
 
     def _preset_for(self, repo: str) -> Preset | None:
+        chosen = getattr(self, "_chosen", None)  # two presets may read one repo (a class and its Stable view)
+        if chosen is not None and chosen.repo == repo:
+            return chosen
         return next((p for p in self._presets.values() if p.repo == repo), None) or find_preset(repo)
 
     # ---- presets --------------------------------------------------------------------------
@@ -108,6 +111,7 @@ class PickerScreen(Screen):
             self.action_open_form()
 
     def _fill_form(self, preset: Preset) -> None:
+        self._chosen = preset
         self.query_one("#repo", Input).value = preset.repo
         self.query_one("#idx-repo", Input).value = preset.idx_repo or ""
         self.query_one("#revision", Input).value = "main"
@@ -156,12 +160,16 @@ class PickerScreen(Screen):
             return None
         if self.query_one("#form-error", Static).has_class("-error"):
             self._show_error("")  # the problem is fixed; a preset's note stays
-        return self.settings.with_repo(
+        dataset_class = None
+        if (preset is not None and preset.dataset_class and idx_repo == (preset.idx_repo or "")
+                and value("base-dir") == preset.base_dir and level_text == format_base_level(preset.base_level)):
+            dataset_class = preset.dataset_class  # the form is the preset's: open its class
+        return self.settings.with_repo(dataset_class=dataset_class,
             repo=repo, idx_repo=idx_repo or None, revision=value("revision") or "main",
             idx_revision=None, base_dir=value("base-dir"), base_level=level,
             token=self.query_one("#token", Input).value.strip() or None,
             layout=layout, archive_templates=preset.templates if preset is not None else (), demo=False,
-            extra_layers=preset.extra_layers if preset is not None else (),
+            extra_layers=preset.extra_layers if preset is not None and preset.extra_layers != LISTED else (),
         )
 
     def action_open_form(self) -> None:

@@ -267,3 +267,18 @@ def test_an_unknown_dataset_class_is_a_one_line_usage_error(hub, tmp_path):
     out = _run(["deepghs/x", "1", "-o", str(tmp_path / "o"), "--dataset", "NoSuchDataPool"], tmp_path, hub)
     assert out.returncode == 2 and "NoSuchDataPool" in out.stderr and "GelbooruDataPool" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_download_by_a_preset_name_needs_no_repo(hub, hub_root, tmp_path):
+    from app.hub.dataset import build_repo
+    from pools.archive.layout import archive_path
+
+    ids = [1001, 22002]
+    build_repo(hub_root, "deepghs/rule34_full", {rid: {f"{rid}.png": b"x" * (100 + rid % 7)} for rid in ids},
+               archives=lambda rid: archive_path(rid, 3 if rid < 5000 else 4, "images"))
+    plan = _run(["--dataset", "rule34", "1001,22002", "-o", str(tmp_path / "o"), "--dry-run"], tmp_path, hub)
+    assert plan.returncode == 0, plan.stderr
+    assert "layout of Rule34DataPool" in plan.stdout
+    done = _run(["--dataset", "rule34", "1001,22002", "-o", str(tmp_path / "o")], tmp_path, hub)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.png")) == ["1001.png", "22002.png"]

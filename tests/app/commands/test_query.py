@@ -258,3 +258,21 @@ def test_sample_and_limit_pick_among_the_matches_an_archive_holds(repo, hub, tmp
         assert out.returncode == 0, out.stderr
         assert sorted(p.name for p in dst.iterdir()) == ["101.bin", "102.bin", "104.bin"], how
         assert "3 picked of 9 matching posts" in out.stderr and "in no archive" in out.stderr
+
+
+def test_query_by_a_preset_or_class_name_reads_that_datasets_repo(hub, hub_root, tmp_path):
+    """``--dataset rule34`` and ``--dataset Rule34DataPool`` stand for deepghs/rule34_full: the one
+    positional is then the query."""
+    table = _parquet(tmp_path / "posts.parquet")
+    build_repo(hub_root, "deepghs/rule34_full", _resources(HELD), repo_files={"metadata.parquet": table})
+    for name in ("rule34", "Rule34DataPool"):
+        out = _cli(["query", "--dataset", name, "cat_ears solo -rating:e"], tmp_path, hub)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["101", "205", "901"]
+    both = _cli(["query", "deepghs/rule34_full", "solo", "--dataset", "rule34", "--count"], tmp_path, hub)
+    assert both.returncode == 0 and both.stdout.strip() == "5"
+    assert "rule34_full" in _one_line_error(_cli(["query", "t/other", "solo", "--dataset", "rule34"], tmp_path, hub))
+    assert "more than one repo" in _one_line_error(
+        _cli(["query", "--dataset", "DanbooruNewestDataPool", "solo"], tmp_path, hub))
+    assert "no preset" in _one_line_error(_cli(["query", "--dataset", "nope", "solo"], tmp_path, hub))
+    assert "REPO" in _one_line_error(_cli(["query"], tmp_path, hub))

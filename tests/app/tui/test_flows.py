@@ -314,16 +314,18 @@ async def test_picker_validates_the_form_and_hides_the_token(tmp_path, monkeypat
         await pilot.pause()
         assert picker.query_one("#repo").value == "deepghs/gelbooru_full"
         assert picker.query_one("#base-level").value == "3,4"
-        # a layout without an id -> archive rule opens browse-only, indexes from their own repo
+        # danbooru2023's data-XYZ layout, indexes from their own repo
         presets.move_cursor_to_key("danbooru2023")
         await pilot.pause()
         settings = picker.form_settings()
         assert settings.idx_repo == "deepghs/danbooru2023_index" and settings.can_queue
         assert settings.archive_templates == ("original/data-0{residue:03d}.tar", "recent/data-1{residue:03d}.tar")
         assert "recent/data-1XYZ.tar" in str(picker.query_one("#form-error").render())
-        assert settings.make_pool().archives_for(7654321) == [
-            "original/data-0321.tar", "recent/data-1321.tar",
-            "updates/20240319/dataset-1.tar", "updates/20240522/dataset-1.tar"]
+        # the preset is cheesechaser's class: it lists the updates/ folders itself
+        assert settings.dataset_class == "DanbooruDataPool"
+        assert type(settings.make_pool()).__name__ == "DanbooruDataPool"
+        picker.query_one("#base-dir").value = "elsewhere"  # a form changed by hand is a layout of its own
+        assert picker.form_settings().dataset_class is None
 
 
 # ---- feel ---------------------------------------------------------------------------------
