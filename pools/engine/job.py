@@ -347,8 +347,9 @@ class Job:
         with self._lock:
             if data is not None:
                 if res.data is None:
-                    res.data = {}
+                    res.data, res.entries = {}, []
                 res.data[entry.basename] = data
+                res.entries.append(entry)
             res.files.append(entry.basename)
             res.nbytes += entry.size
             res.remaining -= 1
@@ -384,7 +385,8 @@ class Job:
                 self.report.unverified.append(res.rid)
         if self.sink is not None:
             data, res.data = res.data or {}, None
-            self.sink.resource(res.rid, data, res.info)
+            entries, res.entries = res.entries or [], None
+            self.sink.resource(res.rid, data, res.info, res.archive, entries)
         self._emit(ev.ResourceDone(self.id, res.rid, status, tuple(res.files), res.nbytes))  # type: ignore[arg-type]
         self._settled()
 
@@ -402,7 +404,7 @@ class Job:
 class Resource:
     """One wanted id of a job: its files still to settle, and what became of them."""
 
-    __slots__ = ("rid", "archive", "remaining", "files", "nbytes", "failed", "info", "data")
+    __slots__ = ("rid", "archive", "remaining", "files", "nbytes", "failed", "info", "data", "entries")
 
     def __init__(self, rid: int, archive: str, n: int, info: Any):
         self.rid = rid
@@ -413,3 +415,4 @@ class Resource:
         self.failed: str | None = None
         self.info = info
         self.data: dict[str, bytes] | None = None  # the verified bytes, when the job has a sink
+        self.entries: list[IndexEntry] | None = None  # ... and their index entries

@@ -32,6 +32,8 @@ class Outcome:
     error: BaseException | None
     order: int
     info: Any = None
+    archive: str = ""  # where the files were read from
+    entries: tuple = ()  # their index entries (name, offset, size, sha256), in the order read
 
 
 class Sink:
@@ -51,7 +53,7 @@ class Sink:
         self.job_running = None  # set by the reader: a cancel lets a waiting worker go
 
     # -- the engine's side
-    def resource(self, rid: int, files: dict[str, bytes], info: Any) -> None:
+    def resource(self, rid: int, files: dict[str, bytes], info: Any, archive: str = "", entries=()) -> None:
         value, error = files, None
         if self.convert is not None:
             try:
@@ -62,7 +64,7 @@ class Sink:
             # its stream waits (TCP holds the rest) until the reader has taken some
             while len(self._items) >= 2 * self.limit and not self._closed and not self._cancelled():
                 self._cond.wait()
-        self._put(("ok", rid, value, error))
+        self._put(("ok", rid, value, error, archive, tuple(entries)))
 
     def _cancelled(self) -> bool:
         job = self.job_running
@@ -180,9 +182,9 @@ class MemoryReader:
     def _outcomes(self, item: tuple) -> Iterator[Outcome]:
         kind = item[0]
         if kind == "ok":
-            _, rid, value, error = item
+            _, rid, value, error, archive, entries = item
             order, info = self._settle(rid)
-            yield Outcome(rid, value, error, order, info)
+            yield Outcome(rid, value, error, order, info, archive, entries)
         elif kind == "failed":
             _, rid, reason = item
             order, info = self._settle(rid)
