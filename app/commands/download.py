@@ -18,6 +18,7 @@ from app.commands.dry_run import make_plan
 from app.commands.query import TableUsageError, add_table_arguments, select_for_download, wants_table
 from app.commands.report import ReportWriteError, report_dict, short_ranges, write_report
 from app.commands.running import run_to_end
+from app.commands.shards import add_output_arguments, run_shards, shard_problem, wants_shards
 from app.commands.usage import ERROR_LIMIT, fail_usage
 from app.core.catalogue import find_dataset
 from app.core.config import ConfigError, load_config
@@ -72,6 +73,7 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
                         help="Hub endpoint (default: the config's, else HF_ENDPOINT)")
     parser.add_argument("--no-metainfo", action="store_true", help="accepted for parity; ids from a range carry no metainfo")
     parser.add_argument("--report", default=None, metavar="FILE.json", help="write the full report as JSON")
+    add_output_arguments(parser)
     parser.add_argument("--retries", type=int, default=6, metavar="N",
                         help="attempts per request before giving up (default 6)")
     parser.add_argument("--merge-gap", type=int, default=512 * 1024, metavar="BYTES",
@@ -227,6 +229,12 @@ def run_download(args: argparse.Namespace) -> int:
         return _summarise(args, DownloadReport(state="failed", error=str(err)), interrupted=False)
     except Exception as err:  # noqa: BLE001 - e.g. a URL the HTTP client refuses: one line, no traceback
         return _fail_usage(f"cannot reach the Hub at {pool.client.endpoint}: {err.__class__.__name__}: {err}")
+    shards = wants_shards(args)
+    problem = shard_problem(args)
+    if problem:
+        return _fail_usage(problem)
+    if shards:  # captions go into the samples, not beside them as files
+        args.captions = None
     selection = None
     if wants_table(args):  # the ids (and captions) come from the metadata table
         try:
@@ -239,6 +247,12 @@ def run_download(args: argparse.Namespace) -> int:
     layout = _plan_or_layout_error(args, pool, ids)
     if layout is not None:
         return layout
+    if shards:
+        try:
+            return run_shards(args, pool, ids, selection.table if selection is not None else None)
+        finally:
+            if selection is not None:
+                selection.close(sys.stderr)
     events = _JsonEvents(sys.stdout) if args.json else None
     if args.cluster:  # the same job on a Dask cluster (the same events, captions, report)
         listeners = [e for e in (events, selection.on_event if selection is not None else None) if e is not None]
