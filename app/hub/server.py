@@ -43,7 +43,6 @@ __all__ = [
     "FaultConfig",
     "RequestRecord",
     "RepoAccess",
-    "serve_main",
 ]
 
 

@@ -18,7 +18,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from pools.engine.memory import MemoryReader
 from pools.errors import ResourceNotFoundError
-from pools.stream import sample_metadata
+from pools.stream.samples import sample_metadata
 from pools.stream.captions import Captions
 from pools.stream.split import ArchiveGroups, Progress, share
 
