@@ -11,6 +11,7 @@ from app.commands.usage import ERROR_LIMIT
 from app.core.format import fmt_elapsed, plural
 from pools.errors import PoolError
 from pools.shards import FORMATS, MODES, Resize, write_shards
+from pools.shards.files import write_resized_files
 from pools.text import shown
 
 
@@ -21,7 +22,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--shard-size", type=int, default=10_000, metavar="N", help="samples per shard (default 10000)")
     group.add_argument("--shard-bytes", type=int, default=None, metavar="BYTES",
                        help="also close a shard once it holds this many bytes")
-    group.add_argument("--resize", type=int, default=None, metavar="SIZE", help="resize images (shards only)")
+    group.add_argument("--resize", type=int, default=None, metavar="SIZE", help="resize images (files or shards)")
     group.add_argument("--resize-mode", choices=MODES, default="keep_ratio",
                        help="keep_ratio: smallest side SIZE; keep_ratio_largest: largest side SIZE; center_crop; "
                             "border; no (default keep_ratio)")
@@ -37,12 +38,10 @@ def wants_shards(args: argparse.Namespace) -> bool:
 
 def shard_problem(args: argparse.Namespace) -> str | None:
     """A usage error in the output options, or None."""
-    if args.format == "files" and (args.resize is not None or args.image_format is not None):
-        return "--resize and --image-format write shards: add --format webdataset or --format parquet"
     if args.shard_size < 1 or (args.shard_bytes is not None and args.shard_bytes < 1):
         return "--shard-size and --shard-bytes must be at least 1"
     if args.cluster:
-        return "--format webdataset/parquet runs here, not on a cluster"
+        return "--format webdataset/parquet and --resize run here, not on a cluster"
     try:
         Resize(args.resize, args.resize_mode, args.resize_only_if_bigger, args.image_format, args.quality)
     except ValueError as err:
@@ -58,6 +57,8 @@ def run_shards(args: argparse.Namespace, pool, ids, table) -> int:
     def on_shard(name: str, stats: dict) -> None:
         print(f"{name}: {plural(stats['samples'], 'sample')}, {stats['bytes']:,} bytes", file=out, flush=True)
 
+    if args.format == "files":
+        return _run_files(args, pool, ids, how, out)
     try:
         report = write_shards(pool, ids, args.output, format=args.format, shard_size=args.shard_size,
                               shard_bytes=args.shard_bytes, captions=table, resize=how if how.active else None,
@@ -72,6 +73,23 @@ def run_shards(args: argparse.Namespace, pool, ids, table) -> int:
     print(f"{plural(len(report.written), 'shard')} written{kept}: {plural(report.samples, 'sample')}, "
           f"{report.missing:,} missing, {len(report.failed):,} failed in {fmt_elapsed(report.seconds)} "
           f"-> {shown(os.path.abspath(args.output), ERROR_LIMIT)}", file=out)
+    for rid, reason in sorted(report.failed.items())[:20]:
+        print(f"failed {rid}: {shown(reason, ERROR_LIMIT)}", file=out)
+    return 1 if report.failed else 0
+
+
+def _run_files(args: argparse.Namespace, pool, ids, how: Resize, out) -> int:
+    try:
+        report = write_resized_files(pool, ids, args.output, how, workers=args.workers)
+    except KeyboardInterrupt:
+        print("interrupted: the files written are kept; run the same command again to go on", file=out)
+        return 130
+    except (PoolError, ValueError) as err:
+        print(f"error: {shown(err, ERROR_LIMIT)}", file=out)
+        return 1
+    print(f"{plural(report.written, 'id')} written resized, {report.skipped:,} already there, "
+          f"{report.missing:,} missing, {len(report.failed):,} failed -> "
+          f"{shown(os.path.abspath(args.output), ERROR_LIMIT)}", file=out)
     for rid, reason in sorted(report.failed.items())[:20]:
         print(f"failed {rid}: {shown(reason, ERROR_LIMIT)}", file=out)
     return 1 if report.failed else 0
