@@ -42,9 +42,10 @@ class Sink:
     files (decoding an image there keeps the consumer's thread free); what it raises is the id's
     error."""
 
-    def __init__(self, limit: int, convert: Callable[[int, dict[str, bytes]], Any] | None = None):
+    def __init__(self, limit: int, convert: Callable[..., Any] | None = None, convert_entries: bool = False):
         self.limit = max(1, int(limit))
         self.convert = convert
+        self.convert_entries = convert_entries  # convert(id, files, archive, entries) instead of (id, files)
         self._items: deque = deque()
         self._cond = threading.Condition()
         self._ended = False
@@ -57,7 +58,8 @@ class Sink:
         value, error = files, None
         if self.convert is not None:
             try:
-                value = self.convert(rid, files)
+                value = (self.convert(rid, files, archive, entries) if self.convert_entries
+                         else self.convert(rid, files))
             except Exception as err:  # noqa: BLE001 - the id's error, handed to the consumer
                 value, error = None, err
         with self._cond:  # a run of many small files must not pile up past the limit either:
@@ -130,13 +132,13 @@ class MemoryReader:
     """
 
     def __init__(self, pool, ids, *, workers: int = 12, prefetch: int | None = None,
-                 convert: Callable[[int, dict[str, bytes]], Any] | None = None, missing: bool = True,
+                 convert: Callable[..., Any] | None = None, convert_entries: bool = False, missing: bool = True,
                  downloader=None, max_span: int = 4 * 1024 * 1024, name: str | None = None):
         self.pool = pool
         self.report_missing = missing
         self._pending: dict[int, tuple[int, Any]] = {}
         self._lock = threading.Lock()
-        self.sink = Sink(prefetch if prefetch is not None else max(16, 2 * workers), convert)
+        self.sink = Sink(prefetch if prefetch is not None else max(16, 2 * workers), convert, convert_entries)
         self._own = downloader is None
         self.downloader = downloader or Downloader(max_workers=workers, max_span=max_span)
         if isinstance(ids, (IdRanges, str)):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import io
 import re
 import time
 from dataclasses import dataclass, field
@@ -61,28 +62,44 @@ def _ascending(ids) -> Iterator[int]:
 
 
 class _Spool:
-    """A window's samples on disk as they arrive (msgpack frames), read back by id."""
+    """A window's samples as they arrive, read back by id: kept in memory up to ``budget`` bytes,
+    then in a file under the partial folder (msgpack frames)."""
 
-    def __init__(self, folder: str):
-        self.path = os.path.join(folder, unpredictable_name("spool"))
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        self._file = open(os.open(self.path, flags, 0o600), "wb+")  # new, never through a link
-        self.where: dict[int, tuple[int, int]] = {}
+    def __init__(self, folder: str, budget: int = 256 * 1024 * 1024):
+        self.folder, self.budget = folder, budget
+        self.path: str | None = None
+        self._file = None
+        self.held = 0
+        self.where: dict[int, tuple] = {}  # id -> (sample, size) in memory, or (offset, length) on disk
 
     def put(self, rid: int, sample: dict) -> None:
+        size = sum(len(data) for _, data in sample["members"])
+        if self.held + size <= self.budget:
+            self.where[rid] = (sample, size)
+            self.held += size
+            return
         blob = msgspec.msgpack.encode(sample)
+        if self._file is None:
+            self.path = os.path.join(self.folder, unpredictable_name("spool"))
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+            self._file = open(os.open(self.path, flags, 0o600), "wb+")  # new, never through a link
         self._file.seek(0, os.SEEK_END)
         self.where[rid] = (self._file.tell(), len(blob))
         self._file.write(blob)
 
-    def get(self, rid: int) -> dict:
-        offset, size = self.where[rid]
-        self._file.seek(offset)
-        return msgspec.msgpack.decode(self._file.read(size))
+    def take(self, rid: int) -> dict:
+        place = self.where.pop(rid)
+        if isinstance(place[0], dict):
+            self.held -= place[1]
+            return place[0]
+        self._file.seek(place[0])
+        return msgspec.msgpack.decode(self._file.read(place[1]))
 
     def close(self) -> None:
-        self._file.close()
-        unlink_quiet(self.path)
+        self.where.clear()
+        if self._file is not None:
+            self._file.close()
+            unlink_quiet(self.path)
 
 
 class _Shards:
@@ -211,58 +228,91 @@ def write_shards(pool, ids, dst_dir: str, *, format: str = "webdataset", shard_s
 
 
 def _one_window(pool, block: list[int], shards: _Shards, lookup, resize, downloader, report, on_shard) -> None:
-    def convert(rid, files):
-        return files  # made into a sample below, with the entries the reader hands over
+    """Read ``block`` (ascending ids) and write its samples in id order: each as soon as every id
+    before it is settled, so writing overlaps reading; the rest waits in the spool."""
+    def convert(rid, files, archive, entries):  # on the reader's threads: decoding and resizing off the loop
+        try:
+            return make_sample(rid, files, entries, archive, resize)
+        except ValueError as err:  # an image that cannot be decoded: this id fails
+            raise _Undecodable(f"decode: {err}") from None
 
-    reader = MemoryReader(pool, block, convert=convert, downloader=downloader, missing=True)
+    reader = MemoryReader(pool, block, convert=convert, convert_entries=True, downloader=downloader, missing=True)
     spool = _Spool(shards.partial)
     failed: dict[int, str] = {}
-    try:
-        for outcome in reader:
-            if outcome.error is not None:
-                failed[outcome.id] = "missing" if isinstance(outcome.error, ResourceNotFoundError) else str(outcome.error)
-                continue
-            try:
-                sample = make_sample(outcome.id, outcome.value, outcome.entries, outcome.archive, resize)
-            except ValueError as err:  # an image that cannot be decoded: this id fails
-                failed[outcome.id] = f"decode: {err}"
-                continue
-            spool.put(outcome.id, sample)
-        if reader.error is not None:
-            raise reader.error
-        found = lookup.lookup(sorted(spool.where)) if lookup is not None else {}
-        for rid in block:
+    found: dict[int, tuple] = {}
+    looked: set[int] = set()
+    at = 0
+
+    def caption_of(rid: int) -> tuple:
+        if lookup is None:
+            return None, None
+        if rid not in looked:  # a batch of the spooled ids from here on: one query, not one per id
+            batch = [r for r in block[at:] if r in spool.where and r not in looked][:512]
+            found.update(lookup.lookup(batch))
+            looked.update(batch)
+        return found.pop(rid, (None, None))
+
+    def emit(until_end: bool) -> None:
+        nonlocal at
+        while at < len(block):
+            rid = block[at]
             if rid in spool.where:
-                caption, row = found.get(rid, (None, None))
-                shards.add(rid, spool.get(rid), caption, row)
+                caption, row = caption_of(rid)
+                shards.add(rid, spool.take(rid), caption, row)
                 report.samples += 1
                 if shards.current is None:  # the sample closed a shard
                     report.written.append(shards.stats[-1]["shard"])
                     if on_shard:
                         on_shard(shards.stats[-1]["shard"], shards.stats[-1])
             elif rid in failed:
-                why = failed[rid]
+                why = failed.pop(rid)
                 if why == "missing":
                     report.missing += 1
                 else:
                     report.failed[rid] = why
                 shards.fail("missing" if why == "missing" else why.split(":")[0][:40])
+            elif not until_end:
+                return  # not read yet: the ids after it wait
+            at += 1
+
+    try:
+        for outcome in reader:
+            if outcome.error is not None:
+                failed[outcome.id] = ("missing" if isinstance(outcome.error, ResourceNotFoundError)
+                                      else str(outcome.error))
+            else:
+                spool.put(outcome.id, outcome.value)
+            if at < len(block) and block[at] == outcome.id:
+                emit(False)
+        if reader.error is not None:
+            raise reader.error
+        emit(True)
     finally:
         spool.close()
         reader.close()
 
 
+class _Undecodable(ValueError):
+    """An id whose image could not be decoded for its resize (its reason is the message)."""
+
+
 def _write_samples_table(dst: str, partial: str, stats: list[dict]) -> None:
     import pyarrow as pa  # lazy: pyarrow only when shards are written
+    import pyarrow.json as pj
     import pyarrow.parquet as pq
 
-    rows = [(s["shard"], r) for s in stats for r in s.get("rows", ())]
-    table = pa.table({
-        "id": pa.array([r[0] for _, r in rows], pa.int64()), "shard": [s for s, _ in rows],
-        "key": [r[1] for _, r in rows], "sha256": [r[2] for _, r in rows],
-        "width": pa.array([r[3] for _, r in rows], pa.int32()), "height": pa.array([r[4] for _, r in rows], pa.int32()),
-        "caption": pa.array([r[5] for _, r in rows], pa.string()),
-    })
+    # read from JSON lines: building arrays from Python lists makes pyarrow import pandas when it
+    # is installed (a third of a second, every run)
+    names = ("id", "key", "sha256", "width", "height", "caption")
+    body = b"".join(msgspec.json.encode({"shard": s["shard"], **dict(zip(names, r))}) + b"\n"
+                    for s in stats for r in s.get("rows", ()))
+    schema = pa.schema([("id", pa.int64()), ("shard", pa.string()), ("key", pa.string()), ("sha256", pa.string()),
+                        ("width", pa.int32()), ("height", pa.int32()), ("caption", pa.string())])
+    if body:
+        table = pj.read_json(io.BytesIO(body), parse_options=pj.ParseOptions(explicit_schema=schema))
+        table = table.select([f.name for f in schema])
+    else:
+        table = schema.empty_table()
     tmp = os.path.join(partial, unpredictable_name("samples.parquet"))
     pq.write_table(table, tmp)
     os.replace(tmp, os.path.join(dst, "samples.parquet"))

@@ -26,7 +26,8 @@ class TarShard:
     def __init__(self, final: str, tmp: str):
         self.final, self.tmp = final, tmp
         self._file = open_exclusive(tmp)
-        self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.USTAR_FORMAT)
+        self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.USTAR_FORMAT,
+                                 copybufsize=1 << 20)  # a file in one or few writes, not 16 KiB ones
         self.bytes = 0
 
     def add(self, key: str, members: list[tuple[str, bytes]], record: dict[str, Any]) -> None:
@@ -39,8 +40,6 @@ class TarShard:
 
     def close(self) -> None:
         self._tar.close()
-        self._file.flush()
-        os.fsync(self._file.fileno())
         self._file.close()
         os.replace(self.tmp, self.final)
 

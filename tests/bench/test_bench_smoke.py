@@ -42,6 +42,8 @@ def test_bench_download_sparse_real_runs_every_client_to_completion():
     ("tests/bench/bench_index_parse.py", ["--entries", "2000", "--rounds", "2"], "one id looked up"),
     ("tests/bench/bench_pipe.py", ["--dense", "24", "--sparse", "6", "--rounds", "1", "--no-peer",
                                    "--latency-ms", "5"], "| dense x10 | 240 |"),
+    ("tests/bench/bench_training.py", ["--dense", "24", "--sparse", "6", "--stream", "24", "--rounds", "1",
+                                       "--no-peer", "--latency-ms", "5"], "webdataset shards vs files"),
 ])
 def test_bench_scripts_run(script, argv, expect):
     out = run_script(script, *argv)
