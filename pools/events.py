@@ -105,8 +105,18 @@ class JobState:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ShardWritten:
+    """A shards job (:class:`pools.shards.tracked.ShardJob`) completed one shard."""
+
+    job_id: int
+    name: str
+    samples: int
+    nbytes: int
+
+
 Event = Union[WorkerState, ResourceDone, ResourcesMissing, ResourceFailed, FileUnrecognized,
-              JobProgress, JobState]
+              JobProgress, JobState, ShardWritten]
 
 
 def tell(listeners, event) -> None:

@@ -68,6 +68,10 @@ class JobView:
     finished: float | None = None
     session_id: int | None = None
     """The job's row in the session store (``app.core.sessions``), once recorded."""
+    output: dict | None = None
+    """A shards job's output (``pools.shards.tracked``): None for files."""
+    shards: int = 0
+    last_shard: str = ""
     wall_started: float | None = None
     wall_finished: float | None = None
     """Wall-clock times (``time.time``) for the history; ``started``/``finished`` use the app's clock."""
@@ -173,6 +177,9 @@ class DownloadsModel:
                 job.unrecognized += 1
                 if len(self.unrecognized) < UNRECOGNIZED_KEEP:
                     self.unrecognized.append((job.job_id, event.archive, event.name, event.reason))
+            elif isinstance(event, ev.ShardWritten):
+                job.shards += 1
+                job.last_shard = event.name
             elif isinstance(event, ev.JobState):
                 was_active = job.active
                 job.state = event.state

@@ -32,6 +32,7 @@ from app.tui.screens.watch import WatchScreen
 from app.tui.session_side import SessionsMixin
 from pools import ArchiveInfo, Downloader, IdRanges, PoolError
 from pools.engine.job import JobLike
+from pools.shards.tracked import ShardJob
 from pools.text import shown, shown_lines
 
 FLUSH_INTERVAL = 0.1  # seconds between two folds of engine events into the model (~10 Hz)
@@ -197,18 +198,26 @@ class CheesechaserApp(SessionsMixin, App[int]):
 
     def queue_job(self, pool, ids: IdRanges, dst_dir: str, workers: int | None = None,
                   name: str | None = None, *, retry_of: int | None = None,
-                  session_id: int | None = None) -> JobView | None:
-        """Submit a job; returns its view, or None (with a notice) when the engine refused."""
+                  session_id: int | None = None, output: dict | None = None,
+                  captions=None) -> JobView | None:
+        """Submit a job; returns its view, or None (with a notice) when the engine refused.
+        ``output``: write shards (``pools.shards.tracked.output_options``) instead of files."""
         try:
             downloader = self.downloader
             if workers and workers != downloader.workers:
                 downloader.set_workers(workers)
                 self.model.set_worker_count(workers)
-            job = downloader.submit(pool, ids, dst_dir, save_metainfo=True, name=name)
+            if output:
+                job = ShardJob(downloader, pool, ids, dst_dir, emit=self.pump, output=output, name=name or "",
+                               captions=captions)
+            else:
+                job = downloader.submit(pool, ids, dst_dir, save_metainfo=True, name=name)
         except (PoolError, ValueError, OSError, RuntimeError) as exc:
             self.notify(str(exc), title="Job not queued", severity="error")
             return None
         view = self.track_job(job, pool, ids, downloader.workers, retry_of=retry_of, session_id=session_id)
+        if output:
+            job.start()  # its events reach a model that knows it
         self.notify(f"Job #{job.id}: {plural(len(ids), 'id')} into {display_path(job.dst_dir)}",
                     title="Queued", timeout=3)
         return view
@@ -219,6 +228,7 @@ class CheesechaserApp(SessionsMixin, App[int]):
         store, its events folded in. ``before_flush`` runs once it is in the model (a cluster
         job's events held until then are let through)."""
         view = self.model.add_job(job, pool, str(ids), len(ids), job.dst_dir, name=job.name)
+        view.output = getattr(job, "output", None)
         self._session_job_added(view, pool, ids, workers, retry_of, session_id)
         if before_flush is not None:
             before_flush()

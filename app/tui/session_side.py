@@ -80,8 +80,11 @@ class SessionsMixin:
             return
         try:
             if session_id is None:
+                spec = DatasetSpec.of_pool(pool).record(getattr(self, "demo_endpoint", None))
+                if view.output:
+                    spec["output"] = view.output  # resumed and retried as shards, not as files
                 session_id = store.add_job(
-                    name=view.name, repo=view.repo, spec=DatasetSpec.of_pool(pool).record(getattr(self, "demo_endpoint", None)),
+                    name=view.name, repo=view.repo, spec=spec,
                     ids=str(ids), n_ids=len(ids), dst_dir=view.dst_dir, workers=workers,
                     retry_of=retry_of)
             else:
@@ -174,8 +177,13 @@ class SessionsMixin:
             except Exception as exc:  # noqa: BLE001 - a record that no longer makes a pool
                 self.notify(f"Job {record.name} cannot be resumed: {exc}", severity="error")
                 continue
+            output = record.pool_spec.get("output")
+            if output and output.get("captions"):
+                self.notify(f"Job {record.name} wrote shards with captions from a query: queue it again from "
+                            "the Query screen to go on (its complete shards are kept).", timeout=8)
+                continue
             view = self.queue_job(pool, ids, record.dst_dir, record.workers, name=record.name,
-                                  session_id=record.id)
+                                  session_id=record.id, output=output)
             if view is not None:
                 views.append(view)
         return views
@@ -210,8 +218,13 @@ class SessionsMixin:
             left = remaining_ids(old.job.ids, old.job.report.to_dict())
             if not left:
                 continue
+            if old.output:  # shards go on after the last complete one: the whole job again
+                if old.output.get("captions"):
+                    self.notify("Shards with captions: queue them again from the Query screen.", timeout=5)
+                    continue
+                left = old.job.ids
             view = self.queue_job(old.pool, left, old.dst_dir, name=f"retry of #{old.job_id}: {left}"[:80],
-                                  retry_of=getattr(old, "session_id", None))
+                                  retry_of=getattr(old, "session_id", None), output=old.output)
             if view is not None:
                 self.model.take_failed(old.job_id)
                 views.append(view)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 import io
+import queue
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
@@ -25,7 +27,7 @@ import msgspec
 from pools.engine.downloader import Downloader
 from pools.engine.memory import MemoryReader
 from pools.engine.write import PARTIAL_DIR, clean_stale_partials
-from pools.errors import DestinationError, ResourceNotFoundError
+from pools.errors import Cancelled, DestinationError, ResourceNotFoundError
 from pools.files import OutsideError, real_dir_inside, remove_empty_dir, unlink_quiet, unpredictable_name, write_atomic
 from pools.ids import chunks
 from pools.ranges import IdRanges, parse_ids
@@ -184,11 +186,16 @@ class _Shards:
 def write_shards(pool, ids, dst_dir: str, *, format: str = "webdataset", shard_size: int = 10_000,
                  shard_bytes: int | None = None, captions: Any = None, resize: Resize | None = None,
                  workers: int = 12, window: int | None = None,
-                 on_shard: Callable[[str, dict], None] | None = None) -> ShardReport:
+                 on_shard: Callable[[str, dict], None] | None = None, downloader=None,
+                 cancel: threading.Event | None = None,
+                 on_outcome: Callable[[str, int, Any], None] | None = None) -> ShardReport:
     """Write the samples of ``ids`` of ``pool`` into ``dst_dir`` as ``NNNNN.tar`` (webdataset) or
     ``NNNNN.parquet`` shards; see the module's docstring. ``captions``: as
     :func:`pools.stream.iter_samples`; ``resize``: a :class:`~pools.shards.resize.Resize`;
-    ``on_shard(name, stats)`` hears each shard written. Raises the job's
+    ``on_shard(name, stats)`` hears each shard written, ``on_outcome(kind, id, detail)`` each id
+    settled (``"sample"`` with ``(names, bytes)``, ``"missing"``, ``"failed"`` with the reason).
+    ``downloader``: run on a shared :class:`~pools.Downloader`; ``cancel``: an event that stops the
+    job (Cancelled is raised; the complete shards stay). Raises the job's
     :class:`~pools.errors.PoolError` when it fails as a whole (the complete shards stay)."""
     if format not in FORMATS:
         raise ValueError(f"format {format!r} is not one of {', '.join(FORMATS)}")
@@ -209,25 +216,49 @@ def write_shards(pool, ids, dst_dir: str, *, format: str = "webdataset", shard_s
         todo = (rid for rid in todo if rid > after)
     lookup = Captions.of(captions)
     window = window or shard_size  # the spool holds at most one window: about one shard
-    with Downloader(max_workers=workers, max_span=4 * 1024 * 1024) as downloader:
+    own = downloader is None
+    if own:
+        downloader = Downloader(max_workers=workers, max_span=4 * 1024 * 1024)
+    hooks = _Hooks(on_shard, on_outcome, cancel)
+    try:
         try:
             for block in chunks(todo, window):
-                _one_window(pool, list(block), shards, lookup, resize, downloader, report, on_shard)
+                if hooks.cancelled():
+                    raise Cancelled()
+                _one_window(pool, list(block), shards, lookup, resize, downloader, report, hooks)
             name = shards.close()
             if name:
                 report.written.append(name)
-                if on_shard:
-                    on_shard(name, shards.stats[-1])
+                hooks.shard(name, shards.stats[-1])
         except BaseException:
             shards.abort()
             raise
+    finally:
+        if own:
+            downloader.close(wait=False)
     _write_samples_table(dst_dir, partial, shards.stats)
     remove_empty_dir(partial)
     report.seconds = time.monotonic() - t0
     return report
 
 
-def _one_window(pool, block: list[int], shards: _Shards, lookup, resize, downloader, report, on_shard) -> None:
+class _Hooks:
+    def __init__(self, on_shard, on_outcome, cancel):
+        self.on_shard, self.on_outcome, self.cancel = on_shard, on_outcome, cancel
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def shard(self, name: str, stats: dict) -> None:
+        if self.on_shard:
+            self.on_shard(name, stats)
+
+    def outcome(self, kind: str, rid: int, detail: Any) -> None:
+        if self.on_outcome:
+            self.on_outcome(kind, rid, detail)
+
+
+def _one_window(pool, block: list[int], shards: _Shards, lookup, resize, downloader, report, hooks) -> None:
     """Read ``block`` (ascending ids) and write its samples in id order: each as soon as every id
     before it is settled, so writing overlaps reading; the rest waits in the spool."""
     def convert(rid, files, archive, entries):  # on the reader's threads: decoding and resizing off the loop
@@ -258,25 +289,29 @@ def _one_window(pool, block: list[int], shards: _Shards, lookup, resize, downloa
             rid = block[at]
             if rid in spool.where:
                 caption, row = caption_of(rid)
-                shards.add(rid, spool.take(rid), caption, row)
+                sample = spool.take(rid)
+                shards.add(rid, sample, caption, row)
                 report.samples += 1
+                hooks.outcome("sample", rid, ([f"{rid}.{ext}" for ext, _ in sample["members"]],
+                                              sum(len(d) for _, d in sample["members"])))
                 if shards.current is None:  # the sample closed a shard
                     report.written.append(shards.stats[-1]["shard"])
-                    if on_shard:
-                        on_shard(shards.stats[-1]["shard"], shards.stats[-1])
+                    hooks.shard(shards.stats[-1]["shard"], shards.stats[-1])
             elif rid in failed:
                 why = failed.pop(rid)
                 if why == "missing":
                     report.missing += 1
+                    hooks.outcome("missing", rid, None)
                 else:
                     report.failed[rid] = why
+                    hooks.outcome("failed", rid, why)
                 shards.fail("missing" if why == "missing" else why.split(":")[0][:40])
             elif not until_end:
                 return  # not read yet: the ids after it wait
             at += 1
 
     try:
-        for outcome in reader:
+        for outcome in _outcomes(reader, hooks):
             if outcome.error is not None:
                 failed[outcome.id] = ("missing" if isinstance(outcome.error, ResourceNotFoundError)
                                       else str(outcome.error))
@@ -290,6 +325,22 @@ def _one_window(pool, block: list[int], shards: _Shards, lookup, resize, downloa
     finally:
         spool.close()
         reader.close()
+
+
+def _outcomes(reader: MemoryReader, hooks: _Hooks) -> Iterator:
+    """The reader's outcomes; Cancelled within half a second of a cancel, even while the network
+    is silent."""
+    while True:
+        if hooks.cancelled():
+            raise Cancelled()
+        try:
+            batch = reader.next_item(0.5)
+        except queue.Empty:
+            continue
+        if batch is None:
+            break
+        yield from batch
+    yield from reader.unreached()  # a job that failed as a whole: reader.error says why
 
 
 class _Undecodable(ValueError):

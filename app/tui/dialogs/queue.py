@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from app.core.destination import destination_problem
@@ -23,6 +23,7 @@ from pools import IdRanges
 from pools.text import shown, shown_lines
 
 MAX_WORKERS = 64
+OUTPUTS = [("files", "files"), ("webdataset shards", "webdataset"), ("parquet shards", "parquet")]
 ARCHIVES_SHOWN = 4
 
 
@@ -83,7 +84,8 @@ class QueueScreen(ModalScreen):
                 yield RangeInput(self.ids_text, id="queue-range")
             else:
                 yield Static(self.matches.label, id="queue-matches", markup=False)
-                yield Checkbox("Write captions beside the images (<id>.txt)", id="queue-captions", compact=True)
+                yield Checkbox("Captions: <id>.txt beside the images, or in each shard's samples",
+                               id="queue-captions", compact=True)
             yield Static("", id="queue-preview", markup=False)
             with Horizontal(id="queue-options"):
                 yield Label("Destination", classes="form-label")
@@ -91,6 +93,13 @@ class QueueScreen(ModalScreen):
                 yield Label("Workers", classes="form-label")
                 yield Input(str(self.app.downloader_workers), id="queue-workers", type="integer",
                             compact=True)
+            with Horizontal(id="queue-output"):
+                yield Label("Output", classes="form-label")
+                yield Select(OUTPUTS, value="files", allow_blank=False, id="queue-format", compact=True)
+                yield Label("Shard size", classes="form-label")
+                yield Input("10000", id="queue-shard-size", type="integer", compact=True)
+                yield Label("Resize", classes="form-label")
+                yield Input("", placeholder="none", id="queue-resize", type="integer", compact=True)
             if s.cluster:  # the config names a Dask cluster
                 yield Checkbox(f"Run on the cluster {shown(s.cluster, 60)} (Workers: threads per Dask worker)",
                                id="queue-cluster", compact=True)
@@ -174,7 +183,7 @@ class QueueScreen(ModalScreen):
     def _range_submitted(self) -> None:
         self.action_queue()
 
-    @on(Input.Submitted, "#queue-dest, #queue-workers")
+    @on(Input.Submitted, "#queue-dest, #queue-workers, #queue-shard-size, #queue-resize")
     def _option_submitted(self) -> None:
         self.action_queue()
 
@@ -210,11 +219,25 @@ class QueueScreen(ModalScreen):
             return
         self._error("")
         name = f"query: {self.matches.query}"[:80] if self.matches is not None else None
+        output = self._output()
+        if output is False:
+            return
         if self.settings.cluster and self.query_one("#queue-cluster", Checkbox).value:
+            if output:
+                self._error("Shards are written here, not on a cluster: untick the cluster or choose files.")
+                return
             self._queue_on_cluster(dest, workers, name)
             return
+        want_captions = self.matches is not None and self.query_one("#queue-captions", Checkbox).value
+        if output:  # captions go into the samples
+            view = self.app.queue_job(self.pool, self.ids, dest, workers, name=name, output=output,
+                                      captions=self.matches.table if want_captions else None)
+            if view is not None:
+                self.app.pop_screen()
+                self.app.action_downloads()
+            return
         captions = None
-        if self.matches is not None and self.query_one("#queue-captions", Checkbox).value:
+        if want_captions:
             captions = caption_writer_for(self.app.downloader, self.matches.table, dest)
         view = self.app.queue_job(self.pool, self.ids, dest, workers, name=name)
         if captions is not None:
@@ -223,6 +246,27 @@ class QueueScreen(ModalScreen):
             return
         self.app.pop_screen()
         self.app.action_downloads()
+
+    def _output(self) -> dict | None | bool:
+        """The shards to write (None: files), or False with the problem shown."""
+        fmt = self.query_one("#queue-format", Select).value
+        resize_text = self.query_one("#queue-resize", Input).value.strip()
+        size_text = self.query_one("#queue-shard-size", Input).value.strip()
+        if fmt == "files":
+            if resize_text:
+                self._error("Resizing writes shards here: choose webdataset or parquet (or `download --resize`).")
+                return False
+            return None
+        try:
+            shard_size = int(size_text)
+            resize = int(resize_text) if resize_text else None
+            if shard_size < 1 or (resize is not None and not 1 <= resize <= 65535):
+                raise ValueError
+        except ValueError:
+            self._error("Shard size must be a number of samples, resize a size in pixels (or empty).")
+            return False
+        return {"format": fmt, "shard_size": shard_size, "shard_bytes": None,
+                "resize": [resize, "keep_ratio", False, None, 95] if resize else None}
 
     def _queue_on_cluster(self, dest: str, workers: int, name: str | None) -> None:
         if self.matches is not None and self.query_one("#queue-captions", Checkbox).value:

@@ -240,8 +240,14 @@ class JobsScreen(Screen):
         if record.pool_spec.get("demo") and self.app.demo_endpoint is None:
             self.notify("Open the demo first (ctrl+e in the picker), then try again.", timeout=4)
             return None
+        output = record.pool_spec.get("output")
+        if output and output.get("captions"):
+            self.notify("Shards with captions: queue them again from the Query screen.", timeout=5)
+            return None
+        if output:  # shards go on after the last complete one: the whole job again
+            ids = parse_ids(record.ids)
         return self.app.queue_job(pool, ids, record.dst_dir, record.workers, name=name,
-                                  retry_of=retry_of)
+                                  retry_of=retry_of, output=output)
 
     @on(VirtualTable.Selected, "#history")
     def _row_selected(self) -> None:

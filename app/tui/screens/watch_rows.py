@@ -9,7 +9,7 @@ from __future__ import annotations
 from bisect import bisect_left
 
 from app.core.downloads import DownloadsModel, JobView, WorkerView
-from app.core.format import display_path, fmt_bytes, fmt_duration, fmt_progress_bytes, fmt_rate, fmt_short
+from app.core.format import display_path, fmt_bytes, fmt_duration, fmt_progress_bytes, fmt_rate, fmt_short, plural
 from app.tui.widgets.virtual_table import BarCell, Column, Row
 from pools import IdRanges
 from pools.text import shown
@@ -66,6 +66,9 @@ def job_elapsed(job: JobView, now: float) -> float | None:
 def job_row(job: JobView, now: float | None = None) -> Row:
     issues = f"{fmt_short(job.missing)}/{fmt_short(job.failed)}" if (job.missing or job.failed) else "–"
     what = f"{shown(job.repo)} · {job.ids_text} → {shown(display_path(job.dst_dir))}"
+    if job.output:
+        what += (f" · {plural(job.shards, 'shard')} ({shown(job.last_shard)})" if job.shards
+                 else f" · {job.output.get('format', 'shards')} shards")
     if job.error:
         what = f"{shown(job.error)} · {what}"
     elapsed = job_elapsed(job, now if now is not None else (job.finished or job.started or 0.0))
