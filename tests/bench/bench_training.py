@@ -28,7 +28,6 @@ import io
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys

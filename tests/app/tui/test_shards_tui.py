@@ -7,7 +7,8 @@ import glob
 from textual.widgets import Input, Select
 
 from app.tui.app import make_app
-from tests.app.tui.test_flows import SIZE, demo_settings, open_demo, wait_jobs  # noqa: F401 - the fixture
+from tests.app.tui.conftest import open_demo, wait_jobs
+from tests.app.tui.test_flows import SIZE
 from tests.support.helpers import settle
 
 
