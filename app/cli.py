@@ -63,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else "tui"
     rest = argv[1:] if argv and argv[0] == command else argv
     parser = _parser_for(command)
-    args = parser.parse_args(rest)
+    if command in ("query", "download"):  # positionals may come after options: `query R --count 'solo'`
+        args = parser.parse_intermixed_args(dash_terms(parser, rest))
+    else:
+        args = parser.parse_args(rest)
     try:
         if command == "serve":
             from app.hub.serve_cli import run_serve  # lazy: start-up time of each subcommand
@@ -81,6 +84,45 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def dash_terms(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """A booru query's negated terms start with ``-`` (``-rating:g``, ``-comic``), which argparse
+    takes for options: a single-dash word that is none of the parser's options is a query term
+    (handed over as ``--dash-terms``, joined to QUERY), and a value-taking option followed by
+    one is given it (``--where -comic`` -> ``--where=-comic``). Unknown ``--words`` stay errors."""
+    actions = parser._option_string_actions  # noqa: SLF001 - argparse has no public view of them
+
+    def known(token: str) -> bool:
+        name = token.split("=", 1)[0]
+        return name in actions or (name.startswith("--") and any(o.startswith(name) for o in actions))
+
+    def term(token: str) -> bool:
+        return (token.startswith("-") and not token.startswith("--") and len(token) > 1 and not known(token)
+                and not token[1:].replace(".", "", 1).isdigit())
+
+    out: list[str] = []
+    terms: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out += argv[i:]
+            break
+        action = actions.get(token)
+        takes_value = action is not None and action.nargs is None and action.option_strings and (
+            type(action).__name__ in ("_StoreAction", "_AppendAction"))
+        if takes_value and i + 1 < len(argv) and term(argv[i + 1]):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+            continue
+        (terms if term(token) else out).append(token)
+        i += 1
+    if terms and "--dash-terms" in actions:  # the query's own hidden option: joined to QUERY
+        out += [f"--dash-terms={t}" for t in terms]
+    else:
+        out += terms  # argparse says they are not options of this command
+    return out
 
 
 # ---- the TUI: its options and its launch ----------------------------------------------------

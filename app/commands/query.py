@@ -63,6 +63,7 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--dataset", default=None, metavar="NAME",
                         help="a preset or one of cheesechaser's classes (gelbooru, GelbooruDataPool...): its repo "
                              "and metadata table; then `query --dataset NAME QUERY`")
+    parser.add_argument("--dash-terms", action="append", default=[], help=argparse.SUPPRESS)  # see app.cli.dash_terms
     parser.add_argument("--count", action="store_true", help="print only how many posts match")
     parser.add_argument("--format", choices=FORMATS, default="ids",
                         help="ids (one a line, ascending), csv or jsonl rows (default ids)")
@@ -253,7 +254,10 @@ def _fail_usage(message: str) -> int:
 
 def resolve_dataset(args: argparse.Namespace) -> str | None:
     """Fill ``args.repo`` from ``--dataset`` (the one positional then being the query); the
-    problem, or None."""
+    problem, or None. Negated terms the command line handed over apart join the query."""
+    terms = getattr(args, "dash_terms", None) or []
+    if terms:
+        args.query = " ".join(t for t in (args.query or "", *terms) if t)
     if not args.dataset:
         return None if args.repo else "give a REPO (or --dataset NAME)"
     try:

@@ -276,3 +276,18 @@ def test_query_by_a_preset_or_class_name_reads_that_datasets_repo(hub, hub_root,
         _cli(["query", "--dataset", "DanbooruNewestDataPool", "solo"], tmp_path, hub))
     assert "no preset" in _one_line_error(_cli(["query", "--dataset", "nope", "solo"], tmp_path, hub))
     assert "REPO" in _one_line_error(_cli(["query"], tmp_path, hub))
+
+
+def test_a_query_may_start_with_a_negated_term_and_follow_the_options(repo, hub, tmp_path):
+    """``-rating:g`` is a query term, not an option (argparse took it for one)."""
+    out = _cli(["query", "t/tagged", "-rating:g"], tmp_path, hub)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["102", "103", "306", "902"]
+    after = _cli(["query", "t/tagged", "--count", "-rating:g", "cat_ears"], tmp_path, hub)
+    assert after.returncode == 0 and after.stdout.strip() == "3", after.stderr  # 102, 103, 902
+    where = _cli(["download", "t/tagged", "--where", "-comic", "--limit", "2", "--base-level", "2", "-o", str(tmp_path / "o")],
+                 tmp_path, hub)
+    assert where.returncode == 0, where.stderr
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.bin")) == ["101.bin", "103.bin"]
+    typo = _cli(["query", "t/tagged", "--cuont"], tmp_path, hub)
+    assert typo.returncode == 2 and "--cuont" in typo.stderr  # a mistyped option is still an error
