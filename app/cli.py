@@ -55,7 +55,17 @@ def _parser_for(command: str) -> argparse.ArgumentParser:
             "Browse an indexed-tar image dataset on the Hugging Face Hub, mark id ranges and "
             "download them. Subcommands: serve, demo-data, download, query (see 'COMMAND --help')."))
         add_tui_arguments(parser)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cheesechaser-tui")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:

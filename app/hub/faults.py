@@ -71,6 +71,20 @@ class FaultConfig:
             raise ValueError("error_codes must not be empty")
         object.__setattr__(self, "error_codes", tuple(int(c) for c in self.error_codes))
 
+    def describe(self) -> str:
+        """What a person reads: ``40 ms latency, 5% errors (500/502/503), 1% 429s on *.tar``."""
+        parts = [f"{self.latency_ms:g} ms latency"] if self.latency_ms else []
+        for rate, what in ((self.error_rate, f"errors ({'/'.join(map(str, self.error_codes))})"),
+                           (self.rate_429, f"429s (Retry-After {self.retry_after} s)"),
+                           (self.drop_rate, "dropped connections"), (self.truncate_rate, "cut bodies"),
+                           (self.corrupt_rate, "corrupted bytes")):
+            if rate:
+                parts.append(f"{rate:.0%} {what}" if rate * 100 == int(rate * 100) else f"{rate:.2%} {what}")
+        where = ("every file" if self.paths is None else
+                 ", ".join(map(str, self.paths)) if isinstance(self.paths, (list, tuple)) else str(self.paths))
+        scope = " and HEADs" * self.on_head + " and API calls" * self.on_api
+        return f"{', '.join(parts)} on {where}{scope}" if parts else "none"
+
     @property
     def active(self) -> bool:
         return bool(

@@ -65,6 +65,7 @@ class HubHTTPServer(HTTPServer):
         self._wake_r.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._closing = False
+        self._threads: list[threading.Thread] = []  # before the bind: a failed bind closes the server
         if ":" in addr[0]:
             self.address_family = socket.AF_INET6
         super().__init__(addr, HubRequestHandler)
@@ -77,7 +78,7 @@ class HubHTTPServer(HTTPServer):
 
     @property
     def workers(self) -> int:
-        return len(self._threads) - 1
+        return max(0, len(self._threads) - 1)
 
     @property
     def open_connections(self) -> int:
@@ -206,7 +207,8 @@ class HubHTTPServer(HTTPServer):
                 self.shutdown_request(item[0])
         for _ in range(self.workers):
             self._pending.put(None)
-        self._threads[0].join(timeout=2)
+        if self._threads:
+            self._threads[0].join(timeout=2)
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()

@@ -186,7 +186,10 @@ def run_serve(args: argparse.Namespace) -> int:
                         direct=args.direct, resolver_quota=args.resolver_quota, window=args.window,
                         cdn_ttl=args.cdn_ttl, opaque_etags=args.opaque_etags, plain_404=args.plain_404)
         srv.start()
-    except (UsageError, ValueError, OSError) as e:
+    except OSError as e:  # the port is taken, the address is not this machine's...
+        print(f"{PROG}: error: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except (UsageError, ValueError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     if warn:
@@ -205,7 +208,7 @@ def run_serve(args: argparse.Namespace) -> int:
             ways += f"; {srv.quota.quota} resolves per {srv.quota.window:g} s"
         print(
             f"serving {len(repos)} repo(s) from {root} at {srv.url} ({ways}; Ctrl-C to stop)"
-            + (f"; faults: {faults}" if faults.active else ""),
+            + (f"; faults: {faults.describe()}" if faults.active else ""),
             file=sys.stderr,
             flush=True,
         )

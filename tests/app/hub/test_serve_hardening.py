@@ -325,3 +325,32 @@ def test_verbose_log_shows_what_a_client_sent_escaped(hub_root: Path):
         _, err = proc.communicate(timeout=10)
     assert b"\x1b" not in err and b"\x07" not in err and b"\xc2\x9b" not in err
     assert b"\\x1b" in err and b"Traceback" not in err
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(hub, hub_root: Path):
+    port = int(hub.url.rsplit(":", 1)[1])
+    out = subprocess.run([sys.executable, "-m", "app", "serve", str(hub_root), "--port", str(port)],
+                         capture_output=True, text=True, cwd=HERE.parents[2], timeout=60, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        f"cheesechaser-tui serve: error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def test_the_faults_are_said_in_words_not_as_a_repr(hub_root: Path):
+    proc = subprocess.Popen([sys.executable, "-m", "app", "serve", str(hub_root), "--latency-ms", "40",
+                             "--fail-rate", "0.05", "--fault-paths", "*.tar"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=HERE.parents[2])
+    try:
+        proc.stdout.readline()
+        line = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert "faults: 40 ms latency, 5% errors (500/502/503) on *.tar" in line and "FaultConfig" not in line
+
+
+def test_every_command_says_its_version():
+    for args in (["--version"], ["download", "--version"], ["serve", "--version"]):
+        out = subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True,
+                             cwd=HERE.parents[2], timeout=60)
+        assert out.returncode == 0 and out.stdout.strip().split()[-1][0].isdigit(), out
