@@ -40,7 +40,7 @@ def shard_problem(args: argparse.Namespace) -> str | None:
     """A usage error in the output options, or None."""
     if args.shard_size < 1 or (args.shard_bytes is not None and args.shard_bytes < 1):
         return "--shard-size and --shard-bytes must be at least 1"
-    if args.cluster:
+    if args.cluster and wants_shards(args):
         return "--format webdataset/parquet and --resize run here, not on a cluster"
     try:
         Resize(args.resize, args.resize_mode, args.resize_only_if_bigger, args.image_format, args.quality)

@@ -237,5 +237,7 @@ def run_demo_data(args: argparse.Namespace) -> int:
     print(f"{what} {DEMO_REPO} in {root}: {plural(len(manifest.archives), 'archive')} · "
           f"{fmt_bytes(sum(manifest.archive_sizes.values()))} · {plural(len(manifest.ids), 'id')} in "
           f"{plural(n_files, 'file')} ({fmt_elapsed(elapsed)}).")
-    print(f"Serve it with: cheesechaser-tui serve {root}")
+    print(f"Serve it with: cheesechaser-tui serve {root} --port 8900")
+    print(f"then: HF_ENDPOINT=http://127.0.0.1:8900 cheesechaser-tui download {DEMO_REPO} 1-500 "
+          f"--base-level {DEMO_BASE_LEVEL} -o out  (its archives are at base level {DEMO_BASE_LEVEL})")
     return 0
