@@ -27,7 +27,7 @@ from app.core.destination import destination_problem
 from app.core.diagnose import diagnose_layout
 from app.core.format import fmt_bytes, fmt_counts, fmt_duration, fmt_elapsed, fmt_rate, fmt_ratio, plural
 from app.core.idlists import IdFileError, read_ids
-from app.core.settings import check_repo_id, parse_base_level
+from app.core.settings import DEFAULT_WORKERS, check_repo_id, parse_base_level
 from pools import (
     Downloader,
     DownloadReport,
@@ -52,7 +52,7 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("-o", "--output", default=None, metavar="DIR",
                         help="destination folder (default: the config's defaults.destination)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="parallel workers (default: the config's, else 12)")
+                        help=f"parallel workers (default: the config's, else {DEFAULT_WORKERS})")
     parser.add_argument("--dataset", default=None, metavar="NAME",
                         help="one of cheesechaser's dataset classes (GelbooruDataPool, DanbooruNewestDataPool...): "
                              "its repos and layout; a REPO that a class reads uses that class unless a layout "
@@ -432,7 +432,7 @@ def _apply_config(args: argparse.Namespace) -> str | None:
         if args.output is None:
             return "give -o DIR (or set defaults.destination in the config file)"
     if args.workers is None:
-        args.workers = config.workers or 12
+        args.workers = config.workers or DEFAULT_WORKERS
     if args.endpoint is None:
         args.endpoint = config.endpoint
     return None

@@ -81,6 +81,14 @@ class JobView:
         return self.state in ("queued", "running")
 
     @property
+    def outcome(self) -> str:
+        """The state a person reads: a job that ran to its end with every id it reached failed is
+        "failed", with some failed "partial"; otherwise the engine's state."""
+        if self.state == "done" and self.failed:
+            return "partial" if (self.downloaded or self.skipped) else "failed"
+        return self.state
+
+    @property
     def fraction(self) -> float:
         return self.ids_done / self.ids_total if self.ids_total else (0.0 if self.active else 1.0)
 
@@ -104,6 +112,9 @@ class DownloadsModel:
     jobs: dict[int, JobView] = field(default_factory=dict)
     missing: dict[int, array] = field(default_factory=dict)
     unrecognized: list[tuple[int, str, str, str]] = field(default_factory=list)
+    """Each unrecognized file once, with the first job that met it (another job over the same
+    archive meets the same files: they are counted in its row, not again here)."""
+    _unrecognized_seen: set = field(default_factory=set)
     failed: dict[tuple[int, int], str] = field(default_factory=dict)
     cluster_workers: dict[tuple[int, str], Any] = field(default_factory=dict)
     """``(job id, Dask worker) -> pools.cluster.relay.ClusterWorkerState``, its latest."""
@@ -175,7 +186,9 @@ class DownloadsModel:
                 self.failed[(job.job_id, event.resource_id)] = event.reason
             elif isinstance(event, ev.FileUnrecognized):
                 job.unrecognized += 1
-                if len(self.unrecognized) < UNRECOGNIZED_KEEP:
+                key = (event.archive, event.name)
+                if key not in self._unrecognized_seen and len(self.unrecognized) < UNRECOGNIZED_KEEP:
+                    self._unrecognized_seen.add(key)
                     self.unrecognized.append((job.job_id, event.archive, event.name, event.reason))
             elif isinstance(event, ev.ShardWritten):
                 job.shards += 1
@@ -242,11 +255,16 @@ class DownloadsModel:
     # ---- views ----------------------------------------------------------------------------
 
     def overall(self) -> Overall:
-        # ids, files and bytes all count every job of the session (a finished job's files stay
-        # counted, so its ids do too); the ETA alone looks at the jobs still running
+        # while jobs run, the ids, files and bytes are theirs (a finished job is not "100%" of a new
+        # one); once none runs, the session's: a cancelled or failed job counts the ids it settled,
+        # not those it never reached (a retry queues those again)
         active = [j for j in self.jobs.values() if j.active]
-        ids_total = sum(j.ids_total for j in self.jobs.values())
-        ids_done = sum(j.ids_done for j in self.jobs.values())
+        counted = active or list(self.jobs.values())  # ids, files and bytes of the same jobs
+        if active:
+            ids_total = sum(j.ids_total for j in active)
+        else:
+            ids_total = sum(j.ids_total if j.state == "done" else j.ids_done for j in counted)
+        ids_done = sum(j.ids_done for j in counted)
         rate = None
         if active and len(self._samples) >= 2:
             (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
@@ -262,8 +280,8 @@ class DownloadsModel:
                     eta = (sum(j.ids_total for j in active) - done) * elapsed / done
         return Overall(
             ids_total=ids_total, ids_done=ids_done,
-            files=sum(j.files_done for j in self.jobs.values()),
-            nbytes=sum(j.bytes_done for j in self.jobs.values()),
+            files=sum(j.files_done for j in counted),
+            nbytes=sum(j.bytes_done for j in counted),
             rate=rate, eta=eta,
             running=sum(1 for j in self.jobs.values() if j.state == "running"),
             queued=sum(1 for j in self.jobs.values() if j.state == "queued"),
@@ -271,19 +289,6 @@ class DownloadsModel:
 
     def failed_ids(self, job_id: int | None = None) -> list[int]:
         return sorted({rid for (jid, rid) in self.failed if job_id is None or jid == job_id})
-
-    def take_failed(self, job_id: int | None = None) -> dict[int, list[int]]:
-        """Remove failed ids (of one job or all) and return them grouped by job, for a retry."""
-        by_job: dict[int, list[int]] = {}
-        for jid, rid in sorted(self.failed):
-            if job_id is None or jid == job_id:
-                by_job.setdefault(jid, []).append(rid)
-        for jid, rids in by_job.items():
-            for rid in rids:
-                self.failed.pop((jid, rid), None)
-        if by_job:
-            self.version += 1
-        return by_job
 
     def missing_runs(self) -> list[tuple[int, int, int]]:
         """``(job_id, lo, hi)`` runs of consecutive missing ids, job by job."""

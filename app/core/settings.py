@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from app.core.datasets import DatasetSpec
 
-DEFAULT_WORKERS = 8
+DEFAULT_WORKERS = 12  # the engine's and the command line's default too
 DEFAULT_DEST = "downloads"
 
 

@@ -291,7 +291,7 @@ class CheesechaserApp(SessionsMixin, App[int]):
             severity = "error"
         elif view.missing or view.state == "cancelled":
             severity = "warning"
-        what = {"done": "done", "cancelled": "cancelled", "failed": "failed"}.get(view.state, view.state)
+        what = view.outcome  # "failed" when every id it reached failed, "partial" when some did
         message = fmt_counts(view.downloaded, view.skipped, view.missing, view.failed)
         if view.error:
             message += f"\n{view.error}"
@@ -303,7 +303,11 @@ class CheesechaserApp(SessionsMixin, App[int]):
             pct = 100 * overall.ids_done / overall.ids_total if overall.ids_total else 0
             self.sub_title = f"downloading {pct:.0f}% · {plural(overall.running + overall.queued, 'job')}"
         elif self.model.jobs:
-            self.sub_title = f"{plural(len(self.model.jobs), 'job')} finished"
+            outcomes: dict[str, int] = {}
+            for job in self.model.jobs.values():
+                outcomes[job.outcome] = outcomes.get(job.outcome, 0) + 1
+            order = ("done", "partial", "failed", "cancelled")
+            self.sub_title = ", ".join(f"{plural(outcomes[o], 'job')} {o}" for o in order if o in outcomes)
         else:
             self.sub_title = ""
 

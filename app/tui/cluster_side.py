@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 
-from app.core.format import error_text
+from app.core.format import error_text, plural
 from pools import IdRanges
 
 
@@ -131,7 +131,8 @@ def queue_on_cluster(app, settings, pool, ids: IdRanges, dst_dir: str, threads: 
 
 def _added(app, job, pool, ids, held: _Held, threads: int) -> None:
     app.track_job(job, pool, ids, threads, before_flush=held.release)
-    app.notify(f"Job #{job.id}: {len(ids):,} ids on {len(job.tasks)} tasks", title="Sent to the cluster", timeout=3)
+    app.notify(f"Job #{job.id}: {plural(len(ids), 'id')} on {plural(len(job.tasks), 'task')}", title="Sent to the cluster",
+               timeout=3)
 
 
 def shutdown_clusters(app) -> None:

@@ -225,8 +225,7 @@ class SessionsMixin:
                 left = old.job.ids
             view = self.queue_job(old.pool, left, old.dst_dir, name=f"retry of #{old.job_id}: {left}"[:80],
                                   retry_of=getattr(old, "session_id", None), output=old.output)
-            if view is not None:
-                self.model.take_failed(old.job_id)
+            if view is not None:  # the old job's failures stay listed: its row still counts them
                 views.append(view)
         if not views:
             what = f"Job #{job_id} has" if job_id is not None else "No job has"
@@ -262,7 +261,7 @@ class SessionsMixin:
 
     def action_export_ids(self) -> None:
 
-        self.push_screen(ExportIdsScreen(self.export_sets()))
+        self.push_screen(ExportIdsScreen(self.export_sets(), folder=self.last_destination))  # beside the downloads
 
     def action_import_ids(self) -> None:
         """Read ids from a file, then queue them from the current dataset (the queue dialog)."""

@@ -85,8 +85,8 @@ class ExportIdsScreen(ModalScreen[str | None]):
         except OSError as exc:
             error.update(f"✗ Cannot write {shown(display_path(path))}: {exc.strerror or exc}")
             return
-        self.app.notify(f"{plural(n, 'id')} ({SET_LABELS[self.choice]}) written to "
-                        f"{display_path(os.path.abspath(path))}", title="Exported", timeout=4)
+        self.app.notify(f"{plural(n, 'id')} ({SET_LABELS[self.choice]}) written to {os.path.abspath(path)}",
+                        title="Exported", timeout=6)
         self.dismiss(os.path.abspath(path))
 
     def action_close(self) -> None:

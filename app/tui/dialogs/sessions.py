@@ -30,7 +30,7 @@ DIALOG_CSS = """
 def describe_unfinished(records: list[JobRecord]) -> str:
     lines = []
     for r in records[:SHOWN_JOBS]:
-        done = f"{r.ids_done:,}/{r.n_ids:,} ids" if r.ids_done else plural(r.n_ids, "id")
+        done = f"{r.ids_done:,}/{plural(r.n_ids, 'id')}" if r.ids_done else plural(r.n_ids, "id")
         lines.append(f"• {shown(r.repo, 60)} · {shown(r.ids, 40)} → {shown(display_path(r.dst_dir), 40)}"
                      f" ({r.state}, {done})")
     if len(records) > SHOWN_JOBS:

@@ -229,7 +229,7 @@ class JobsScreen(Screen):
             sets["missing"] = report_ids(report.get("missing"))
             sets["failed"] = IdRanges.of(int(k) for k in (report.get("failed") or {}))
             sets["unfinished"] = remaining_ids(ids, report)
-        self.app.push_screen(ExportIdsScreen(sets, default_name=f"job-{record.id}-ids.txt"))
+        self.app.push_screen(ExportIdsScreen(sets, default_name=f"job-{record.id}-ids.txt", folder=record.dst_dir))
 
     def _queue(self, record: JobRecord, ids, name: str, retry_of: int | None = None):
         try:

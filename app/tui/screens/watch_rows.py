@@ -47,7 +47,7 @@ MISSING_COLUMNS = [Column("ids", "Ids in no archive", None), Column("count", "Co
                    Column("jobs", "Jobs", None, min_width=8)]
 
 JOB_STYLE = {"queued": "dim", "running": "accent", "done": "ok", "cancelled": "warn",
-             "failed": "error"}
+             "failed": "error", "partial": "warn"}
 
 # the engine's worker states, in the user's words, and their colour (a VirtualTable style)
 WORKER_LABEL = {"idle": "idle", "index": "fetching index", "download": "downloading",
@@ -77,9 +77,9 @@ def job_row(job: JobView, now: float | None = None) -> Row:
     speed = job.bytes_done / elapsed if elapsed and elapsed >= 1.0 else None
     return Row(
         job.job_id,
-        (f"#{job.job_id}", job.state, f"{fmt_short(job.ids_done)}/{fmt_short(job.ids_total)}",
+        (f"#{job.job_id}", job.outcome, f"{fmt_short(job.ids_done)}/{fmt_short(job.ids_total)}",
          fmt_bytes(job.bytes_done), fmt_duration(elapsed), fmt_rate(speed), issues, what),
-        cell_styles={1: JOB_STYLE.get(job.state, ""), 6: "warn" if job.failed or job.missing else ""},
+        cell_styles={1: JOB_STYLE.get(job.outcome, ""), 6: "warn" if job.failed or job.missing else ""},
     )
 
 

@@ -9,6 +9,7 @@ from textual.widgets import Input, Static
 
 from pools.errors import RangeError
 from pools.ranges import IdRanges, parse_ids
+from app.core.format import plural
 from pools.text import shown
 
 
@@ -90,8 +91,7 @@ class RangeInput(Vertical):
             self.query_one(Input).set_class(True, "-invalid")
         else:
             self.ids, self.error = ids, None
-            message.update(f"✓ {len(ids):,} ids in {len(ids.ranges):,} range"
-                           f"{'' if len(ids.ranges) == 1 else 's'}: {_short(str(ids))}")
+            message.update(f"✓ {plural(len(ids), 'id')} in {plural(len(ids.ranges), 'range')}: {_short(str(ids))}")
             message.set_classes("range-ok")
             self.query_one(Input).set_class(False, "-invalid")
         self.post_message(self.Changed(self, self.ids, self.error))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.tui.app import make_app
 from app.core.downloads import DownloadsModel
-from app.tui.screens.watch_rows import worker_row
+from app.tui.screens.watch_rows import job_row, worker_row
 from app.core.settings import AppSettings
 from pools import events as ev
 
@@ -36,12 +36,17 @@ def _feed_two_jobs(model: DownloadsModel) -> None:
 
 
 def test_overall_counts_ids_files_and_bytes_over_the_same_jobs():
-    """"ids 29/4,800" once counted the running job while files and bytes counted both."""
+    """While a job runs, the bar is its progress (a finished job once made a new one read "100%");
+    ids, files and bytes always count the same jobs."""
     model = DownloadsModel(clock=lambda: 0.0)
     _feed_two_jobs(model)
     o = model.overall()
-    assert (o.ids_done, o.ids_total) == (4829, 4900)
-    assert o.files == 4029 and o.nbytes == 10_050_000
+    assert (o.ids_done, o.ids_total) == (29, 100)
+    assert o.files == 29 and o.nbytes == 50_000
+    model.apply([ev.JobProgress(2, 100, 60, 60, 90_000, 100_000, 2, 0), ev.JobState(2, "cancelled")])
+    idle = model.overall()  # the session: the cancelled job counts the ids it settled, not the 40 never reached
+    assert (idle.ids_done, idle.ids_total) == (4860, 4860)
+    assert idle.files == 4060 and idle.nbytes == 10_090_000
 
 
 def test_a_worker_at_zero_bytes_shows_no_speed():
@@ -80,3 +85,22 @@ async def test_missing_tab_agrees_with_the_job_row_while_jobs_run():
         text = str(watch.query_one("#overall").render())
         assert "0 files" in text and "0 B" in text and "ids 0/100" in text
         assert watch.query_one("#overall-bar").label.startswith("0%")
+
+
+def test_a_job_whose_every_id_failed_is_not_green_done():
+    model = DownloadsModel(clock=lambda: 0.0)
+    model.add_job(_Job(1), _Pool(), "1-3", 3, "out")
+    model.add_job(_Job(2), _Pool(), "4-6", 3, "out")
+    model.apply([ev.JobState(1, "running"), *(ev.ResourceFailed(1, r, "HTTP 500") for r in (1, 2, 3)),
+                 ev.JobState(1, "done"), ev.JobState(2, "running"), ev.ResourceDone(2, 4, "downloaded", ("4.png",), 9),
+                 ev.ResourceFailed(2, 5, "HTTP 500"), ev.JobState(2, "done")])
+    assert model.jobs[1].outcome == "failed" and model.jobs[2].outcome == "partial"
+    assert job_row(model.jobs[1]).cells[1] == "failed"
+
+
+def test_the_same_unrecognized_file_met_by_two_jobs_is_listed_once():
+    model = DownloadsModel(clock=lambda: 0.0)
+    model.add_job(_Job(1), _Pool(), "1-3", 3, "out")
+    model.add_job(_Job(2), _Pool(), "1-3", 3, "out")
+    model.apply([ev.FileUnrecognized(j, "images/000.tar", "README.txt", "no id") for j in (1, 2)])
+    assert len(model.unrecognized) == 1 and model.jobs[1].unrecognized == model.jobs[2].unrecognized == 1
