@@ -146,3 +146,23 @@ def job_error(job, report) -> Exception:
         err = HubUnreachableError(report.error or "the job failed")
     err.report = report  # type: ignore[attr-defined]
     return err
+
+
+_NETWORK_WORDS = (  # what a Python network exception means, in a user's words (first match wins)
+    (("NameResolution", "gaierror", "getaddrinfo"), "the host name does not resolve"),
+    (("ConnectTimeout",), "the connection timed out"),
+    (("NewConnection", "ConnectError", "ConnectionRefused", "ConnectionError"), "cannot connect (refused or unreachable)"),
+    (("ReadTimeout", "TimeoutException", "Timeout"), "no answer in time"),
+    (("SSLError", "SSL"), "the TLS handshake failed"),
+    (("RemoteDisconnected", "ProtocolError", "RemoteProtocol", "ConnectionReset", "BrokenPipe"),
+     "the connection was closed"),
+)
+
+
+def network_words(name: str, default: str | None = "a network error") -> str | None:
+    """``NewConnectionError`` -> "cannot connect (refused or unreachable)": no Python names for
+    users; ``default`` for a name that is no network failure."""
+    for keys, words in _NETWORK_WORDS:
+        if any(k in name for k in keys):
+            return words
+    return default

@@ -220,8 +220,9 @@ def run_download(args: argparse.Namespace) -> int:
                            f"(e.g. its stable repo's class, then the newest repo)")
     # The revisions first: a repo or revision that does not exist is a usage error (one line,
     # exit 2); access denied or an unreachable Hub is a failed run, with its summary and report.
+    on_wait = _say_waits(sys.stderr)
     try:
-        pool.resolve_revision()
+        pool.resolve_revision(on_wait=on_wait)
         pool.resolve_index_revision()
     except (RepoNotFoundError, RevisionNotFoundError) as err:
         return _fail_usage(str(err))
@@ -277,6 +278,21 @@ def run_download(args: argparse.Namespace) -> int:
     return _summarise(args, report, interrupted)
 
 
+def _say_waits(out):
+    """On a terminal, each retry of the first request is said as it starts: an unreachable Hub
+    is not 20 silent seconds."""
+    if not out.isatty():
+        return None
+
+    said: list[str] = []
+
+    def on_wait(seconds: float, reason: str) -> None:
+        if not said or said[-1] != reason:  # the countdown of one wait is told once, not every tick
+            said.append(reason)
+            print(f"{shown(reason, ERROR_LIMIT)} (Ctrl-C stops)", file=out, flush=True)
+    return on_wait
+
+
 def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
     """Print the summary on stderr, then write the report; return the exit code.
 
@@ -288,9 +304,11 @@ def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
         _print_json({"event": "report", **report_dict(report)})
 
     out = sys.stderr
-    print(f"{fmt_counts(len(report.downloaded), len(report.skipped), len(report.missing), len(report.failed), len(report.unrecognized))}; "
-          f"{fmt_bytes(report.nbytes)} in {fmt_elapsed(report.elapsed)} "
-          f"-> {shown(os.path.abspath(args.output), ERROR_LIMIT)}", file=out)
+    started = report.downloaded or report.skipped or report.missing or report.failed or report.elapsed
+    if started or report.state != "failed":  # a job that never started has no counts to give
+        print(f"{fmt_counts(len(report.downloaded), len(report.skipped), len(report.missing), len(report.failed), len(report.unrecognized))}; "
+              f"{fmt_bytes(report.nbytes)} in {fmt_elapsed(report.elapsed)} "
+              f"-> {shown(os.path.abspath(args.output), ERROR_LIMIT)}", file=out)
     if report.not_reached:
         print(f"{plural(report.not_reached, 'id')} not reached before the job stopped; run the same command "
               f"again to resume", file=out)

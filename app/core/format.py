@@ -11,6 +11,7 @@ Nothing here imports Textual: the headless commands use it too.
 from __future__ import annotations
 
 from pools import PoolError
+from pools.errors import network_words
 from pools.text import shown
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
@@ -137,7 +138,13 @@ def error_text(exc: BaseException, token: str | None = None) -> str:
     quote remote names, so the line is escaped (``pools.text.shown``) and bounded.
     """
 
-    text = str(exc) if isinstance(exc, PoolError) else f"{type(exc).__name__}: {exc}"
+    words = network_words(type(exc).__name__, None)
+    if isinstance(exc, PoolError):
+        text = str(exc)
+    elif words is not None:  # no Python class names for a network failure
+        text = f"{words} ({exc})" if str(exc) else words
+    else:
+        text = f"{type(exc).__name__}: {exc}"
     text = " ".join(text.split()) or type(exc).__name__
     if token:
         text = text.replace(token, "***")

@@ -28,7 +28,7 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from pools.errors import Cancelled, RateLimited, RedirectError, TransientError
+from pools.errors import Cancelled, RateLimited, RedirectError, TransientError, network_words
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 TICK = 0.2  # how often the watchdog looks at requests in flight; a cancel bites within this
@@ -274,7 +274,7 @@ def _failure(err: BaseException, watch: Watch, what: str) -> BaseException:
         name = reason.__class__.__name__
     if "IncompleteRead" in repr(err):
         return TransientError(f"short body for {what}: the connection closed early")
-    return TransientError(f"network error for {what}: {name}")
+    return TransientError(f"network error for {what}: {network_words(name)}")
 
 
 def request(method: str, url: str, *, endpoint: str, headers: Mapping[str, str], policy,

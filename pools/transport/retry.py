@@ -34,6 +34,7 @@ from pools.errors import (
     RateLimited,
     TransientError,
     error_for_status,
+    network_words,
 )
 from pools.transport.budget import format_wait
 
@@ -118,7 +119,7 @@ def translate(err: BaseException, what: str) -> BaseException:
                     "RepoNotFound" if isinstance(e, RepositoryNotFoundError) else None)
             status = _status(e)
             if status is None and code is None:
-                return HubUnreachableError(f"the Hub failed for {what}: {e.__class__.__name__}")
+                return HubUnreachableError(f"the Hub failed for {what}: {network_words(e.__class__.__name__)}")
             return error_for_status(status or 400, what, code, _retry_after(e)) or e
         if isinstance(e, httpx.TooManyRedirects):
             return HubUnreachableError(f"the Hub's redirects for {what} loop or go on too long")
@@ -126,7 +127,7 @@ def translate(err: BaseException, what: str) -> BaseException:
             return HubUnreachableError(f"the Hub redirects {what} to a target that is not http(s)")
         if isinstance(e, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError,
                           ConnectionError, TimeoutError)):
-            return TransientError(f"network error for {what}: {e.__class__.__name__}")
+            return TransientError(f"network error for {what}: {network_words(e.__class__.__name__)}")
         if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):  # an API answer garbled in flight
             return TransientError(f"the Hub's answer for {what} is not valid JSON")
         if isinstance(e, httpx.DecodingError):  # a gzip body (the Hub gzips text) garbled in flight
