@@ -385,7 +385,8 @@ def test_run_demo_data_cli(demo, capsys, tmp_path):
     parser = add_demo_arguments(argparse.ArgumentParser())
     assert run_demo_data(parser.parse_args([str(root)])) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 2 and "Already up to date" in out[0] and "48 archives" in out[0]
+    assert len(out) == 3 and "Already up to date" in out[0] and "48 archives" in out[0]
+    assert "--base-level 2" in out[2]  # how to download from it, at its level
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
