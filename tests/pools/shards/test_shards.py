@@ -160,3 +160,56 @@ def test_a_run_killed_mid_shard_resumes_to_the_same_shards_as_an_uninterrupted_o
     shards = lambda d: {p.name: p.read_bytes() for p in d.glob("*.tar")}  # noqa: E731
     assert shards(cut) == shards(tmp_path / "whole") and len(shards(cut)) == 6
     assert not list((cut / ".cheesechaser-partial").glob("*")) if (cut / ".cheesechaser-partial").exists() else True
+
+
+def _bomb() -> bytes:
+    """A PNG whose header claims 60000 x 60000 pixels (3.6 G): never to be decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+
+
+def test_a_hostile_dataset_cannot_break_a_shard(hub, hub_root, tmp_path):
+    """Names that would take our keys or carry control characters, and a decompression bomb: each
+    sample stays readable, the dataset's own caption is never replaced, the bomb fails its id only."""
+    import webdataset as wds
+
+    res = {
+        100: {"100.png": _png(100), "100.meta.json": b'{"theirs": true}', "100.txt": b"their caption"},
+        101: {"101.png": _png(101), "101.\x1b[2J.png": _png(102)},
+        102: {"102.png": _bomb()},
+        103: {"103.png": _png(103)},
+    }
+    build_repo(hub_root, "t/hostile-shards", res, base_level=2)
+    pool = IncrementIDDataPool("t/hostile-shards", base_level=2, endpoint=hub.url)
+    report = write_shards(pool, "100-103", tmp_path / "o", shard_size=10, workers=2, resize=Resize(16),
+                          captions={100: "ours", 101: "ours"})
+    assert sorted(report.failed) == [102] and "decode" in report.failed[102] and "limit" in report.failed[102]
+    samples = {s["__key__"]: s for s in wds.WebDataset(_tars(tmp_path / "o"), shardshuffle=False)}
+    assert sorted(samples) == ["100", "101", "103"]
+    first = samples["100"]
+    assert first["txt"] == b"their caption"  # the dataset's own caption is kept; ours goes in our metadata
+    ours = json.loads(first["meta.json"])
+    assert ours["id"] == 100 and ours["caption"] == "ours"
+    # names that map to no id ("100.meta.json", one with an escape sequence) never enter a sample
+    assert set(first) - {"__key__", "__url__", "__local_path__"} == {"png", "txt", "meta.json"}
+    assert set(samples["101"]) - {"__key__", "__url__", "__local_path__"} == {"png", "txt", "meta.json"}
+    with (tmp_path / "o" / "00000.tar").open("rb") as f:
+        import tarfile
+        names = tarfile.open(fileobj=f).getnames()
+    assert all(n.isprintable() and "/" not in n and "\x1b" not in n for n in names)
+
+
+def test_our_metadata_never_takes_the_key_of_a_dataset_file():
+    """A pool whose naming rule lets ``ID.meta.json`` through (a subclass): ours moves aside."""
+    from pools.shards.samples import finish, make_sample
+
+    sample = make_sample(100, {"100.png": _png(100), "100.meta.json": b'{"theirs": 1}', "100.txt": b"theirs"},
+                         [], "images/000.tar", None)
+    members = dict(finish(sample, "ours", None))
+    assert members["meta.json"] == b'{"theirs": 1}' and members["txt"] == b"theirs"
+    assert json.loads(members["cheesechaser.json"])["caption"] == "ours"
