@@ -28,12 +28,17 @@ def remove_empty_dir(path: str) -> None:
 
 
 def write_atomic(path: str, data: bytes, *, tmp_dir: str | None = None, prefix: str = ".incoming-",
-                 suffix: str = "") -> str:
+                 suffix: str = "", mode: int | None = None) -> str:
     """Write ``data`` to ``path`` through a temporary file in ``tmp_dir`` (same filesystem),
-    renamed into place once complete; the temporary file never stays behind."""
+    renamed into place once complete; the temporary file never stays behind. ``mode``: the
+    file's permissions before the umask (None: mkstemp's 0600)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=tmp_dir or os.path.dirname(path))
     try:
+        if mode is not None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, mode & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

@@ -80,3 +80,9 @@ def shown_lines(text: object, limit: int | None = DEFAULT_LIMIT, max_lines: int 
         lines = lines[:max_lines]
     out = "\n".join(shown(line, limit) for line in lines)
     return out + "\n…" if cut else out
+
+
+def plain_text(text: str) -> str:
+    """``text`` with every control, bidi and invisible formatting character removed: what goes
+    into a caption file or a sample that a terminal, an editor or a trainer will read."""
+    return _UNSAFE.sub("", text)

@@ -15,6 +15,7 @@ import threading
 
 from pools.events import JobState, ResourceDone
 from pools.files import write_atomic
+from pools.text import plain_text
 from pools.metadata.table import MetadataTable
 
 CAPTION_FORMATS = ("txt", "json")
@@ -24,11 +25,14 @@ _BATCH = 512
 
 
 def caption_text(tags: dict[str, list[str]]) -> str:
+    """The tags, who and what first, comma-separated; a table's control, bidi and invisible
+    characters (an ESC that would clear a terminal on ``cat``) are removed."""
     out: list[str] = []
     seen: set[str] = set()
     for category in CATEGORY_ORDER:
         for tag in tags.get(category, ()):
-            if tag not in seen:
+            tag = plain_text(str(tag)).strip()
+            if tag and tag not in seen:
                 seen.add(tag)
                 out.append(tag)
     return ", ".join(out) + "\n"
@@ -129,11 +133,12 @@ class CaptionWriter:
                 body = caption_text(found[rid]).encode("utf-8")
             else:
                 row = found[rid]
-                body = json.dumps({"id": rid, "rating": row.rating, "score": row.score, "width": row.width,
-                                   "height": row.height, "tags": tags.get(rid, {}),
+                clean = {k: [plain_text(str(t)) for t in v] for k, v in tags.get(rid, {}).items()}
+                body = json.dumps({"id": rid, "rating": _plain(row.rating), "score": row.score, "width": row.width,
+                                   "height": row.height, "tags": clean,
                                    "caption": caption_text(tags.get(rid, {})).strip()},
                                   ensure_ascii=False, indent=1, default=str).encode("utf-8")
-            write_atomic(path, body, prefix=".caption.", suffix=".part")
+            write_atomic(path, body, prefix=".caption.", suffix=".part", mode=0o644)  # as the images are
             self.written += 1
 
     def _folder_of(self, event: ResourceDone) -> str:
@@ -144,3 +149,7 @@ class CaptionWriter:
             if os.path.commonpath([real, self.root]) == self.root:
                 return real
         return self.root
+
+
+def _plain(value):
+    return plain_text(value) if isinstance(value, str) else value

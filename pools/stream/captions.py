@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
+from pools.text import plain_text
+
 
 class Captions:
     """``lookup(ids)`` -> ``{id: (caption or None, row dict or None)}`` from a metadata table
@@ -40,5 +42,6 @@ def _from_table(table, ids: Sequence[int]) -> dict[int, tuple[str | None, dict |
 
 
 def _plain(row: dict) -> dict:
-    """A row whose values JSON can hold (dates as text)."""
-    return {k: (v if v is None or isinstance(v, (str, int, float, bool)) else str(v)) for k, v in row.items()}
+    """A row whose values JSON can hold (dates as text), without a table's control characters."""
+    return {k: (plain_text(v) if isinstance(v, str) else v if v is None or isinstance(v, (int, float, bool))
+                else plain_text(str(v))) for k, v in row.items()}
