@@ -19,7 +19,7 @@ from app.commands.query import TableUsageError, add_table_arguments, select_for_
 from app.commands.report import ReportWriteError, report_dict, short_ranges, write_report
 from app.commands.running import run_to_end
 from app.commands.shards import add_output_arguments, run_shards, shard_problem, wants_shards
-from app.commands.usage import ERROR_LIMIT, fail_usage
+from app.commands.usage import ERROR_LIMIT, add_token_arguments, apply_token, fail_usage
 from app.core.catalogue import find_dataset
 from app.core.config import ConfigError, load_config
 from app.core.datasets import DatasetSpec
@@ -67,8 +67,7 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--idx-repo", default=None, metavar="R", help="repo holding the indexes, if separate")
     parser.add_argument("--revision", default="main", metavar="REV", help="data revision (default main)")
     parser.add_argument("--idx-revision", default="main", metavar="REV", help="index revision (default main)")
-    parser.add_argument("--token", default=None, metavar="T",
-                        help="Hub token (default: HF_TOKEN or the stored huggingface_hub login)")
+    add_token_arguments(parser)
     parser.add_argument("--endpoint", default=None, metavar="URL",
                         help="Hub endpoint (default: the config's, else HF_ENDPOINT)")
     parser.add_argument("--no-metainfo", action="store_true", help="accepted for parity; ids from a range carry no metainfo")
@@ -164,7 +163,7 @@ def _dataset_repo(args: argparse.Namespace) -> str | None:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    problem = _dataset_repo(args)
+    problem = apply_token(args, "download") or _dataset_repo(args)
     if problem:
         return _fail_usage(problem)
     try:

@@ -18,7 +18,7 @@ import csv
 import json
 import sys
 
-from app.commands.usage import fail_usage
+from app.commands.usage import add_token_arguments, apply_token, fail_usage
 from app.core import tables
 from app.core.catalogue import find_dataset
 from app.core.settings import check_repo_id
@@ -68,8 +68,7 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--format", choices=FORMATS, default="ids",
                         help="ids (one a line, ascending), csv or jsonl rows (default ids)")
     parser.add_argument("--revision", default="main", metavar="REV", help="data revision (default main)")
-    parser.add_argument("--token", default=None, metavar="T",
-                        help="Hub token (default: HF_TOKEN or the stored huggingface_hub login)")
+    add_token_arguments(parser)
     parser.add_argument("--endpoint", default=None, metavar="URL", help="Hub endpoint (default: HF_ENDPOINT)")
     return add_table_arguments(parser)
 
@@ -276,7 +275,7 @@ def resolve_dataset(args: argparse.Namespace) -> str | None:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    problem = resolve_dataset(args)
+    problem = apply_token(args, "query") or resolve_dataset(args)
     if problem:
         return _fail_usage(problem)
     try:

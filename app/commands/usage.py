@@ -15,3 +15,31 @@ def fail_usage(command: str, message: str) -> int:
     Messages quote repos, endpoints and what the Hub said: escaped, one bounded line."""
     print(f"cheesechaser-tui {command}: error: {shown(message, ERROR_LIMIT)}", file=sys.stderr)
     return USAGE_ERROR
+
+
+def add_token_arguments(parser) -> None:
+    parser.add_argument("--token", default=None, metavar="T",
+                        help="Hub token (default: HF_TOKEN or the stored huggingface_hub login); a token "
+                             "typed here shows in the process list: prefer HF_TOKEN or --token-file")
+    parser.add_argument("--token-file", default=None, metavar="FILE",
+                        help="read the Hub token from FILE (its first line)")
+
+
+def apply_token(args, command: str) -> str | None:
+    """Fill ``args.token`` from ``--token-file``; warn once that ``--token`` is visible to every
+    local user (``ps``). The problem (one line), or None."""
+    path = getattr(args, "token_file", None)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read(4096).splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            return f"cannot read a token from --token-file {path}: {getattr(err, 'strerror', None) or 'not text'}"
+        token = lines[0].strip() if lines else ""
+        if not token:
+            return f"--token-file {path} is empty"
+        args.token = token
+    elif getattr(args, "token", None):
+        print(f"cheesechaser-tui {command}: warning: a token given with --token shows in the process list; "
+              "use HF_TOKEN or --token-file instead", file=sys.stderr)
+    return None

@@ -87,10 +87,15 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
             raise ConfigError(f"config {where}: is a folder, not a file")
         if not path.exists():
             return Config(path=None)
-        if path.stat().st_size > MAX_BYTES:
+        if not path.is_file():  # a FIFO would hang start-up, a device has no end
+            raise ConfigError(f"config {where}: not a regular file")
+        with open(path, "rb") as f:  # whatever st_size says (a link to /dev/zero says 0)
+            raw = f.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
             raise ConfigError(f"config {where}: larger than {MAX_BYTES // 1024} KiB")
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        data = tomllib.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ConfigError(f"config {where}: nested too deep to be a config") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config {where}: not valid TOML: {shown(err, 200)}") from None
     except UnicodeDecodeError:

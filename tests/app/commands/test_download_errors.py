@@ -30,13 +30,15 @@ def _main(hub, args, tmp_path, capsys):
     (["t/cli", "1000", "--revision", "no-such-branch"], "revision not found in t/cli@no-such-branch"),
     (["t/cli", "1000", "--revision", "0" * 40], "revision not found in t/cli@" + "0" * 40),
     (["t/cli", "1000", "--idx-repo", "t/idx", "--idx-revision", "v9"], "revision not found in t/idx@v9"),
-    (["t/nothere", "1000", "--token", "hf_reader_1"], "repository not found: t/nothere"),
+    (["t/nothere", "1000", "--token-file", "TOKEN_FILE"], "repository not found: t/nothere"),
 ])
 def test_a_revision_or_repo_that_does_not_exist_is_a_one_line_usage_error(hub, hub_root, tmp_path, capsys,
                                                                         args, message):
     build_repo(hub_root, "t/cli", resources([1000]))
     build_repo(hub_root, "t/idx", resources([1000]))
     hub.access = {"t/other": {"private": True, "tokens": ["hf_reader_1"]}}  # a token the Hub knows
+    (tmp_path / "token").write_text("hf_reader_1\n")
+    args = [str(tmp_path / "token") if a == "TOKEN_FILE" else a for a in args]
     code, err = _main(hub, args, tmp_path, capsys)
     assert code == 2, err
     lines = err.strip().splitlines()
@@ -75,3 +77,12 @@ def test_a_closed_port_ends_at_once_with_an_error_and_a_report(tmp_path):
     assert report["state"] == "failed" and report["missing"] == [] and "gave up" in report["error"]
 
 
+def test_a_token_on_the_command_line_is_warned_about_and_a_token_file_is_read(hub, hub_root, tmp_path, capsys):
+    build_repo(hub_root, "t/priv", resources([1000]), private=True, tokens=["hf_owner_secret"])
+    code, err = _main(hub, ["t/priv", "1000", "--token", "hf_owner_secret"], tmp_path, capsys)
+    assert code == 0 and "shows in the process list" in err and "hf_owner_secret" not in err
+    (tmp_path / "tok").write_text("hf_owner_secret\n")
+    code, err = _main(hub, ["t/priv", "1000", "--token-file", str(tmp_path / "tok")], tmp_path, capsys)
+    assert code == 0 and "process list" not in err and "already present" in err
+    code, err = _main(hub, ["t/priv", "1000", "--token-file", str(tmp_path / "none")], tmp_path, capsys)
+    assert code == 2 and "cannot read a token" in err and len(err.strip().splitlines()) == 1

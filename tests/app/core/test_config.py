@@ -159,3 +159,19 @@ async def test_config_presets_show_in_the_picker_and_the_last_one_is_remembered(
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot, lambda: isinstance(app.screen, PickerScreen), "the picker")
         assert app.screen.query_one("#presets", VirtualTable).cursor_key == "team-mirror"
+
+
+def test_a_config_that_is_a_fifo_a_device_link_or_deeply_nested_is_one_error(tmp_path):
+    import os
+
+    from app.core.config import ConfigError, load_config
+
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.toml"
+    zero.symlink_to("/dev/zero")
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    for path, words in ((fifo, "not a regular file"), (zero, "not a regular file"), (deep, "config")):
+        with pytest.raises(ConfigError, match=words):
+            load_config(path)
