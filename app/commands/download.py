@@ -19,7 +19,7 @@ from app.commands.query import TableUsageError, add_table_arguments, select_for_
 from app.commands.report import ReportWriteError, report_dict, short_ranges, write_report
 from app.commands.running import run_to_end
 from app.commands.shards import add_output_arguments, run_shards, shard_problem, wants_shards
-from app.commands.usage import ERROR_LIMIT, add_token_arguments, apply_token, fail_usage
+from app.commands.usage import ERROR_LIMIT, add_token_arguments, apply_token, dataset_repo, fail_usage, say_waits
 from app.core.catalogue import find_dataset
 from app.core.config import ConfigError, load_config
 from app.core.datasets import DatasetSpec
@@ -144,26 +144,8 @@ class _ProgressLine:
             self.stream.flush()
 
 
-def _dataset_repo(args: argparse.Namespace) -> str | None:
-    """With ``--dataset NAME`` the REPO may be left out (``download --dataset gelbooru 1-100``):
-    fill it from the dataset; the problem, or None."""
-    if not args.dataset:
-        return None if args.repo else "give a REPO (or --dataset NAME)"
-    try:
-        preset = find_dataset(args.dataset)
-    except ValueError as err:
-        return f"--dataset {args.dataset}: {err}"
-    if preset is None:
-        return None  # said below, with the list of classes
-    if args.repo is not None and args.ids is None and "/" not in args.repo:
-        args.ids, args.repo = args.repo, None
-    if args.repo is None:
-        args.repo = preset.repo
-    return None
-
-
 def run_download(args: argparse.Namespace) -> int:
-    problem = apply_token(args, "download") or _dataset_repo(args)
+    problem = apply_token(args, "download") or dataset_repo(args)
     if problem:
         return _fail_usage(problem)
     try:
@@ -219,7 +201,7 @@ def run_download(args: argparse.Namespace) -> int:
                            f"(e.g. its stable repo's class, then the newest repo)")
     # The revisions first: a repo or revision that does not exist is a usage error (one line,
     # exit 2); access denied or an unreachable Hub is a failed run, with its summary and report.
-    on_wait = _say_waits(sys.stderr)
+    on_wait = say_waits(sys.stderr)
     try:
         pool.resolve_revision(on_wait=on_wait)
         pool.resolve_index_revision()
@@ -275,21 +257,6 @@ def run_download(args: argparse.Namespace) -> int:
     if selection is not None:
         selection.close(sys.stderr)
     return _summarise(args, report, interrupted)
-
-
-def _say_waits(out):
-    """On a terminal, each retry of the first request is said as it starts: an unreachable Hub
-    is not 20 silent seconds."""
-    if not out.isatty():
-        return None
-
-    said: list[str] = []
-
-    def on_wait(seconds: float, reason: str) -> None:
-        if not said or said[-1] != reason:  # the countdown of one wait is told once, not every tick
-            said.append(reason)
-            print(f"{shown(reason, ERROR_LIMIT)} (Ctrl-C stops)", file=out, flush=True)
-    return on_wait
 
 
 def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from app.core.catalogue import find_dataset
 from pools.text import shown
 
 USAGE_ERROR = 2
@@ -43,3 +44,36 @@ def apply_token(args, command: str) -> str | None:
         print(f"cheesechaser-tui {command}: warning: a token given with --token shows in the process list; "
               "use HF_TOKEN or --token-file instead", file=sys.stderr)
     return None
+
+
+def dataset_repo(args) -> str | None:
+    """With ``--dataset NAME`` the REPO may be left out (``download --dataset gelbooru 1-100``):
+    fill it from the dataset; the problem, or None."""
+    if not args.dataset:
+        return None if args.repo else "give a REPO (or --dataset NAME)"
+    try:
+        preset = find_dataset(args.dataset)
+    except ValueError as err:
+        return f"--dataset {args.dataset}: {err}"
+    if preset is None:
+        return None  # said below, with the list of classes
+    if args.repo is not None and args.ids is None and "/" not in args.repo:
+        args.ids, args.repo = args.repo, None
+    if args.repo is None:
+        args.repo = preset.repo
+    return None
+
+
+def say_waits(out):
+    """On a terminal, each retry of the first request is said as it starts: an unreachable Hub
+    is not 20 silent seconds."""
+    if not out.isatty():
+        return None
+
+    said: list[str] = []
+
+    def on_wait(seconds: float, reason: str) -> None:
+        if not said or said[-1] != reason:  # the countdown of one wait is told once, not every tick
+            said.append(reason)
+            print(f"{shown(reason, ERROR_LIMIT)} (Ctrl-C stops)", file=out, flush=True)
+    return on_wait

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 
+from app.commands.cluster import spec_for
 from app.core.format import error_text, plural
 from pools import IdRanges
 
@@ -107,7 +108,9 @@ def queue_on_cluster(app, settings, pool, ids: IdRanges, dst_dir: str, threads: 
         raise ValueError("no cluster in the config (defaults.cluster)")
     job_id = app.downloader.next_job_id()  # one counter for local and cluster jobs: ids never clash
     held = _Held(app.pump)
-    spec = settings.dataset()  # what each worker builds the pool from (its repr never shows the token)
+    # what each worker builds the pool from; a remote cluster is not sent the token (its workers
+    # use their own HF_TOKEN), a local:N one, our own processes over TLS, is
+    spec = spec_for(settings.cluster, settings.dataset(), send_token=False)
     label = (name or f"{settings.repo} {ids}")[:80]
     dst_dir = os.path.abspath(os.path.expanduser(dst_dir))
 

@@ -328,10 +328,18 @@ def open_client(address: str) -> tuple[Client, Callable[[], None]]:
             raise ValueError(f"--cluster local:N needs a number of workers, got {address!r}") from None
         if not 1 <= n <= 256:
             raise ValueError("--cluster local:N needs 1 to 256 workers")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=2, processes=True, host="127.0.0.1",
-                               scheduler_port=0, dashboard_address=None,
-                               silence_logs=logging.CRITICAL)  # Dask's own comm chatter is not ours to print
-        client = Client(cluster)
+        # TLS with credentials made for this run alone: no other local process can attach to the
+        # scheduler (it would run code in ours and read the token the spec carries); no dashboard
+        security = _temporary_security()
+        # Dask starts an HTTP server even without a dashboard (on :8787 by default): here it
+        # serves no route at all, on a port nobody knows in advance
+        import dask
+
+        with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=2, processes=True, host="127.0.0.1",
+                                   scheduler_port=0, dashboard_address="127.0.0.1:0", security=security,
+                                   silence_logs=logging.CRITICAL)  # Dask's comm chatter is not ours to print
+        client = Client(cluster, security=security)
 
         def close() -> None:
             client.close()
@@ -339,3 +347,14 @@ def open_client(address: str) -> tuple[Client, Callable[[], None]]:
         return client, close
     client = Client(address, timeout=10)
     return client, client.close
+
+
+def _temporary_security():
+    """Dask's per-run TLS credentials (``Security.temporary()``, which needs ``cryptography``)."""
+    from distributed.security import Security
+
+    try:
+        return Security.temporary()
+    except ImportError:
+        raise ValueError("--cluster local:N encrypts and authenticates its workers with TLS, which needs the "
+                         "cryptography package: pip install 'cheesechaser-tui[dask]'") from None
