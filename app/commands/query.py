@@ -45,6 +45,8 @@ def add_table_arguments(parser: argparse.ArgumentParser, *, download: bool = Fal
                             "metadata.parquet / meta/*.parquet in the repo")
     group.add_argument("--columns", default=None, metavar="FIELD=COL[,...]",
                        help="column mapping for other schemas, e.g. 'tags=tag_list,width=w'")
+    group.add_argument("--sql-timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="stop a --sql query that runs longer (default 60)")
     group.add_argument("--sql", default=None, metavar="CLAUSE",
                        help="a read-only SQL WHERE clause on the table, e.g. \"score > 50 AND rating = 'g'\"")
     group.add_argument("--limit", type=int, default=None, metavar="N", help="at most N matching ids")
@@ -140,8 +142,10 @@ def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str =
     """The table the options name for ``repo``, its fetch and one-off copy shown on stderr."""
     progress, indexing = _FetchProgress(sys.stderr), _IndexProgress(sys.stderr)
     try:
-        return tables.open_repo_table(client, repo, revision, metadata=args.metadata, columns=args.columns,
-                                      on_progress=progress, on_index=indexing)
+        table = tables.open_repo_table(client, repo, revision, metadata=args.metadata, columns=args.columns,
+                                       on_progress=progress, on_index=indexing)
+        table.sql_deadline = max(0.1, float(getattr(args, "sql_timeout", 60.0) or 60.0))
+        return table
     finally:
         progress.end()
         indexing.end()

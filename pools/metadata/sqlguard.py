@@ -25,6 +25,14 @@ _DENY_PREFIXES = ("read_", "parquet_", "glob", "getenv", "current_setting", "que
                   "http", "s3", "from_json_file", "checkpoint", "enable_", "disable_", "set_")
 
 
+#: functions that build lists or strings of any size, or burn CPU without bound (``len(range(3e9))``
+#: reached 10 GB outside DuckDB's memory limit; ``repeat('x', 2e9)`` 21 GB; ``sleep_ms``): refused
+_UNBOUNDED = ("range", "generate_series", "repeat", "sleep", "list_", "array_", "unnest", "levenshtein",
+              "damerau", "jaro", "mismatches", "hamming", "editdist", "string_split", "str_split",
+              "regexp_split", "regexp_extract_all", "lpad", "rpad", "bar", "printf", "format", "flatten",
+              "string_agg", "list", "array", "range_", "unnest")
+
+
 def _walk(node: Any):
     if isinstance(node, dict):
         yield node
@@ -68,4 +76,6 @@ def check_where_sql(con, clause: str, table: str = "posts") -> str:
         name = item.get("function_name")
         if isinstance(name, str) and name.lower().startswith(_DENY_PREFIXES):
             raise QueryError(f"--sql may not call {name}(): it reads outside the table")
+        if isinstance(name, str) and name.lower().startswith(_UNBOUNDED):
+            raise QueryError(f"--sql may not call {name}(): its memory or time has no bound")
     return clause

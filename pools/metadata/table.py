@@ -107,6 +107,7 @@ class MetadataTable:
         self.files = files
         self.format = fmt
         self.source = source or files[0]
+        self.sql_deadline: float = 60.0  # seconds a query with a user's --sql may run
         self.index_path: str | None = None
         self.index_meta: dict | None = None
         self.index_built = False  # True when this open built the copy
@@ -233,26 +234,45 @@ class MetadataTable:
                                  f"at most {MAX_LISTED_IDS:,} scattered ids")
         return compiled
 
-    def _run(self, sql: str, params: list, cursor=None) -> duckdb.DuckDBPyConnection:
+    def _run(self, sql: str, params: list, cursor=None, deadline: float | None = None) -> duckdb.DuckDBPyConnection:
+        """Execute on ``cursor`` (a new one by default); ``deadline``: seconds after which the
+        query is interrupted (a user's ``--sql``), a QueryError then."""
         cur = cursor or self.cursor()
+        timer = None
+        expired = threading.Event()
+        if deadline:
+            def stop() -> None:
+                expired.set()
+                cur.interrupt()
+            timer = threading.Timer(deadline, stop)
+            timer.daemon = True
+            timer.start()
         try:
             return cur.execute(sql, params)
         except duckdb.InterruptException:
+            if expired.is_set():
+                raise QueryError(f"the query ran past {deadline:g} s and was stopped (--sql-timeout)") from None
             raise
         except duckdb.Error as err:
             raise QueryError(_one_line(err)) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     # -- the API
     def count(self, query: str = "", *, sql: str | None = None, within=None, cursor=None) -> int:
         w = self.where(query, sql=sql, within=within)
-        return int(self._run(f"SELECT count(*) FROM posts WHERE {w.where}", w.params, cursor).fetchone()[0])
+        return int(self._run(f"SELECT count(*) FROM posts WHERE {w.where}", w.params, cursor,
+                             self.sql_deadline if sql else None).fetchone()[0])
 
     def ids(self, query: str = "", *, sql: str | None = None, within=None, limit: int | None = None,
             sample: int | None = None, seed: int = 0, order_by: str | None = None,
             descending: bool = False) -> "MatchingIds":
         """The matching ids, lazily, ascending; ``limit``/``sample`` choose which (see MatchingIds)."""
-        return MatchingIds(self, self.where(query, sql=sql, within=within), limit=limit, sample=sample,
-                           seed=seed, order=self._order(order_by, descending))
+        matches = MatchingIds(self, self.where(query, sql=sql, within=within), limit=limit, sample=sample,
+                              seed=seed, order=self._order(order_by, descending))
+        matches.user_sql = sql is not None
+        return matches
 
     def rows(self, query: str = "", *, sql: str | None = None, within=None, limit: int = 100,
              offset: int = 0, order_by: str | None = None, descending: bool = False,
@@ -261,7 +281,7 @@ class MetadataTable:
         w = self.where(query, sql=sql, within=within)
         sql_text = (f"SELECT {self._row_select()} FROM posts WHERE {w.where} "
                     f"ORDER BY {self._order(order_by, descending)} LIMIT ? OFFSET ?")
-        result = self._run(sql_text, [*w.params, int(limit), int(offset)], cursor)
+        result = self._run(sql_text, [*w.params, int(limit), int(offset)], cursor, self.sql_deadline if sql else None)
         return [Row(*r) for r in result.fetchall()]
 
     def iter_rows(self, query: str = "", *, sql: str | None = None, within=None,
@@ -273,7 +293,8 @@ class MetadataTable:
         if ids is not None:  # exactly these ids (a sample): joined on the table
             w = w.and_(Compiled(f"{quote_ident(self.columns.id)} IN (SELECT UNNEST(?::BIGINT[]))", [list(ids)]))
         cur = self._run(f"SELECT {self._row_select()} FROM posts WHERE {w.where} "
-                        f"ORDER BY {self._order(order_by, descending)}{tail}", w.params)
+                        f"ORDER BY {self._order(order_by, descending)}{tail}", w.params, None,
+                        self.sql_deadline if sql else None)
         while True:
             batch = cur.fetchmany(BATCH)
             if not batch:
@@ -349,6 +370,7 @@ class MatchingIds:
         for name, value in (("limit", limit), ("sample", sample)):
             if value is not None and value < 0:
                 raise QueryError(f"{name} must not be negative")
+        self.user_sql = False  # a user's --sql is in ``where``: its queries get the table's deadline
         self.table = table
         id_col = quote_ident(table.columns.id)
         base = f"SELECT {id_col} AS rid FROM posts WHERE ({where.where}) AND {id_col} >= 0"
@@ -368,7 +390,8 @@ class MatchingIds:
 
     def __len__(self) -> int:
         if self._len is None:
-            cur = self.table._run(f"SELECT count(DISTINCT rid) FROM ({self._sql})", self._params)
+            cur = self.table._run(f"SELECT count(DISTINCT rid) FROM ({self._sql})", self._params, None,
+                                  self.table.sql_deadline if self.user_sql else None)
             self._len = int(cur.fetchone()[0])
         return self._len
 
@@ -384,7 +407,7 @@ class MatchingIds:
         return self._iterate(f"SELECT rid FROM ({self._sql})")
 
     def _iterate(self, sql: str) -> Iterator[int]:
-        cur = self.table._run(sql, self._params)
+        cur = self.table._run(sql, self._params, None, self.table.sql_deadline if self.user_sql else None)
         last = None
         while True:
             batch = cur.fetchmany(BATCH)

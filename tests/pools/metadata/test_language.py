@@ -232,6 +232,13 @@ SQL_REFUSED = [
     ("score > 1 --", "comments"),
     ("score > 1 /* x */", "comments"),
     ("", "needs a WHERE clause"),
+    # no bound on their memory or time: refused before they run
+    ("len(range(3000000000)) > 0", "no bound"),
+    ("length(repeat('x', 2000000000)) > 0", "no bound"),
+    ("sleep_ms(5000) IS NULL", "no bound"),
+    ("levenshtein(tag_string_general, repeat('a', 100000)) > 0", "no bound"),
+    ("len(generate_series(1, 3000000000)) > 0", "no bound"),
+    ("length(lpad('x', 2000000000, 'y')) > 0", "no bound"),
 ]
 
 
@@ -313,3 +320,16 @@ def test_jsonl_with_nulls(tmp_path):
         assert list(t.ids("-score:>1")) == [1]
         assert list(t.ids("-rating:g")) == [2]
         assert list(t.ids()) == [1, 2]
+
+
+def test_a_sql_query_past_its_deadline_is_stopped(tmp_path):
+    """A clause that is allowed but slow on a big table: interrupted at the deadline, one line."""
+    path = tmp_path / "big.parquet"
+    duckdb.connect().execute(f"COPY (SELECT i AS id, i % 100 AS score, 'g' AS rating, 'tag' AS tag_string_general "
+                             f"FROM range(4000000) t(i)) TO '{path}'")
+    with open_table(str(path)) as t:
+        t.sql_deadline = 0.01
+        with pytest.raises(QueryError, match="ran past 0.01 s"):
+            t.count(sql="md5(CAST(id AS VARCHAR)) LIKE '%abc%' AND sha256(CAST(score AS VARCHAR)) <> ''")
+        t.sql_deadline = 60
+        assert t.count(sql="score = 5") == 40000  # the connection still answers afterwards
