@@ -61,6 +61,11 @@ class ResourceFailedError(PoolError):
     their sha256, a name that cannot be used): the reason is the message."""
 
 
+class TooLargeError(PoolError):
+    """A file past the size allowed for it (a metadata table from a repo that is not what it says):
+    never retried, nothing kept."""
+
+
 class DestinationError(PoolError):
     """The destination folder cannot be created or written (permissions, full disk)."""
 

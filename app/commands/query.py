@@ -45,6 +45,8 @@ def add_table_arguments(parser: argparse.ArgumentParser, *, download: bool = Fal
                             "metadata.parquet / meta/*.parquet in the repo")
     group.add_argument("--columns", default=None, metavar="FIELD=COL[,...]",
                        help="column mapping for other schemas, e.g. 'tags=tag_list,width=w'")
+    group.add_argument("--max-table-gb", type=float, default=16.0, metavar="GB",
+                       help="the most a metadata table fetched from the Hub may hold (default 16)")
     group.add_argument("--sql-timeout", type=float, default=60.0, metavar="SECONDS",
                        help="stop a --sql query that runs longer (default 60)")
     group.add_argument("--sql", default=None, metavar="CLAUSE",
@@ -143,7 +145,8 @@ def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str =
     progress, indexing = _FetchProgress(sys.stderr), _IndexProgress(sys.stderr)
     try:
         table = tables.open_repo_table(client, repo, revision, metadata=args.metadata, columns=args.columns,
-                                       on_progress=progress, on_index=indexing)
+                                       on_progress=progress, on_index=indexing,
+                                       max_bytes=int(max(0.001, getattr(args, "max_table_gb", 16.0)) * 1024 ** 3))
         table.sql_deadline = max(0.1, float(getattr(args, "sql_timeout", 60.0) or 60.0))
         return table
     finally:

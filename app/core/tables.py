@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from app.core.catalogue import find_preset
+from pools.errors import TooLargeError
 
 if TYPE_CHECKING:
     from pools.metadata import CaptionWriter
@@ -24,7 +25,7 @@ class TableUsageError(Exception):
 
 def open_repo_table(client, repo: str, revision: str = "main", *, metadata: str | None = None,
                     columns: str | None = None, on_progress: Progress | None = None,
-                    on_index: Progress | None = None):
+                    on_index: Progress | None = None, max_bytes: int | None = None):
     """The table for ``repo``: ``metadata`` (a path or ``hf://`` URL), else the catalogue's, else
     one found in the repo; ``columns`` maps other schemas (``"tags=tag_list,width=w"``).
     TableUsageError when there is none or it is bad.
@@ -44,8 +45,10 @@ def open_repo_table(client, repo: str, revision: str = "main", *, metadata: str 
                 raise TableUsageError(f"no metadata table found in {repo} (no metadata.parquet or meta/*.parquet): "
                                       f"give --metadata PATH or hf://datasets/OWNER/NAME/PATH")
             source = str(found)
-        return tables_lib.open_table(source, client=client, columns=mapping, on_progress=on_progress, on_index=on_index)
-    except (tables_lib.QueryError, tables_lib.MappingError, tables_lib.TableNotFoundError, ValueError) as err:
+        return tables_lib.open_table(source, client=client, columns=mapping, on_progress=on_progress, on_index=on_index,
+                                     max_bytes=max_bytes)
+    except (tables_lib.QueryError, tables_lib.MappingError, tables_lib.TableNotFoundError, ValueError,
+            TooLargeError) as err:
         raise TableUsageError(str(err)) from None
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 from urllib.parse import unquote
 
-from pools.errors import PoolError
+from pools.errors import PoolError, TooLargeError
 from pools.metadata.table import MetadataTable, format_of
 from pools.transport import HubClient, with_retries
 
@@ -41,6 +41,9 @@ class HubTable:
     def __str__(self) -> str:
         rev = "" if self.revision == "main" else f"@{self.revision}"
         return f"hf://datasets/{self.repo_id}/{self.path}{rev}"
+
+
+MAX_TABLE_BYTES = 16 * 1024 ** 3  # a metadata table's files, in all: the largest public ones hold a few GB
 
 
 def parse_table_url(text: str) -> HubTable | None:
@@ -71,7 +74,7 @@ def _safe_repo_path(path: str) -> bool:
 
 
 def download_file(client: HubClient, repo_id: str, path: str, sha: str, cancel: threading.Event | None = None,
-                  on_progress: Progress | None = None) -> str:
+                  on_progress: Progress | None = None, max_bytes: int | None = None) -> str:
     """A repo file into the huggingface_hub cache; its local path.
 
     The one place to switch to the transport's ``HubClient.download_file`` (agreed in TEAM.md):
@@ -79,7 +82,7 @@ def download_file(client: HubClient, repo_id: str, path: str, sha: str, cancel: 
     """
     own = getattr(client, "download_file", None)
     if own is not None:
-        return own(repo_id, path, sha, cancel=cancel, on_progress=on_progress)
+        return own(repo_id, path, sha, cancel=cancel, on_progress=on_progress, max_bytes=max_bytes)
     cached = client.cached_path(repo_id, path, sha)
     if isinstance(cached, str):
         return cached
@@ -109,10 +112,11 @@ def _progress_class(on_progress: Progress | None):
     return _Reporting
 
 
-def _list_files(client: HubClient, table: HubTable, sha: str) -> list[str]:
-    """The repo files ``table.path`` names (a glob is matched against the tree listing)."""
+def _list_files(client: HubClient, table: HubTable, sha: str) -> list[tuple[str, int | None]]:
+    """The repo files ``table.path`` names (a glob is matched against the tree listing), with
+    the size the listing gives (None for a single named file)."""
     if not any(ch in table.path for ch in "*?["):
-        return [table.path]
+        return [(table.path, None)]
     folder = table.path.rsplit("/", 1)[0] if "/" in table.path else None
     if folder is not None and any(ch in folder for ch in "*?["):
         raise ValueError(f"{table}: a glob may only be in the file name, like meta/*.parquet")
@@ -122,25 +126,36 @@ def _list_files(client: HubClient, table: HubTable, sha: str) -> list[str]:
         try:
             # the transport's listing follows next pages on the endpoint's origin only (the token stays)
             entries = client.list_tree(table.repo_id, sha, folder, recursive=False)
-            return [e.path for e in entries if getattr(e, "size", None) is not None]
+            return [(e.path, e.size) for e in entries if getattr(e, "size", None) is not None]
         except EntryNotFoundError:
             return []
     names = with_retries(listing, f"{table.repo_id} tree", client.policy)
-    found = sorted(p for p in names if fnmatch.fnmatchcase(p, table.path) and _safe_repo_path(p))
+    found = sorted((p, n) for p, n in names if fnmatch.fnmatchcase(p, table.path) and _safe_repo_path(p))
     return found[:MAX_FILES]
 
 
 def fetch_hub_table(client: HubClient, table: HubTable, cancel: threading.Event | None = None,
-                    on_progress: Progress | None = None) -> list[str]:
-    """Local paths of the table's files, fetched into the cache unless already there."""
+                    on_progress: Progress | None = None, max_bytes: int | None = None) -> list[str]:
+    """Local paths of the table's files, fetched into the cache unless already there.
+    ``max_bytes`` (default :data:`MAX_TABLE_BYTES`): the most the table's files may hold in all,
+    checked against the listing's sizes before anything is fetched and against the bytes as they
+    come (a server that does not say, or lies): TooLargeError, never retried."""
+    limit = MAX_TABLE_BYTES if max_bytes is None else max_bytes
     sha = client.resolve(table.repo_id, table.revision, cancel)
     files = _list_files(client, table, sha)
     if not files:
         raise TableNotFoundError(f"no file matches {table}")
+    declared = sum(n or 0 for _, n in files)
+    if declared > limit:
+        raise TooLargeError(f"{table} is {declared:,} bytes, more than the {limit:,} allowed for a metadata "
+                            f"table (--max-table-gb raises it)")
     local = []
-    for path in files:
+    left = limit
+    for path, _ in files:
         try:
-            local.append(download_file(client, table.repo_id, path, sha, cancel, on_progress))
+            got = download_file(client, table.repo_id, path, sha, cancel, on_progress, max_bytes=left)
+            left -= os.path.getsize(got)
+            local.append(got)
         except Exception as err:  # noqa: BLE001 - mapped to one line below
             from huggingface_hub.errors import EntryNotFoundError
             if isinstance(err, EntryNotFoundError):
@@ -169,15 +184,16 @@ def find_repo_table(client: HubClient, repo_id: str, revision: str = "main",
 
 def open_table(source: str, *, client: HubClient | None = None, columns: Mapping[str, str] | None = None,
                fmt: str | None = None, cancel: threading.Event | None = None,
-               on_progress: Progress | None = None, **options) -> MetadataTable:
+               on_progress: Progress | None = None, max_bytes: int | None = None, **options) -> MetadataTable:
     """Open a table by local path (a glob is fine) or ``hf://`` URL.
 
     ``client`` carries the endpoint, token and retry policy for a Hub table (a pool's
-    ``pool.client``); a new default one is used when not given.
+    ``pool.client``); a new default one is used when not given. ``max_bytes``: the most a Hub
+    table may hold (default :data:`MAX_TABLE_BYTES`).
     """
     hub = parse_table_url(source)
     if hub is not None:
-        files = fetch_hub_table(client or HubClient(), hub, cancel, on_progress)
+        files = fetch_hub_table(client or HubClient(), hub, cancel, on_progress, max_bytes=max_bytes)
     else:
         path = os.path.expanduser(source)
         files = sorted(glob.glob(path)) if any(ch in path for ch in "*?[") else [path]

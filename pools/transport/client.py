@@ -33,6 +33,7 @@ from pools.errors import (
     IndexTooLargeError,
     PlainNotFound,
     RangeIgnoredError,
+    TooLargeError,
     TransferError,
     TransientError,
 )
@@ -270,7 +271,8 @@ class HubClient:
 
     # -- big files: into the cache, streamed
     def download_file(self, repo_id: str, path: str, sha: str, cancel: threading.Event | None = None,
-                      on_progress: Callable[[int, int | None], None] | None = None) -> str:
+                      on_progress: Callable[[int, int | None], None] | None = None,
+                      max_bytes: int | None = None) -> str:
         """Stream a (big) repo file into the cache and return its local path; verified against the
         Hub's sha256 (or git blob sha1) when it gives one, renamed into place only when complete.
         Raises :class:`FileMissing` when the repo lacks it."""
@@ -299,6 +301,8 @@ class HubClient:
                         raise TransientError(f"unexpected HTTP {reply.status} for {what}")
                     length = reply.headers.get("Content-Length", "")
                     total = int(length) if length.isdigit() else None
+                    if max_bytes is not None and total is not None and total > max_bytes:
+                        raise TooLargeError(f"{what} is {total:,} bytes, more than the {max_bytes:,} allowed")
                     tag = content_tag(reply.first_headers)
                     sha256 = hashlib.sha256()
                     sha1 = hashlib.sha1(b"blob %d\0" % total) if total is not None else None
@@ -309,6 +313,8 @@ class HubClient:
                         if sha1 is not None:
                             sha1.update(chunk)
                         done += len(chunk)
+                        if max_bytes is not None and done > max_bytes:  # a server that did not say, or lied
+                            raise TooLargeError(f"{what} goes on past the {max_bytes:,} bytes allowed")
                         if on_progress is not None:
                             on_progress(done, total)
                     if total is not None and done != total:

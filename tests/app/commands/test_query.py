@@ -291,3 +291,22 @@ def test_a_query_may_start_with_a_negated_term_and_follow_the_options(repo, hub,
     assert sorted(p.name for p in (tmp_path / "o").glob("*.bin")) == ["101.bin", "103.bin"]
     typo = _cli(["query", "t/tagged", "--cuont"], tmp_path, hub)
     assert typo.returncode == 2 and "--cuont" in typo.stderr  # a mistyped option is still an error
+
+
+def test_a_metadata_table_past_the_cap_is_refused_without_retries(hub, hub_root, tmp_path):
+    """A hostile repo's 1.5 GB table was fetched 6 times over: now the size is checked before (the
+    listing) or as it comes (Content-Length), and never retried."""
+    con = duckdb.connect()
+    path = tmp_path / "big.parquet"
+    con.execute(f"COPY (SELECT i AS id, md5(CAST(i AS VARCHAR)) AS tag_string_general FROM range(200000) t(i)) "
+                f"TO '{path}' (COMPRESSION uncompressed)")
+    table = path.read_bytes()
+    assert len(table) > 2 * 1024 * 1024
+    build_repo(hub_root, "t/bigtable", _resources([1]), base_level=2,
+               repo_files={"metadata.parquet": table, "meta/part-0.parquet": table})
+    for extra in ([], ["--metadata", "hf://datasets/t/bigtable/meta/*.parquet"]):
+        hub.clear_log()
+        out = _cli(["query", "t/bigtable", "x", "--max-table-gb", "0.001", *extra], tmp_path, hub)
+        line = _one_line_error(out, code=2)
+        assert "more than the 1,073,741 allowed" in line or "past the 1,073,741 bytes" in line, line
+        assert len([r for r in hub.request_log if r.path.endswith(".parquet") and r.method == "GET"]) <= 2
