@@ -118,6 +118,40 @@ def _http_date() -> str:
     return _date_cache[1]
 
 
+HEADER_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its headers
+
+
+class _HeaderClock:
+    """``rfile`` with a deadline on the request line and headers: the server's watch thread shuts
+    the connection down at the deadline, so a client that sends a byte now and then (slowloris)
+    is cut off then, not at each read's idle timeout."""
+
+    def __init__(self, raw, sock: socket.socket, server):
+        self.raw, self.sock, self.server = raw, sock, server
+        self.running = False
+
+    def start(self, seconds: float) -> None:
+        self.running = True
+        self.server.header_begin(self.sock, seconds)
+
+    def stop(self) -> None:
+        if self.running:
+            self.running = False
+            self.server.header_end(self.sock)
+
+    def readline(self, *args):
+        return self.raw.readline(*args)
+
+    def read(self, *args):
+        return self.raw.read(*args)
+
+    def peek(self, *args):
+        return self.raw.peek(*args)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class HubRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     default_request_version = "HTTP/1.1"  # a garbage request line still gets a status line and headers
@@ -135,9 +169,16 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         """Answer the requests this connection has ready, then hand it back to the pool's
         selector (``keep_alive``) instead of waiting on it: an idle connection holds no worker."""
         self.keep_alive = False
+        clock = self.rfile if isinstance(self.rfile, _HeaderClock) else _HeaderClock(
+            self.rfile, self.connection, self.server)
+        self.rfile = clock
         while True:
             self.close_connection = True
-            self.handle_one_request()
+            clock.start(getattr(self.server, "header_timeout", HEADER_TIMEOUT))
+            try:
+                self.handle_one_request()
+            finally:
+                clock.stop()
             if self.close_connection:
                 return
             if not self._has_buffered_request():
@@ -171,6 +212,8 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     # ---- plumbing ------------------------------------------------------------------------
 
     def _dispatch(self, method: str) -> None:
+        if isinstance(self.rfile, _HeaderClock):
+            self.rfile.stop()  # the headers are in: a body or a slow answer has the idle timeout
         hub = self.server.hub
         target = self.path
         if "://" in target.split("?", 1)[0]:  # absolute-form request target

@@ -30,13 +30,14 @@ from app.hub.handler import HubRequestHandler
 if TYPE_CHECKING:
     from app.hub.server import HubServer
 
-__all__ = ["HubHTTPServer", "WORKERS", "BACKLOG", "IDLE_TIMEOUT", "MAX_PARKED"]
+__all__ = ["HubHTTPServer", "WORKERS", "BACKLOG", "IDLE_TIMEOUT", "MAX_PARKED", "MAX_PER_ADDRESS"]
 
 logger = logging.getLogger("app.hub.server")  # one logger for the whole loopback hub
 
 WORKERS = 32  # per port: threads busy reading or writing at once (idle connections need none)
 BACKLOG = 256  # readable connections waiting for a worker
 MAX_PARKED = 2048  # idle (keep-alive or silent) connections per port
+MAX_PER_ADDRESS = 512  # connections one client address may hold open (per port)
 IDLE_TIMEOUT = 30.0
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n"
          b"Retry-After: 1\r\nConnection: close\r\n\r\nToo many connections now")
@@ -50,16 +51,19 @@ class HubHTTPServer(HTTPServer):
 
     def __init__(self, addr: tuple[str, int], hub: "HubServer", role: str = "hub", *,
                  workers: int = WORKERS, backlog: int = BACKLOG, idle_timeout: float = IDLE_TIMEOUT,
-                 max_parked: int = MAX_PARKED):
+                 max_parked: int = MAX_PARKED, max_per_address: int = MAX_PER_ADDRESS):
         self.hub = hub
         self.role = role
         self.idle_timeout = idle_timeout
         self.max_parked = max_parked
-        self._conns: set[socket.socket] = set()
+        self._conns: dict[socket.socket, str] = {}  # open connection -> its client's address
+        self._by_host: dict[str, int] = {}
+        self.max_per_address = max_per_address
         self._conns_lock = threading.Lock()
         self._pending: queue.Queue[tuple[Any, Any] | None] = queue.Queue(maxsize=backlog)
         self._selector = selectors.DefaultSelector()
         self._parked: dict[socket.socket, float] = {}  # socket -> when it is closed if still silent
+        self._header_deadlines: dict[socket.socket, float] = {}  # socket -> when its headers must be in
         self._park_lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -88,10 +92,28 @@ class HubHTTPServer(HTTPServer):
 
     # ---- connections: parked until readable, then served by a worker ---------------------
 
+    def header_begin(self, sock: socket.socket, seconds: float) -> None:
+        """A worker starts reading a request's headers: past ``seconds``, the watch thread shuts
+        the connection down (the worker's read then ends)."""
+        with self._park_lock:
+            self._header_deadlines[sock] = time.monotonic() + seconds
+
+    def header_end(self, sock: socket.socket) -> None:
+        with self._park_lock:
+            self._header_deadlines.pop(sock, None)
+
     def process_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(self.idle_timeout)
+        host = client_address[0] if isinstance(client_address, tuple) else str(client_address)
         with self._conns_lock:
-            self._conns.add(request)
+            over = self._by_host.get(host, 0) >= self.max_per_address
+            if not over:
+                self._conns[request] = host
+                self._by_host[host] = self._by_host.get(host, 0) + 1
+        if over:  # one address may not hold every connection the server has
+            self._refuse(request)
+            super().shutdown_request(request)
+            return
         self._park(request, client_address)
 
     def _refuse(self, request: Any) -> None:
@@ -139,6 +161,9 @@ class HubHTTPServer(HTTPServer):
                     self._selector.unregister(key.fileobj)
                     ready.append((key.fileobj, key.data))
                 now = time.monotonic()
+                late = [s for s, deadline in self._header_deadlines.items() if deadline <= now]
+                for s in late:
+                    del self._header_deadlines[s]
                 expired = [s for s, deadline in self._parked.items() if deadline <= now]
                 for s in expired:
                     self._selector.unregister(s)
@@ -150,6 +175,11 @@ class HubHTTPServer(HTTPServer):
                     self._refuse(item[0])
             for s in expired:
                 self.shutdown_request(s)
+            for s in late:  # headers too slow: the worker reading them gets an end of file now
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def _work(self) -> None:
         while True:
@@ -172,7 +202,13 @@ class HubHTTPServer(HTTPServer):
 
     def shutdown_request(self, request: Any) -> None:
         with self._conns_lock:
-            self._conns.discard(request)
+            host = self._conns.pop(request, None)
+            if host is not None:
+                left = self._by_host.get(host, 1) - 1
+                if left > 0:
+                    self._by_host[host] = left
+                else:
+                    self._by_host.pop(host, None)
         super().shutdown_request(request)
 
     def close_connections(self) -> None:

@@ -354,3 +354,67 @@ def test_every_command_says_its_version():
         out = subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True,
                              cwd=HERE.parents[2], timeout=60)
         assert out.returncode == 0 and out.stdout.strip().split()[-1][0].isdigit(), out
+
+
+def test_a_slow_client_is_cut_off_at_the_header_deadline_not_kept_for_ever(hub_root: Path):
+    """One header byte every 0.3 s kept a worker for minutes (each read's idle timeout restarted);
+    the headers now have a deadline from the first byte, and the others are served meanwhile."""
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    from app.hub.server import HubServer
+
+    srv = HubServer(hub_root, workers=2).start()
+    try:
+        srv._httpd.header_timeout = 1.0
+        slow = []
+        for _ in range(2):  # as many as there are workers
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            s.sendall(b"G")
+            slow.append(s)
+        t0 = time.monotonic()
+        closed: set = set()
+        while len(closed) < len(slow) and time.monotonic() - t0 < 15:
+            for s in slow:
+                if s in closed:
+                    continue
+                try:
+                    s.sendall(b"E")  # one more byte of a request line that never ends
+                    s.settimeout(0.3)
+                    if s.recv(1024) == b"":
+                        closed.add(s)
+                except socket.timeout:
+                    continue
+                except OSError:  # reset: closed by the server
+                    closed.add(s)
+        assert len(closed) == len(slow) and time.monotonic() - t0 < 8
+        try:  # the others are served (an answer, whatever it is)
+            with urllib.request.urlopen(f"{srv.url}/api/datasets", timeout=10) as r:
+                assert r.status == 200
+        except urllib.error.HTTPError as err:
+            assert err.code == 404
+    finally:
+        for s in slow:
+            s.close()
+        srv.stop()
+
+
+def test_one_address_cannot_hold_every_connection(hub_root: Path):
+    import socket
+
+    from app.hub.server import HubServer
+
+    srv = HubServer(hub_root).start()
+    try:
+        srv._httpd.max_per_address = 5
+        held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(5)]
+        extra = socket.create_connection(("127.0.0.1", srv.port))
+        extra.settimeout(10)
+        assert extra.recv(64).startswith(b"HTTP/1.1 503")
+        for s in held:
+            s.close()
+        extra.close()
+    finally:
+        srv.stop()
