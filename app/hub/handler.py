@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import unquote
 
 from app.hub.faults import NO_FAULT, Fault
+from app.hub.header_clock import HEADER_TIMEOUT, HeaderClock
 from pools.text import shown
 
 if TYPE_CHECKING:
@@ -118,40 +119,6 @@ def _http_date() -> str:
     return _date_cache[1]
 
 
-HEADER_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its headers
-
-
-class _HeaderClock:
-    """``rfile`` with a deadline on the request line and headers: the server's watch thread shuts
-    the connection down at the deadline, so a client that sends a byte now and then (slowloris)
-    is cut off then, not at each read's idle timeout."""
-
-    def __init__(self, raw, sock: socket.socket, server):
-        self.raw, self.sock, self.server = raw, sock, server
-        self.running = False
-
-    def start(self, seconds: float) -> None:
-        self.running = True
-        self.server.header_begin(self.sock, seconds)
-
-    def stop(self) -> None:
-        if self.running:
-            self.running = False
-            self.server.header_end(self.sock)
-
-    def readline(self, *args):
-        return self.raw.readline(*args)
-
-    def read(self, *args):
-        return self.raw.read(*args)
-
-    def peek(self, *args):
-        return self.raw.peek(*args)
-
-    def close(self) -> None:
-        self.raw.close()
-
-
 class HubRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     default_request_version = "HTTP/1.1"  # a garbage request line still gets a status line and headers
@@ -169,7 +136,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         """Answer the requests this connection has ready, then hand it back to the pool's
         selector (``keep_alive``) instead of waiting on it: an idle connection holds no worker."""
         self.keep_alive = False
-        clock = self.rfile if isinstance(self.rfile, _HeaderClock) else _HeaderClock(
+        clock = self.rfile if isinstance(self.rfile, HeaderClock) else HeaderClock(
             self.rfile, self.connection, self.server)
         self.rfile = clock
         while True:
@@ -212,7 +179,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
     # ---- plumbing ------------------------------------------------------------------------
 
     def _dispatch(self, method: str) -> None:
-        if isinstance(self.rfile, _HeaderClock):
+        if isinstance(self.rfile, HeaderClock):
             self.rfile.stop()  # the headers are in: a body or a slow answer has the idle timeout
         hub = self.server.hub
         target = self.path

@@ -21,7 +21,9 @@ from app.core.downloads import DownloadsModel, JobView
 from app.core.format import display_path, fmt_counts, plural
 from app.core.settings import AppSettings
 from app.hub.demo_posts import DEMO_BASE_DIR, DEMO_BASE_LEVEL, DEMO_REPO
+from app.tui.basket_side import BasketMixin
 from app.tui.cluster_side import shutdown_clusters
+from app.tui.dialogs.basket import Basket
 from app.tui.dialogs.help import HelpScreen
 from app.tui.dialogs.palette import SafeCommandPalette
 from app.tui.dialogs.queue import QueueScreen
@@ -38,7 +40,7 @@ from pools.text import shown, shown_lines
 FLUSH_INTERVAL = 0.1  # seconds between two folds of engine events into the model (~10 Hz)
 
 
-class CheesechaserApp(SessionsMixin, App[int]):
+class CheesechaserApp(BasketMixin, SessionsMixin, App[int]):
     """Browse indexed-tar datasets on a Hub, queue id ranges, watch the workers."""
 
     TITLE = "cheesechaser"
@@ -68,6 +70,7 @@ class CheesechaserApp(SessionsMixin, App[int]):
         self._last_flush = 0.0
         self._flush_timer = None
         self.current_pool = None
+        self.basket = Basket()  # ids marked with space, across archives
         self.current_settings: AppSettings | None = None
         self.listing: dict[str, ArchiveInfo] = {}  # the current pool's archives, once listed
 
@@ -101,19 +104,25 @@ class CheesechaserApp(SessionsMixin, App[int]):
         self.offer_resume()  # sessions: what the last session left unfinished
 
     def open_dataset(self, settings: AppSettings) -> bool:
-        """Open ``settings.repo`` in the archives screen; False (and a notice) when it cannot be."""
+        """Open ``settings.repo`` in the archives screen; False (and a notice) when it cannot be.
+        Ids marked in another dataset are not dropped without a question."""
 
         try:
             pool = settings.make_pool()
         except (ValueError, PoolError) as exc:
             self.notify(str(exc), title="Cannot open the dataset", severity="error")
             return False
+        self.confirm_basket_change(settings.repo, f"Opening {settings.repo}",
+                                   lambda: self._open_pool(pool, settings))
+        return True
+
+    def _open_pool(self, pool, settings: AppSettings) -> None:
+        self.basket.for_repo(settings.repo)
         self.current_pool = pool
         self.current_settings = settings
         self.listing = {}  # the archives screen fills it with the repo's tree listing
         self.action_pick_dataset()
         self.push_screen(BrowseScreen(pool, settings, self.listing))
-        return True
 
     # ---- the demo -------------------------------------------------------------------------
 
@@ -351,7 +360,9 @@ class CheesechaserApp(SessionsMixin, App[int]):
             self.notify("Open a dataset first.", severity="warning", timeout=3)
             return
         if not isinstance(self.screen, QueueScreen):
-            self.push_screen(QueueScreen(self.current_pool, self.current_settings or self.settings))
+            settings = self.current_settings or self.settings
+            basket = self.basket.for_repo(settings.repo)  # the marked ids, from whatever archive
+            self.push_screen(QueueScreen(self.current_pool, settings, str(basket.ranges()) if basket.ids else ""))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Open a dataset", "Back to the dataset picker", self.action_pick_dataset)

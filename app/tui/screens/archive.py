@@ -45,12 +45,13 @@ class ArchiveScreen(Screen):
 
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
-        Binding("space", "mark", "Mark id", id="mark"),
+        Binding("space", "mark", "Mark", id="mark"),
+        Binding("b", "basket", "Basket", show=False, id="basket"),  # the title says "(b: basket)"
         Binding("q", "queue", "Queue", id="queue"),
         Binding("g", "goto", "Go to id", id="goto"),
-        Binding("slash", "focus_filter", "Filter", id="filter"),
+        Binding("slash", "focus_filter", "Filter", show=False, id="filter"),  # its placeholder says (/)
         Binding("u", "show_unrecognized", "Unrecognized", id="unrecognized"),
-        Binding("p", "toggle_preview", "Preview", id="preview"),
+        Binding("p", "toggle_preview", "Preview", show=False, id="preview"),  # in help (f1); 80 columns fit the rest
         Binding("i", "toggle_details", "Hashes", show=False),
         Binding("s", "sort", "Sort", show=False),
         Binding("r", "reverse", "Reverse", show=False),
@@ -76,7 +77,7 @@ class ArchiveScreen(Screen):
         self.info = info
         self.index = None
         self.entries: dict[str, IndexEntry] = {}
-        self.marked: set[int] = set()
+        self._marked_here = frozenset()  # a snapshot for the loader thread (the basket is the app's)
         self._preview_cancel = threading.Event()
         self._preview_key = None
         self._first_painted = threading.Event()
@@ -99,7 +100,17 @@ class ArchiveScreen(Screen):
             yield PreviewPane(id="preview-pane")
         yield Footer()
 
+    @property
+    def marked(self) -> set[int]:
+        """The app's basket of this dataset: marks stay when another archive opens."""
+        return self.app.basket.for_repo(self.settings.repo).ids
+
+    def on_screen_resume(self) -> None:
+        self.sub_title = self.app.basket.label()
+
     def on_mount(self) -> None:
+        self._marked_here = frozenset(self.marked)
+        self.sub_title = self.app.basket.label()
         self.query_one("#files").focus()
         self.query_one("#preview-pane").display = self.app.size.width >= PREVIEW_MIN_WIDTH
         self.query_one(PreviewPane).show_message("Select a file to preview it.")
@@ -130,13 +141,16 @@ class ArchiveScreen(Screen):
             if worker.is_cancelled:
                 return
             shown_first = self._first_painted
-            self.post_message(self.FirstRows(index.n_files, first, [file_row(e) for e in first], shown_first))
+            marked = self._marked_here
+            self.post_message(self.FirstRows(index.n_files, first, [file_row(e, e.resource_id in marked) for e in first],
+                                             shown_first))
             # building the rest holds the GIL: let the event loop paint the first page before
             shown_first.wait(FIRST_PAGE_WAIT_S)
             if worker.is_cancelled:
                 return
         entries = index.entries
-        rows = sorted((file_row(e) for e in entries), key=_row_offset)
+        marked = self._marked_here  # ids marked in other archives, or before: their marks show here too
+        rows = sorted((file_row(e, e.resource_id in marked) for e in entries), key=_row_offset)
         unrecognized = [Row(name, (shown(name), shown(reason))) for name, reason in index.unrecognized]
         by_name = {e.name: e for e in entries}
         if not worker.is_cancelled:
@@ -268,6 +282,18 @@ class ArchiveScreen(Screen):
         files.update_rows([file_row(e, rid in self.marked, style)
                            for e in self.index.by_id.get(rid, ())], resort=False)
 
+    def restyle_all(self) -> None:
+        """After the basket changed elsewhere (cleared): every row shows its mark as it is now."""
+        if self.index is None:
+            return
+        files = self.query_one("#files", VirtualTable)
+        marked = self.marked
+        stale = [r for r in files.all_rows if r.marked != (self.entries[r.key].resource_id in marked)]
+        files.update_rows([file_row(self.entries[r.key], not r.marked) for r in stale], resort=False)
+
+    def action_basket(self) -> None:
+        self.app.action_basket()
+
     def action_mark(self) -> None:
         """Mark (or unmark) the id under the cursor: all its files, then go to the next id."""
         files = self.query_one("#files", VirtualTable)
@@ -275,10 +301,7 @@ class ArchiveScreen(Screen):
         if row is None or self.index is None:
             return
         rid = self.entries[row.key].resource_id
-        if rid in self.marked:
-            self.marked.discard(rid)
-        else:
-            self.marked.add(rid)
+        self.app.basket.for_repo(self.settings.repo).toggle(rid)
         self._restyle(rid)
         # `200.png` and `200.json` share an id: the next press marks the next id, not a sidecar
         rows = files.rows
@@ -286,7 +309,7 @@ class ArchiveScreen(Screen):
             if self.entries[rows[i].key].resource_id != rid:
                 files.cursor = i
                 break
-        self.sub_title = f"{plural(len(self.marked), 'id')} marked" if self.marked else ""
+        self.sub_title = self.app.basket.label()
 
     def action_goto(self) -> None:
 

@@ -41,6 +41,7 @@ class BrowseScreen(SummaryLoading, Screen):
         Binding("s", "sort", "Sort", id="sort"),
         Binding("r", "reverse", "Reverse", show=False),
         Binding("q", "queue", "Queue ids", id="queue"),
+        Binding("b", "basket", "Basket", show=False, id="basket"),
         Binding("m", "query_metadata", "Query", show=False, id="query-metadata"),
         Binding("g", "goto", "Go to id", id="goto"),
         Binding("ctrl+r", "reload", "Reload", show=False),
@@ -295,6 +296,16 @@ class BrowseScreen(SummaryLoading, Screen):
 
     def action_queue(self) -> None:
         self.app.action_queue()
+
+    def action_basket(self) -> None:
+        self.app.action_basket()
+
+    def on_screen_resume(self) -> None:
+        self.sub_title = self.app.basket.label()
+
+    @property
+    def marked(self) -> set[int]:
+        return self.app.basket.for_repo(self.settings.repo).ids
 
     def action_toggle_details(self) -> None:
         self.show_details = not self.show_details

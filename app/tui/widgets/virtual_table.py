@@ -169,6 +169,11 @@ class VirtualTable(TableDrawing, ScrollView, can_focus=True):
         return self._view
 
     @property
+    def all_rows(self) -> list[Row]:
+        """Every row, the filtered-out ones too."""
+        return self._rows
+
+    @property
     def shown_empty_text(self) -> str:
         """What an empty table says: the filter hid every row, or there is none at all."""
         if self._rows and not self._view:

@@ -46,7 +46,7 @@ async def test_space_marks_an_id_with_its_sidecars_and_moves_to_the_next_id(demo
             row = files.get_row(name)
             assert row.marked and row.cells[0] == "●"
         assert files.columns[0].label == "●"
-        assert screen.sub_title == "3 ids marked"
+        assert screen.sub_title == "3 ids marked (b: basket)"
         # unmark: the same id again, both of its files lose the glyph
         files.move_cursor_to_key(first)
         await pilot.press("space")
@@ -173,3 +173,58 @@ async def test_g_g_goes_to_the_first_row_and_an_absent_id_says_missing(demo):
         await pilot.press("g", *"4999", "enter")
         assert app.screen is browse
         assert any("would be missing" in n.message for n in app._notifications)
+
+
+async def test_marks_stay_in_the_basket_across_archives_until_queued_or_cleared(demo):
+    """space space in 000.tar, then g 113 (another archive): the two marks stay, the title counts
+    three after one more, q offers all three, from the archives table too; b shows and clears them;
+    another dataset asks before it drops them."""
+    from app.tui.dialogs.basket import BasketScreen, DiscardBasketScreen
+    from app.tui.dialogs.goto import GoToIdScreen
+    from app.tui.dialogs.queue import QueueScreen
+    from app.tui.screens.archive import ArchiveScreen
+    from app.tui.screens.browse import BrowseScreen
+    from app.tui.widgets.range_input import RangeInput
+    from pools import parse_ids
+
+    app = make_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_demo(pilot)
+        first = await open_archive(pilot)
+        first.query_one("#files", VirtualTable).cursor = 0
+        await pilot.press("space", "space")
+        two = sorted(first.marked)
+        assert len(two) == 2 and first.sub_title == "2 ids marked (b: basket)"
+        await pilot.press("g")
+        await settle(pilot, lambda: isinstance(app.screen, GoToIdScreen), "the go-to dialog")
+        await pilot.press(*"113", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, ArchiveScreen) and app.screen is not first
+                     and app.screen.index is not None and app.screen.highlighted_id == 113, "id 113's archive")
+        second = app.screen
+        assert second.sub_title == "2 ids marked (b: basket)"  # the marks came along
+        await pilot.press("space")
+        three = sorted(second.marked)
+        assert len(three) == 3 and set(two) < set(three) and second.sub_title.startswith("3 ids marked")
+        await pilot.press("q")
+        await settle(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue dialog")
+        assert parse_ids(app.screen.query_one(RangeInput).value) == parse_ids(", ".join(map(str, three)))
+        await pilot.press("escape", "escape")
+        await settle(pilot, lambda: isinstance(app.screen, BrowseScreen), "the archives table")
+        assert app.screen.sub_title.startswith("3 ids marked")
+        await pilot.press("q")  # from the archives table too
+        await settle(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue dialog")
+        assert parse_ids(app.screen.query_one(RangeInput).value) == parse_ids(", ".join(map(str, three)))
+        await pilot.press("escape")
+        await pilot.press("b")
+        await settle(pilot, lambda: isinstance(app.screen, BasketScreen), "the basket")
+        await pilot.press("c")
+        await settle(pilot, lambda: isinstance(app.screen, BrowseScreen), "back")
+        assert not app.basket.ids and app.screen.sub_title == ""
+        # a mark, then another dataset: asked first, kept on "no"
+        app.basket.for_repo(app.current_settings.repo).toggle(three[0])
+        other = app.current_settings.with_repo(repo="t/other", demo=False)
+        app.open_dataset(other)
+        await settle(pilot, lambda: isinstance(app.screen, DiscardBasketScreen), "the question")
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.basket.ids == {three[0]} and app.current_settings.repo != "t/other"
