@@ -297,9 +297,14 @@ class VirtualTable(TableDrawing, ScrollView, can_focus=True):
             self.post_message(self.Scrolled(self))
 
     def move_cursor_to_key(self, key: Hashable) -> bool:
+        """Put the cursor on ``key``'s row and scroll it into view, now and once the table has
+        its size (rows just set, a filter just cleared: the scroll range may not be known yet; a
+        cursor already at that index would not scroll at all)."""
         for i, row in enumerate(self._view):
             if row.key == key:
                 self.cursor = i
+                self._scroll_cursor_into_view()
+                self.call_after_refresh(self._scroll_cursor_into_view)
                 return True
         return False
 

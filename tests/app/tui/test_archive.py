@@ -228,3 +228,28 @@ async def test_marks_stay_in_the_basket_across_archives_until_queued_or_cleared(
         await pilot.press("n")
         await pilot.pause()
         assert app.basket.ids == {three[0]} and app.current_settings.repo != "t/other"
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)])
+async def test_go_to_an_id_far_down_shows_its_row(demo, size):
+    """At 120x36 the highlighted row stayed off-screen until the next key."""
+    from app.tui.dialogs.goto import GoToIdScreen
+
+    app = make_app(demo)
+    async with app.run_test(size=size) as pilot:
+        from app.tui.screens.archive import ArchiveScreen
+
+        await open_demo(pilot)
+        first = await open_archive(pilot, "images/000.tar")
+        index = app.current_pool.get_index("images/010.tar")
+        last = max(e.resource_id for e in index.entries if e.resource_id is not None)  # far down in 010.tar
+        await pilot.press("g")
+        await settle(pilot, lambda: isinstance(app.screen, GoToIdScreen), "the go-to dialog")
+        await pilot.press(*str(last), "enter")  # another archive opens, its index loads, then the row
+        await settle(pilot, lambda: isinstance(app.screen, ArchiveScreen) and app.screen is not first
+                     and app.screen.highlighted_id == last, "the highlight")
+        screen = app.screen
+        files = screen.query_one("#files", VirtualTable)
+        await pilot.pause()
+        top = round(files.scroll_y)
+        assert top <= files.cursor < top + files.scrollable_content_region.height - 1, (top, files.cursor)
