@@ -13,11 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Footer, Input, Label, RadioSet, Static
 
 from app.core.format import display_path, plural
 from app.core.idlists import IdFileError, read_ids, write_ids
 from app.tui.dialogs.keys import QUIT
+from app.tui.widgets.toggles import StateRadioButton
 from pools import IdRanges
 from pools.text import shown
 
@@ -53,7 +54,7 @@ class ExportIdsScreen(ModalScreen[str | None]):
             yield Label("Export ids to a file (one range per line; --ids-from reads it back)")
             with RadioSet(id="export-choices", classes="ids-choices"):
                 for name, ids in self.sets.items():
-                    yield RadioButton(f"{SET_LABELS[name]}: {plural(len(ids), 'id')}",
+                    yield StateRadioButton(f"{SET_LABELS[name]}: {plural(len(ids), 'id')}",
                                       value=name == self.choice, id=f"set-{name}")
             yield Input(display_path(os.path.abspath(self.default_path)), id="export-path", compact=True)
             yield Static("", id="export-error", classes="ids-error", markup=False)

@@ -19,6 +19,7 @@ from app.core.tables import caption_writer_for
 from app.tui.cluster_side import queue_on_cluster
 from app.tui.dialogs.keys import QUIT
 from app.tui.widgets.range_input import RangeInput
+from app.tui.widgets.toggles import StateCheckbox
 from pools import IdRanges
 from pools.text import shown, shown_lines
 
@@ -84,7 +85,7 @@ class QueueScreen(ModalScreen):
                 yield RangeInput(self.ids_text, id="queue-range")
             else:
                 yield Static(self.matches.label, id="queue-matches", markup=False)
-                yield Checkbox("Captions: <id>.txt beside the images, or in each shard's samples",
+                yield StateCheckbox("Captions: <id>.txt beside the images, or in each shard's samples",
                                id="queue-captions", compact=True)
             yield Static("", id="queue-preview", markup=False)
             with Horizontal(id="queue-options"):
@@ -101,7 +102,7 @@ class QueueScreen(ModalScreen):
                 yield Label("Resize", classes="form-label")
                 yield Input("", placeholder="none", id="queue-resize", type="integer", compact=True)
             if s.cluster:  # the config names a Dask cluster
-                yield Checkbox(f"Run on the cluster {shown(s.cluster, 60)} (Workers: threads per Dask worker)",
+                yield StateCheckbox(f"Run on the cluster {shown(s.cluster, 60)} (Workers: threads per Dask worker)",
                                id="queue-cluster", compact=True)
             yield Static("", id="queue-error", markup=False)
             with Horizontal(id="queue-buttons"):
@@ -110,8 +111,8 @@ class QueueScreen(ModalScreen):
         yield Footer()  # the dialog's own keys, not those of the screen behind it
 
     def on_mount(self) -> None:
-        if self.matches is not None:
-            self.query_one("#queue-dest", Input).focus()
+        if self.matches is not None:  # the Queue button, not the destination: a stray space must not wipe it
+            self.query_one("#queue-go", Button).focus()
             self.query_one("#queue-preview", Static).update("working out the archives…")
             self._preview_matches()
         else:
