@@ -30,6 +30,7 @@ from app.tui.dialogs.queue import QueueScreen
 from app.tui.messages import DemoFailed, DemoReady, DownloadsChanged, EngineEventsReady, EventPump
 from app.tui.screens.browse import BrowseScreen
 from app.tui.screens.picker import PickerScreen
+from app.tui.screens.query import QueryScreen
 from app.tui.screens.watch import WatchScreen
 from app.tui.session_side import SessionsMixin
 from pools import ArchiveInfo, Downloader, IdRanges, PoolError
@@ -383,8 +384,21 @@ class CheesechaserApp(BasketMixin, SessionsMixin, App[int]):
                             self.action_export_ids)
         yield SystemCommand("Import ids", "Queue the ids of a file (ranges or one id per line)",
                             self.action_import_ids)
+        yield SystemCommand("Query the metadata", "Choose ids by tags, rating, score… (m on the archives table)",
+                            self.action_query_metadata)
+        yield SystemCommand("Basket of marked ids", "Queue, export or clear the ids marked with space (b)",
+                            self.action_basket)
         yield SystemCommand("Help", "Keys and how things work", self.action_help)
-        yield from super().get_system_commands(screen)
+        yield SystemCommand("Quit", "Leave the app (asks first while jobs run)", self.action_quit)
+        for command in super().get_system_commands(screen):  # Textual's own: theme, screenshot, quit
+            if command.title not in ("Keys", "Maximize", "Minimize", "Quit"):
+                yield command
+
+    def action_query_metadata(self) -> None:
+        if self.current_pool is None:
+            self.notify("Open a dataset first.", severity="warning", timeout=3)
+            return
+        self.push_screen(QueryScreen(self.current_pool, self.current_settings or self.settings))
 
     # ---- stop -----------------------------------------------------------------------------
 

@@ -38,11 +38,11 @@ class BrowseScreen(SummaryLoading, Screen):
     BINDINGS = [
         Binding("escape", "back", "Datasets", id="back"),
         Binding("slash", "focus_filter", "Filter", id="filter"),
-        Binding("s", "sort", "Sort", id="sort"),
+        Binding("s", "sort", "Sort", show=False, id="sort"),  # in help (f1): 80 columns fit the rest
         Binding("r", "reverse", "Reverse", show=False),
         Binding("q", "queue", "Queue ids", id="queue"),
         Binding("b", "basket", "Basket", show=False, id="basket"),
-        Binding("m", "query_metadata", "Query", show=False, id="query-metadata"),
+        Binding("m", "query_metadata", "Query", id="query-metadata"),
         Binding("g", "goto", "Go to id", id="goto"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("a", "load_all", "Load all indexes", show=False),

@@ -98,3 +98,18 @@ async def test_ctrl_q_quits_from_a_dialog_too():
         await pilot.press("ctrl+q")
         await pilot.pause()
     assert app.return_code == 0 and not app.is_running
+
+
+async def test_the_palette_holds_the_query_screen_and_none_of_textuals_own_screen_keys(demo_settings):
+    from tests.app.tui.conftest import open_demo
+
+    app = make_app(demo_settings)
+    async with app.run_test(size=(100, 30)) as pilot:
+        browse = await open_demo(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Query the metadata" in titles and "Basket of marked ids" in titles
+        assert not {"Keys", "Maximize", "Minimize"} & set(titles) and titles.count("Quit") == 1
+        assert "m" in footer_keys(browse)  # the Query screen is in the footer
+        app.action_query_metadata()
+        await pilot.pause()
+        assert type(app.screen).__name__ == "QueryScreen"
