@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.downloads import MISSING_KEEP
 from app.core.datasets import DatasetSpec
 from app.core.format import plural
 from app.core.sessions import ACTIVE, JobRecord, SessionStore, remaining_ids
@@ -261,7 +262,13 @@ class SessionsMixin:
 
     def action_export_ids(self) -> None:
 
-        self.push_screen(ExportIdsScreen(self.export_sets(), folder=self.last_destination))  # beside the downloads
+        notes = {}
+        cut = [(jid, j.missing) for jid, j in self.model.jobs.items() if j.missing > len(self.model.missing.get(jid, ()))]
+        if cut:
+            notes["missing"] = (f"the pane keeps the first {MISSING_KEEP:,} of each job; "
+                                f"{sum(n for _, n in cut):,} in all: each job's report in History has every one")
+        self.push_screen(ExportIdsScreen(self.export_sets(), folder=self.last_destination,  # beside the downloads
+                                         notes=notes))
 
     def action_import_ids(self) -> None:
         """Read ids from a file, then queue them from the current dataset (the queue dialog)."""

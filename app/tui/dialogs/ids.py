@@ -42,9 +42,10 @@ class ExportIdsScreen(ModalScreen[str | None]):
     BINDINGS = [QUIT, Binding("escape", "close", "Cancel", id="cancel")]
 
     def __init__(self, sets: dict[str, IdRanges], default_name: str = "ids.txt",
-                 folder: str | None = None) -> None:
+                 folder: str | None = None, notes: dict[str, str] | None = None) -> None:
         super().__init__()
         self.sets = {k: sets[k] for k in SET_ORDER if k in sets}
+        self.notes = notes or {}  # a set that is not whole says so (the Missing pane keeps a bounded part)
         self.choice = next((k for k in ("marked", "unfinished", "failed", "missing", "all")
                             if self.sets.get(k)), next(iter(self.sets), "all"))
         self.default_path = os.path.join(folder or ".", default_name)
@@ -54,8 +55,9 @@ class ExportIdsScreen(ModalScreen[str | None]):
             yield Label("Export ids to a file (one range per line; --ids-from reads it back)")
             with RadioSet(id="export-choices", classes="ids-choices"):
                 for name, ids in self.sets.items():
-                    yield StateRadioButton(f"{SET_LABELS[name]}: {plural(len(ids), 'id')}",
-                                      value=name == self.choice, id=f"set-{name}")
+                    note = f" ({self.notes[name]})" if name in self.notes else ""
+                    yield StateRadioButton(f"{SET_LABELS[name]}: {plural(len(ids), 'id')}{note}",
+                                           value=name == self.choice, id=f"set-{name}")
             yield Input(display_path(os.path.abspath(self.default_path)), id="export-path", compact=True)
             yield Static("", id="export-error", classes="ids-error", markup=False)
         yield Footer()

@@ -104,3 +104,23 @@ def test_the_same_unrecognized_file_met_by_two_jobs_is_listed_once():
     model.add_job(_Job(2), _Pool(), "1-3", 3, "out")
     model.apply([ev.FileUnrecognized(j, "images/000.tar", "README.txt", "no id") for j in (1, 2)])
     assert len(model.unrecognized) == 1 and model.jobs[1].unrecognized == model.jobs[2].unrecognized == 1
+
+
+async def test_the_export_says_when_the_missing_pane_holds_only_part_of_a_jobs_missing_ids(tmp_path, monkeypatch):
+    from app.core.downloads import MISSING_KEEP
+    from app.tui.dialogs.ids import ExportIdsScreen
+    from pools.ranges import IdList
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(AppSettings(clock=lambda: 0.0))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.model.add_job(_Job(1), _Pool(), "1-4000000000000000000", 4_000_000_000_000_000_000, "out")
+        missing = IdList()
+        missing.append_run(1, 1, MISSING_KEEP + 2_777)
+        app.model.apply([ev.JobState(1, "running"), ev.ResourcesMissing(1, missing), ev.JobState(1, "done")])
+        app.model.jobs[1].job = None  # a job whose engine side is gone (a finished one of the session)
+        app.action_export_ids()
+        await pilot.pause()
+        assert isinstance(app.screen, ExportIdsScreen)
+        label = str(app.screen.query_one("#set-missing").label)
+        assert f"{MISSING_KEEP:,} ids" in label and "keeps the first" in label and f"{MISSING_KEEP + 2_777:,} in all" in label
