@@ -275,6 +275,9 @@ def _summarise(args: argparse.Namespace, report, interrupted: bool) -> int:
         print(f"{fmt_counts(len(report.downloaded), len(report.skipped), len(report.missing), len(report.failed), len(report.unrecognized))}; "
               f"{fmt_bytes(report.nbytes)} in {fmt_elapsed(report.elapsed)} "
               f"-> {shown(os.path.abspath(args.output), ERROR_LIMIT)}", file=out)
+    if report.unverified:
+        print(f"{plural(len(report.unverified), 'id')} unverified: the index gives no sha256 for their files, "
+              f"so only their size was checked", file=out)
     if report.not_reached:
         print(f"{plural(report.not_reached, 'id')} not reached before the job stopped; run the same command "
               f"again to resume", file=out)

@@ -351,6 +351,8 @@ class Job:
                 res.data[entry.basename] = data
                 res.entries.append(entry)
             res.files.append(entry.basename)
+            if not entry.sha256:
+                res.unchecked = True  # the index gives nothing to check its bytes against
             res.nbytes += entry.size
             res.remaining -= 1
             last = res.remaining == 0
@@ -381,7 +383,7 @@ class Job:
             if self._finished:  # see resource_failed: a verified file on disk, skipped by a rerun
                 return
             (self.report.downloaded if status == "downloaded" else self.report.skipped).append(res.rid)
-            if status == "unverified":
+            if status == "unverified" or (status == "downloaded" and res.unchecked):
                 self.report.unverified.append(res.rid)
         if self.sink is not None:
             data, res.data = res.data or {}, None
@@ -404,7 +406,7 @@ class Job:
 class Resource:
     """One wanted id of a job: its files still to settle, and what became of them."""
 
-    __slots__ = ("rid", "archive", "remaining", "files", "nbytes", "failed", "info", "data", "entries")
+    __slots__ = ("rid", "archive", "remaining", "files", "nbytes", "failed", "info", "data", "entries", "unchecked")
 
     def __init__(self, rid: int, archive: str, n: int, info: Any):
         self.rid = rid
@@ -416,3 +418,4 @@ class Resource:
         self.info = info
         self.data: dict[str, bytes] | None = None  # the verified bytes, when the job has a sink
         self.entries: list[IndexEntry] | None = None  # ... and their index entries
+        self.unchecked = False  # a file of it had no sha256 in the index: fetched, not verified

@@ -86,3 +86,14 @@ def test_a_token_on_the_command_line_is_warned_about_and_a_token_file_is_read(hu
     assert code == 0 and "process list" not in err and "already present" in err
     code, err = _main(hub, ["t/priv", "1000", "--token-file", str(tmp_path / "none")], tmp_path, capsys)
     assert code == 2 and "cannot read a token" in err and len(err.strip().splitlines()) == 1
+
+
+def test_files_an_index_gives_no_sha256_for_are_said_unverified(hub, hub_root, tmp_path, capsys):
+    from app.hub.dataset import rewrite_index
+
+    build_repo(hub_root, "t/nosha", resources([1000, 2000]))  # both in images/0000.tar
+    rewrite_index(hub_root, "t/nosha", "images/0000.tar",
+                  lambda i: [info.pop("sha256", None) for info in i["files"].values()] and None)
+    code, err = _main(hub, ["t/nosha", "1000,2000", "--report", str(tmp_path / "r.json")], tmp_path, capsys)
+    assert code == 0 and "2 ids unverified: the index gives no sha256" in err
+    assert json.loads((tmp_path / "r.json").read_text())["unverified"] == [1000, 2000]
