@@ -373,7 +373,11 @@ class MatchingIds:
         self.user_sql = False  # a user's --sql is in ``where``: its queries get the table's deadline
         self.table = table
         id_col = quote_ident(table.columns.id)
-        base = f"SELECT {id_col} AS rid FROM posts WHERE ({where.where}) AND {id_col} >= 0"
+        # ids are whole numbers in [0, 2**62): a table's 5.5, inf, NaN or 1e19 is no id (skipped,
+        # never an OverflowError, never the whole download refused for one row)
+        rid = f"TRY_CAST({id_col} AS BIGINT)"
+        base = (f"SELECT {rid} AS rid FROM posts WHERE ({where.where}) AND {rid} IS NOT NULL "
+                f"AND {rid} = {id_col} AND {rid} >= 0 AND {rid} < {2 ** 62}")
         params = list(where.params)
         if sample is not None:
             base += f" ORDER BY hash(xor(hash({id_col}), ?::UBIGINT)), {id_col} LIMIT ?"

@@ -333,3 +333,14 @@ def test_a_sql_query_past_its_deadline_is_stopped(tmp_path):
             t.count(sql="md5(CAST(id AS VARCHAR)) LIKE '%abc%' AND sha256(CAST(score AS VARCHAR)) <> ''")
         t.sql_deadline = 60
         assert t.count(sql="score = 5") == 40000  # the connection still answers afterwards
+
+
+def test_ids_that_are_not_whole_finite_numbers_are_skipped_not_a_traceback(tmp_path):
+    """A DOUBLE id column with inf and NaN was an OverflowError; one id past 2**62 aborted a download."""
+    path = tmp_path / "dbl.parquet"
+    duckdb.connect().execute(
+        "COPY (SELECT * FROM (VALUES (1.0, 'a'), ('inf'::DOUBLE, 'b'), ('nan'::DOUBLE, 'c'), (4.6e18::DOUBLE, 'd'), "
+        f"(5.5, 'e'), (-3.0, 'f'), (1e19::DOUBLE, 'g')) t(id, tag_string_general)) TO '{path}'")
+    with open_table(str(path)) as t:
+        assert list(t.ids("")) == [1, 4_600_000_000_000_000_000]
+        assert len(t.ids("")) == 2
