@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -93,8 +94,8 @@ def _prune(dest: str, now: float | None = None) -> None:
     which = name.split("-", 1)[0] + "-"
     cutoff = (time.time() if now is None else now) - UNUSED_DAYS * 86400
     for entry in os.listdir(folder):
-        if entry == name or not entry.endswith(".duckdb"):
-            continue  # builds in progress end in .building: _clean_stale's
+        if entry == name or not _OURS.fullmatch(entry):
+            continue  # only copies this module made (builds in progress end in .building: _clean_stale's)
         path = os.path.join(folder, entry)
         try:
             if entry.startswith(which) or os.lstat(path).st_mtime < cutoff:
@@ -111,17 +112,18 @@ def _remove(path: str) -> None:
             pass
 
 
+_OURS = re.compile(r"[0-9a-f]{20}-[0-9a-f]{20}\.duckdb")  # a copy's name (index_path)
+_BUILDING = re.compile(r"([0-9a-f]{20}-[0-9a-f]{20}\.duckdb)\.(\d+)\.[0-9a-f]{8}\.building(\.wal)?")
+
+
 def _clean_stale(dest: str) -> None:
-    """Temporary files of builds whose process is gone (killed mid-build)."""
-    folder, name = os.path.split(dest)
+    """Temporary files of builds whose process is gone (a kill -9 mid-build leaves GBs), of any
+    copy in the folder, not only this one; never a file this module did not name."""
+    folder = os.path.dirname(dest)
     for entry in os.listdir(folder):
-        if entry.startswith(name + ".") and entry.endswith((".building", ".building.wal")):
-            try:
-                pid = int(entry[len(name) + 1:].split(".", 1)[0])
-            except ValueError:
-                continue
-            if not pid_alive(pid):
-                _remove(os.path.join(folder, entry.removesuffix(".wal")))
+        found = _BUILDING.fullmatch(entry)
+        if found and not pid_alive(int(found[2])):
+            _remove(os.path.join(folder, entry.removesuffix(".wal")))
 
 
 class _Builder:

@@ -189,3 +189,26 @@ def test_a_million_matching_ids_stream_into_a_download(tmp_path):
             tracemalloc.stop()
     assert total == 1_000_000
     assert peak < 20 * 2**20, peak  # a list of a million ints alone is ~36 MB
+
+
+def test_only_the_files_this_engine_made_are_ever_removed_from_an_index_dir(tmp_path):
+    """index_dir=DIR once deleted a user's own old .duckdb files there; a kill -9 mid-build of one
+    copy left its GBs until that same copy was built again."""
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    _big(a, 100)
+    _big(b, 100)
+    theirs = copies / "my-analysis.duckdb"
+    theirs.write_bytes(b"a user's own database")
+    old = os.path.getmtime(theirs) - (tagindex.UNUSED_DAYS + 5) * 86400
+    os.utime(theirs, (old, old))
+    with open_table(str(a), index=True, index_dir=str(copies)) as ta:
+        dest_a = ta.index_path
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = f"{dest_a}.{int(dead.stdout)}.abcd1234.building"  # a's build killed: b's build sweeps it
+    with open(stale, "wb") as f:
+        f.write(b"half a database")
+    with open_table(str(b), index=True, index_dir=str(copies)) as tb:
+        assert tb.index_built
+    assert theirs.read_bytes() == b"a user's own database" and not os.path.exists(stale)
