@@ -163,14 +163,22 @@ class SessionStore:
         with self._lock:
             self._db.execute(f"UPDATE jobs SET {names} WHERE id = ?", (*values.values(), job_id))
 
-    def claim(self, job_id: int) -> None:
-        """This process runs the job again (a resume): queued, counters of the new run at zero."""
+    def claim(self, job_id: int, *, seen: JobRecord | None = None) -> bool:
+        """This process runs the job again (a resume): queued, counters of the new run at zero.
+        ``seen``: the record as this process read it; the claim is then a compare-and-swap on its
+        run count, taken only if nobody claimed the job since (two apps started together never
+        both resume it).
+        Whether the job is now this process's."""
+        sql = ("UPDATE jobs SET owner = ?, state = 'queued', error = NULL, started = NULL, "
+               "finished = NULL, ids_done = 0, files = 0, bytes = 0, downloaded = 0, skipped = 0, "
+               "missing = 0, failed = 0, unrecognized = 0, not_reached = 0, resolves = NULL, "
+               "runs = runs + 1, updated = ? WHERE id = ?")
+        params: list = [self.pid, time.time(), job_id]
+        if seen is not None:  # every claim counts a run: a run counted since, and another took it
+            sql += " AND runs = ?"
+            params.append(seen.runs)
         with self._lock:
-            self._db.execute(
-                "UPDATE jobs SET owner = ?, state = 'queued', error = NULL, started = NULL, "
-                "finished = NULL, ids_done = 0, files = 0, bytes = 0, downloaded = 0, skipped = 0, "
-                "missing = 0, failed = 0, unrecognized = 0, not_reached = 0, resolves = NULL, "
-                "runs = runs + 1, updated = ? WHERE id = ?", (self.pid, time.time(), job_id))
+            return self._db.execute(sql, params).rowcount == 1
 
     def mark_interrupted(self, job_ids) -> None:
         """Jobs stopped by a quit: unfinished, offered for resuming next time."""

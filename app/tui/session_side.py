@@ -35,6 +35,11 @@ class SessionsMixin:
     sessions_error: str | None = None
     """Why the store is not used (shown once as a warning), or None."""
 
+    @property
+    def _claimed(self) -> set[int]:
+        """Jobs this app just claimed for a resume (compare-and-swap), about to be queued."""
+        return self.__dict__.setdefault("_claimed_ids", set())
+
     # ---- the store ------------------------------------------------------------------------
 
     def open_sessions(self) -> SessionStore | None:
@@ -88,6 +93,8 @@ class SessionsMixin:
                     name=view.name, repo=view.repo, spec=spec,
                     ids=str(ids), n_ids=len(ids), dst_dir=view.dst_dir, workers=workers,
                     retry_of=retry_of)
+            elif session_id in self._claimed:
+                self._claimed.discard(session_id)  # resume_jobs has just claimed it, compare-and-swap
             else:
                 store.claim(session_id)
             view.session_id = session_id
@@ -183,6 +190,12 @@ class SessionsMixin:
                 self.notify(f"Job {record.name} wrote shards with captions from a query: queue it again from "
                             "the Query screen to go on (its complete shards are kept).", timeout=8)
                 continue
+            store = self.open_sessions()
+            if store is not None:
+                if not store.claim(record.id, seen=record):  # another window took it first
+                    self.notify(f"Job {record.name} is already resumed by another window.", timeout=5)
+                    continue
+                self._claimed.add(record.id)
             view = self.queue_job(pool, ids, record.dst_dir, record.workers, name=record.name,
                                   session_id=record.id, output=output)
             if view is not None:

@@ -135,3 +135,19 @@ def test_the_missing_layout_message():
     assert odd.endswith("the repo has data/a.tar … data/b.tar (2 archives in data)")
     # a remote name is escaped before it is quoted
     assert "\\x1b" in describe_missing_layout(pool, needed, ["x\x1b[31m.tar"])
+
+
+def test_two_apps_resuming_the_same_job_never_both_take_it(tmp_path):
+    """Two TUIs started together both resumed the same job: the claim is a compare-and-swap."""
+    from app.core.sessions import SessionStore
+
+    first = SessionStore(tmp_path / "data")
+    job = first.add_job(name="j", repo="t/r", spec={}, ids="1-9", n_ids=9, dst_dir=str(tmp_path), workers=1)
+    first.update_job(job, state="interrupted", owner=None)
+    seen_a = first.unfinished()[0]
+    second = SessionStore(tmp_path / "data")
+    second.pid = first.pid + 1  # another process
+    seen_b = second.unfinished()[0]
+    assert first.claim(job, seen=seen_a) is True
+    assert second.claim(job, seen=seen_b) is False  # the record changed since it was read
+    assert second.job(job).owner == first.pid and second.job(job).runs == 2
