@@ -259,7 +259,7 @@ def test_silent_connections_are_closed_after_the_idle_timeout(hub_root: Path):
 def test_a_junk_token_cannot_tell_private_from_missing(hub: HubServer, token: str | None):
     hub.access = {"demo/other": {"private": True, "tokens": ["hf_other_known"]}}
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    for private, missing in ((f"/api/datasets/demo/secret", f"/api/datasets/demo/nothing"),
+    for private, missing in (("/api/datasets/demo/secret", "/api/datasets/demo/nothing"),
                              ("/datasets/demo/secret/resolve/main/README.md",
                               "/datasets/demo/nothing/resolve/main/README.md"),
                              ("/api/datasets/demo/secret/tree/main", "/api/datasets/demo/nothing/tree/main")):

@@ -273,7 +273,7 @@ def test_opaque_etags_and_plain_404(hub_root: Path, hf_env_factory):
         assert etag != hashlib.sha1(b"blob %d\0" % len(raw_readme) + raw_readme).hexdigest()
         resp, _ = raw(hub, "HEAD", TAR_URL)
         assert re.fullmatch(r'"[0-9a-f]{40}"', resp.getheader("X-Linked-Etag"))
-        for path in (f"/datasets/{REPO}/resolve/main/nope", f"/api/datasets/demo/none"):
+        for path in (f"/datasets/{REPO}/resolve/main/nope", "/api/datasets/demo/none"):
             resp, _ = raw(hub, "GET", path, {"Authorization": f"Bearer {TOKEN}"})
             assert resp.status == 404 and resp.getheader("X-Error-Code") is None, path
         hf_env_factory(hub)
