@@ -54,7 +54,7 @@ class Basket:
 class BasketScreen(ModalScreen[str | None]):
     """What the basket holds; dismissed with ``"queue"``, ``"export"``, ``"clear"`` or None."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="BasketScreen")
+    DEFAULT_CSS = DIALOG_CSS.format(name="BasketScreen") + "BasketScreen Horizontal { height: auto; margin-top: 1; }"
     BINDINGS = [
         Binding("q", "choose('queue')", "Queue them", id="basket-queue"),
         Binding("x", "choose('export')", "Export", id="basket-export"),
@@ -91,7 +91,8 @@ class BasketScreen(ModalScreen[str | None]):
 class DiscardBasketScreen(ModalScreen[bool]):
     """Before anything empties a basket that holds ids: discard them, or keep them."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="DiscardBasketScreen")
+    DEFAULT_CSS = (DIALOG_CSS.format(name="DiscardBasketScreen")
+                   + "DiscardBasketScreen Horizontal { height: auto; margin-top: 1; }")
     BINDINGS = [
         Binding("y", "answer(True)", "Discard", id="discard"),
         Binding("n,escape", "answer(False)", "Keep", id="keep"),
