@@ -315,7 +315,10 @@ class BrowseScreen(SummaryLoading, Screen):
         self.app.push_screen(QueryScreen(self.pool, self.settings))
 
     def action_goto(self) -> None:
-
+        if self.error is not None and not self.archives:  # nothing to go to: say so, do not retry for 25 s
+            self.notify(f"{self.settings.repo} did not open: {self.error}. esc picks another dataset; "
+                        "ctrl+r tries again.", title="No archives", severity="warning", timeout=6)
+            return
         self.app.push_screen(GoToIdScreen(), self._goto_chosen)
 
     def _goto_chosen(self, result: int | str | None) -> None:

@@ -113,3 +113,19 @@ async def test_the_palette_holds_the_query_screen_and_none_of_textuals_own_scree
         app.action_query_metadata()
         await pilot.pause()
         assert type(app.screen).__name__ == "QueryScreen"
+
+
+async def test_g_on_a_dataset_that_did_not_open_says_so_at_once(hub, tmp_path, monkeypatch):
+    """A dataset that failed to open still took `g` and retried for 25 s."""
+    from app.core.settings import AppSettings
+    from tests.support.helpers import settle
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(AppSettings(repo="someone/no-such-dataset", endpoint=hub.url, clock=lambda: 0.0))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, lambda: isinstance(app.screen, BrowseScreen) and app.screen.error, "the error panel")
+        browse = app.screen
+        await pilot.press("g")
+        await pilot.pause()
+        assert app.screen is browse  # no go-to dialog, no lookups to retry
+        assert any("did not open" in str(n.message) for n in app._notifications)
