@@ -77,16 +77,18 @@ def fmt_ratio(done: int, total: int) -> str:
 
 
 def fmt_short(n: int) -> str:
-    """A count in at most ~6 cells: 99,999 stays exact, then 150k, 1.51M, 10.0M, 1.20G."""
+    """A count in at most ~6 cells: 99,999 stays exact, then 150k, 1.51M, 10.0M, 1.20G, and on to
+    T, P and E (a range of 4e18 ids reads 4.00E, not 4000000000G)."""
     if n < 1_000_000:
         return f"{n:,}" if n < 100_000 else f"{n // 1000}k"
-    for div, unit in ((10**9, "G"), (10**6, "M")):
-        if n >= div:
-            value = n / div
-            for digits, limit in ((2, 10), (1, 100)):
-                if round(value, digits) < limit:
-                    return f"{value:.{digits}f}{unit}"
-            return f"{value:.0f}{unit}"
+    for div, unit in ((10**6, "M"), (10**9, "G"), (10**12, "T"), (10**15, "P"), (10**18, "E")):
+        value = n / div
+        if round(value) >= 1000 and unit != "E":
+            continue  # the next unit up
+        for digits, limit in ((2, 10), (1, 100)):
+            if round(value, digits) < limit:
+                return f"{value:.{digits}f}{unit}"
+        return f"{value:.0f}{unit}" if value < 1000 else f"{n:.2e}"
     return str(n)  # pragma: no cover
 
 

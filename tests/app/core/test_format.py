@@ -69,3 +69,14 @@ def test_demo_data_reports_what_the_tui_shows(tmp_path, hub_root, hub):
     size = sum(a.size for a in archives)
     assert (f"{plural(len(archives), 'archive')} · {fmt_bytes(size)} · {plural(n_ids, 'id')} in "
             f"{plural(n_files, 'file')}") in out.stdout
+
+
+@pytest.mark.parametrize("n,text", [
+    (99_999, "99,999"), (150_000, "150k"), (1_510_000, "1.51M"), (999_999_999, "1.00G"),
+    (999_999_999_999, "1.00T"), (4_000_000_000_000_000_000, "4.00E"), (2**63, "9.22E"),
+])
+def test_short_counts_stay_short_however_big(n, text):
+    """A range of 4e18 ids once read "4000000000G/…"."""
+    from app.core.format import fmt_short
+
+    assert fmt_short(n) == text and len(text) <= 6
