@@ -27,6 +27,24 @@ def remove_empty_dir(path: str) -> None:
         pass
 
 
+def _read_umask() -> int:
+    """The process's umask, read once at import (Linux says it in /proc; elsewhere it is set and
+    restored here, while importing, before any thread of ours writes a file)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()  # never os.umask() while threads create files: it is process-wide
+
+
 def write_atomic(path: str, data: bytes, *, tmp_dir: str | None = None, prefix: str = ".incoming-",
                  suffix: str = "", mode: int | None = None) -> str:
     """Write ``data`` to ``path`` through a temporary file in ``tmp_dir`` (same filesystem),
@@ -36,9 +54,7 @@ def write_atomic(path: str, data: bytes, *, tmp_dir: str | None = None, prefix: 
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=tmp_dir or os.path.dirname(path))
     try:
         if mode is not None:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, mode & ~umask)
+            os.fchmod(fd, mode & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

@@ -18,9 +18,8 @@ import csv
 import json
 import sys
 
-from app.commands.usage import add_token_arguments, apply_token, fail_usage
+from app.commands.usage import add_token_arguments, apply_token, fail_usage, named_dataset
 from app.core import tables
-from app.core.catalogue import find_dataset
 from app.core.settings import check_repo_id
 from app.core.tables import TableUsageError
 from pools import IdRanges, PoolError, RepoNotFoundError, RevisionNotFoundError
@@ -264,12 +263,9 @@ def resolve_dataset(args: argparse.Namespace) -> str | None:
     terms = getattr(args, "dash_terms", None) or []
     if terms:
         args.query = " ".join(t for t in (args.query or "", *terms) if t)
-    if not args.dataset:
-        return None if args.repo else "give a REPO (or --dataset NAME)"
-    try:
-        preset = find_dataset(args.dataset)
-    except ValueError as err:
-        return f"--dataset {args.dataset}: {err}"
+    preset, problem = named_dataset(args)
+    if problem or not args.dataset:
+        return problem
     if preset is None:
         return (f"--dataset {shown(args.dataset, 100)!r} is no preset, cheesechaser class or repo id that a class "
                 "reads (see the picker's list, or the README's table of classes)")

@@ -46,17 +46,23 @@ def apply_token(args, command: str) -> str | None:
     return None
 
 
+def named_dataset(args):
+    """``(preset, problem)`` of ``--dataset NAME``: ``(None, None)`` without one (a REPO is then
+    needed), the preset, or the problem with it (a class that reads two repos)."""
+    if not args.dataset:
+        return None, (None if args.repo else "give a REPO (or --dataset NAME)")
+    try:
+        return find_dataset(args.dataset), None
+    except ValueError as err:
+        return None, f"--dataset {args.dataset}: {err}"
+
+
 def dataset_repo(args) -> str | None:
     """With ``--dataset NAME`` the REPO may be left out (``download --dataset gelbooru 1-100``):
     fill it from the dataset; the problem, or None."""
-    if not args.dataset:
-        return None if args.repo else "give a REPO (or --dataset NAME)"
-    try:
-        preset = find_dataset(args.dataset)
-    except ValueError as err:
-        return f"--dataset {args.dataset}: {err}"
-    if preset is None:
-        return None  # said below, with the list of classes
+    preset, problem = named_dataset(args)
+    if problem or preset is None:
+        return problem  # an unknown name is said below, with the list of classes
     if args.repo is not None and args.ids is None and "/" not in args.repo:
         args.ids, args.repo = args.repo, None
     if args.repo is None:

@@ -33,11 +33,10 @@ class BasketMixin:
     def basket_changed(self) -> None:
         """Every screen that shows marks says the basket's count again."""
         for screen in self.screen_stack:
-            if hasattr(screen, "on_screen_resume") and hasattr(screen, "marked"):
+            if hasattr(screen, "marked"):  # the archives table and an archive's files
                 screen.sub_title = self.basket.label()
-                restyle = getattr(screen, "restyle_all", None)
-                if restyle is not None:
-                    restyle()
+                if hasattr(screen, "restyle_all"):
+                    screen.restyle_all()
 
     def confirm_basket_change(self, repo: str | None, why: str, then: Callable[[], None]) -> None:
         """Run ``then`` now when the basket holds nothing of another repo; else ask first."""

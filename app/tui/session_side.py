@@ -260,10 +260,9 @@ class SessionsMixin:
         """The id sets worth saving now: marked in an archive, missing, failed, not finished."""
 
         sets: dict = {}
-        for screen in self.screen_stack:
-            marked = getattr(screen, "marked", None)
-            if isinstance(marked, set) and marked:
-                sets["marked"] = IdRanges.of(marked)
+        basket = getattr(self, "basket", None)  # the App's (app.tui.basket_side)
+        if basket is not None and basket.ids:
+            sets["marked"] = basket.ranges()
         sets["missing"] = IdRanges.of(i for kept in self.model.missing.values() for i in kept)
         sets["failed"] = IdRanges.of(self.model.failed_ids())
         unfinished: list[tuple[int, int]] = []

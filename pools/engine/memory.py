@@ -50,8 +50,7 @@ class Sink:
         self._cond = threading.Condition()
         self._ended = False
         self._closed = False
-        self.job = None
-        self.job_running = None  # set by the reader: a cancel lets a waiting worker go
+        self.job = None  # the job it serves (set by the reader): its cancel lets a waiting worker go
 
     # -- the engine's side
     def resource(self, rid: int, files: dict[str, bytes], info: Any, archive: str = "", entries=()) -> None:
@@ -69,8 +68,7 @@ class Sink:
         self._put(("ok", rid, value, error, archive, tuple(entries)))
 
     def _cancelled(self) -> bool:
-        job = self.job_running
-        return job is not None and job.cancel_event.is_set()
+        return self.job is not None and self.job.cancel_event.is_set()
 
     def failed(self, rid: int, reason: str) -> None:
         self._put(("failed", rid, reason))
@@ -80,7 +78,6 @@ class Sink:
 
     def end(self, job) -> None:
         with self._cond:
-            self.job = job
             self._ended = True
             self._cond.notify_all()
 
@@ -145,7 +142,7 @@ class MemoryReader:
             source = ids
         else:
             source = self._enumerated(ids)
-        self.job = self.sink.job_running = self.downloader.read(pool, source, self.sink, name=name)
+        self.job = self.sink.job = self.downloader.read(pool, source, self.sink, name=name)
         self.error: BaseException | None = None  # what stopped the job as a whole, if anything did
 
     def _enumerated(self, ids: Iterable) -> Iterator[int]:
@@ -212,10 +209,6 @@ class MemoryReader:
                 self._pending.clear()
             for rid, (order, info) in left:
                 yield Outcome(rid, None, self.error, order, info)
-
-    def unreached_ids(self) -> Iterator[int]:
-        with self._lock:
-            return iter(list(self._pending))
 
     def close(self) -> None:
         """Stop: the job is cancelled (running transfers dropped), the sink emptied."""

@@ -32,7 +32,7 @@ from pools.files import OutsideError, real_dir_inside, remove_empty_dir, unlink_
 from pools.ids import chunks
 from pools.ranges import IdRanges, parse_ids
 from pools.shards.resize import Resize
-from pools.shards.samples import finish, make_sample
+from pools.shards.samples import finish, make_sample, sample_meta
 from pools.shards.writers import WRITERS
 from pools.stream.captions import Captions
 
@@ -149,9 +149,9 @@ class _Shards:
             self.current = WRITERS[self.fmt](os.path.join(self.dst, name),
                                              os.path.join(self.partial, unpredictable_name(name)))
             self.started = time.monotonic()
-        record = {"id": rid, "caption": caption, "image_ext": sample["image_ext"], "meta": sample["meta"]}
-        members = finish(sample, caption, row)
-        record["meta"] = json.loads(dict(members)[members[-1][0]])
+        meta = sample_meta(sample, caption, row)
+        record = {"id": rid, "caption": caption, "image_ext": sample["image_ext"], "meta": meta}
+        members = finish(sample, caption, row, meta)
         self.current.add(str(rid), members, record)
         sha = sample["meta"]["sha256"] or next(iter(sample["meta"]["files"].values()), {}).get("sha256")
         self.rows.append([rid, str(rid), sha, sample["width"], sample["height"], caption])

@@ -62,15 +62,25 @@ def make_sample(rid: int, files: dict[str, bytes], entries, archive: str, how: R
     return {"members": members, "image_ext": image_ext, "width": width, "height": height, "meta": meta}
 
 
-def finish(sample: dict[str, Any], caption: str | None, row: dict | None) -> list[tuple[str, bytes]]:
-    """The members with our caption (unless the dataset has its own ``txt``) and metadata added."""
-    members = list(sample["members"])
-    exts = {ext for ext, _ in members}
+def sample_meta(sample: dict[str, Any], caption: str | None, row: dict | None) -> dict[str, Any]:
+    """Our metadata of a sample: the original files', with the caption and the table's row."""
     meta = dict(sample["meta"])
     if row:
         meta["row"] = row
     if caption is not None:
         meta["caption"] = caption
+    return meta
+
+
+def finish(sample: dict[str, Any], caption: str | None, row: dict | None,
+           meta: dict[str, Any] | None = None) -> list[tuple[str, bytes]]:
+    """The members with our caption (unless the dataset has its own ``txt``) and metadata added
+    (``meta``: :func:`sample_meta`'s, when the caller already has it)."""
+    members = list(sample["members"])
+    exts = {ext for ext, _ in members}
+    if meta is None:
+        meta = sample_meta(sample, caption, row)
+    if caption is not None:
         if "txt" not in exts:
             members.append(("txt", caption.encode("utf-8")))
     ours = OUR_META if OUR_META not in exts else "cheesechaser.json"

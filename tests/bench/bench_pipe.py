@@ -39,14 +39,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-
-
-def _peak_rss_kb() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+sys.path.insert(0, str(HERE))
+from bench_clients import peak_rss_kb  # noqa: E402 - stdlib only: the peer's child runs it too
 
 
 def child(client: str, spec_file: str) -> int:
@@ -73,7 +67,7 @@ def child(client: str, spec_file: str) -> int:
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    print(json.dumps({"wall": wall, "cpu": cpu, "rss_kb": _peak_rss_kb(), "items": items, "pixels": pixels}))
+    print(json.dumps({"wall": wall, "cpu": cpu, "rss_kb": peak_rss_kb(), "items": items, "pixels": pixels}))
     os._exit(0)  # the peer's producer thread may linger on its 1 s polls
 
 
@@ -122,11 +116,9 @@ def run_child(python: str, client: str, spec: dict, work: Path, hub_url: str) ->
     spec_file = work / "spec.json"
     spec_file.write_text(json.dumps(spec))
     home = work / f"home-{client}-{time.monotonic_ns()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE")) and k != "PYTHONPATH"}
-    env.update(HF_HOME=str(home), HF_ENDPOINT=hub_url, HF_HUB_DISABLE_TELEMETRY="1",
-               HF_HUB_DISABLE_PROGRESS_BARS="1", TQDM_DISABLE="1")
-    if client != "peer":
-        env["PYTHONPATH"] = str(ROOT)
+    from bench_common import child_env  # the parent's: the peer's child never imports this project
+
+    env = child_env(home, hub_url, ours=client != "peer")
     out = subprocess.run([python, str(Path(__file__).resolve()), "--child", client, str(spec_file)],
                          env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1800)
     shutil.rmtree(home, ignore_errors=True)

@@ -37,14 +37,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-
-
-def _rss_kb() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+sys.path.insert(0, str(HERE))
+from bench_clients import peak_rss_kb  # noqa: E402 - stdlib only: the peer's child runs it too
 
 
 def child(kind: str, spec_file: str) -> int:
@@ -97,7 +91,7 @@ def child(kind: str, spec_file: str) -> int:
     t0 = time.perf_counter()
     n = run()
     wall = time.perf_counter() - t0
-    print(json.dumps({"wall": wall, "n": n, "rss_kb": _rss_kb()}))
+    print(json.dumps({"wall": wall, "n": n, "rss_kb": peak_rss_kb()}))
     sys.stdout.flush()
     os._exit(0)
 
@@ -154,11 +148,9 @@ def run_child(python: str, kind: str, spec: dict, work: Path, url: str) -> dict:
     spec_file = work / "spec.json"
     spec_file.write_text(json.dumps(spec))
     home = work / f"home-{time.monotonic_ns()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE")) and k != "PYTHONPATH"}
-    env.update(HF_HOME=str(home), HF_ENDPOINT=url, HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1",
-               TQDM_DISABLE="1")
-    if kind != "peer":
-        env["PYTHONPATH"] = str(ROOT)
+    from bench_common import child_env  # the parent's: the peer's child never imports this project
+
+    env = child_env(home, url, ours=kind != "peer")
     out = subprocess.run([python, str(Path(__file__).resolve()), "--child", kind, str(spec_file)], env=env,
                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1800)
     shutil.rmtree(home, ignore_errors=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import duckdb
 
@@ -57,7 +56,7 @@ def test_caption_text_order_and_duplicates():
     assert caption_text({"general": ["a", "b"], "artist": ["x"], "meta": ["a"]}) == "x, a, b\n"
 
 
-def test_captions_carry_no_control_or_bidi_characters_and_are_readable_like_the_images(tmp_path):
+def test_captions_carry_no_control_or_bidi_characters_and_are_readable_like_the_images(tmp_path, monkeypatch):
     """A hostile table's tags: an ESC that clears the screen on ``cat``, a BEL, C1 and a bidi override."""
     path = tmp_path / "evil.parquet"
     duckdb.connect().execute(
@@ -65,15 +64,14 @@ def test_captions_carry_no_control_or_bidi_characters_and_are_readable_like_the_
         "'cat\x1b[2J \x07bell \u202eevil\u202c ok\x9b31m' AS tag_string_general) TO '" + str(path) + "'")
     dst = tmp_path / "out"
     dst.mkdir()
-    umask = os.umask(0o022)  # the usual one; the writer follows whatever the user's is
-    try:
-        for fmt in ("txt", "json"):
-            with open_table(str(path)) as table:
-                writer = CaptionWriter(table, str(dst), fmt)
-                writer.on_event(ResourceDone(1, 1, "downloaded", ("1.png",), 10))
-                writer.close()
-    finally:
-        os.umask(umask)
+    import pools.files
+
+    monkeypatch.setattr(pools.files, "_UMASK", 0o022)  # the usual one; the writer follows the user's
+    for fmt in ("txt", "json"):
+        with open_table(str(path)) as table:
+            writer = CaptionWriter(table, str(dst), fmt)
+            writer.on_event(ResourceDone(1, 1, "downloaded", ("1.png",), 10))
+            writer.close()
     for name in ("1.txt", "1.tags.json"):
         body = (dst / name).read_text()
         assert not any(ord(c) < 0x20 and c not in "\n " or 0x7F <= ord(c) <= 0x9F or c in "\u202e\u202c"
