@@ -8,15 +8,13 @@ gives the same picture every run.
 from __future__ import annotations
 
 import time
-from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from pools import IdRanges
+from app.core.missing import MissingIds
 from pools import events as ev
 
-MISSING_KEEP = 200_000  # ids kept per job for the Missing pane; the count is always exact
 UNRECOGNIZED_KEEP = 50_000
 RATE_WINDOW = 5.0  # seconds of history for throughput
 SPEED_WINDOW = 0.5  # seconds between two samples of a worker's speed
@@ -81,6 +79,12 @@ class JobView:
         return self.state in ("queued", "running")
 
     @property
+    def number(self) -> int:
+        """The job's number as people read it, the same in Downloads and History: its row in the
+        session store once recorded (a resumed job keeps its number), else the engine's id."""
+        return self.session_id if self.session_id is not None else self.job_id
+
+    @property
     def outcome(self) -> str:
         """The state a person reads: a job that ran to its end with every id it reached failed is
         "failed", with some failed "partial"; otherwise the engine's state."""
@@ -110,7 +114,7 @@ class DownloadsModel:
     clock: Callable[[], float]
     workers: dict[int, WorkerView] = field(default_factory=dict)
     jobs: dict[int, JobView] = field(default_factory=dict)
-    missing: dict[int, array] = field(default_factory=dict)
+    missing: MissingIds = field(default_factory=MissingIds)
     unrecognized: list[tuple[int, str, str, str]] = field(default_factory=list)
     """Each unrecognized file once, with the first job that met it (another job over the same
     archive meets the same files: they are counted in its row, not again here)."""
@@ -177,10 +181,7 @@ class DownloadsModel:
                     job.downloaded += 1
             elif isinstance(event, ev.ResourcesMissing):
                 job.missing += len(event.ids)
-                kept = self.missing.setdefault(job.job_id, array("q"))
-                room = MISSING_KEEP - len(kept)
-                if room > 0:
-                    kept.extend(event.ids[:room])
+                self.missing.add(job.job_id, event.ids)
             elif isinstance(event, ev.ResourceFailed):
                 job.failed += 1
                 self.failed[(job.job_id, event.resource_id)] = event.reason
@@ -287,13 +288,13 @@ class DownloadsModel:
             queued=sum(1 for j in self.jobs.values() if j.state == "queued"),
         )
 
+    def number(self, job_id: int) -> int:
+        """What ``#N`` says for the engine's job ``job_id`` (:attr:`JobView.number`)."""
+        view = self.jobs.get(job_id)
+        return view.number if view is not None else job_id
+
     def failed_ids(self, job_id: int | None = None) -> list[int]:
         return sorted({rid for (jid, rid) in self.failed if job_id is None or jid == job_id})
-
-    def missing_runs(self) -> list[tuple[int, int, int]]:
-        """``(job_id, lo, hi)`` runs of consecutive missing ids, job by job."""
-        return [(jid, lo, hi) for jid in sorted(self.missing)
-                for lo, hi in IdRanges.of(self.missing[jid]).ranges]
 
     @property
     def missing_total(self) -> int:

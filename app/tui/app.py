@@ -228,7 +228,7 @@ class CheesechaserApp(BasketMixin, SessionsMixin, App[int]):
         view = self.track_job(job, pool, ids, downloader.workers, retry_of=retry_of, session_id=session_id)
         if output:
             job.start()  # its events reach a model that knows it
-        self.notify(f"Job #{job.id}: {plural(len(ids), 'id')} into {display_path(job.dst_dir)}",
+        self.notify(f"Job #{view.number}: {plural(len(ids), 'id')} into {display_path(job.dst_dir)}",
                     title="Queued", timeout=3)
         return view
 
@@ -251,9 +251,9 @@ class CheesechaserApp(BasketMixin, SessionsMixin, App[int]):
             return
         if view.active:
             view.job.cancel()
-            self.notify(f"Cancelling job #{job_id}…", timeout=2)
+            self.notify(f"Cancelling job #{view.number}…", timeout=2)
         else:
-            self.notify(f"Job #{job_id} is {view.state}: nothing to cancel.", timeout=3)
+            self.notify(f"Job #{view.number} is {view.state}: nothing to cancel.", timeout=3)
 
     def cancel_all(self) -> None:
         active = [j for j in self.model.jobs.values() if j.active]
@@ -305,7 +305,7 @@ class CheesechaserApp(BasketMixin, SessionsMixin, App[int]):
         message = fmt_counts(view.downloaded, view.skipped, view.missing, view.failed)
         if view.error:
             message += f"\n{view.error}"
-        self.notify(message, title=f"Job #{view.job_id} {what}", severity=severity, timeout=6)
+        self.notify(message, title=f"Job #{view.number} {what}", severity=severity, timeout=6)
 
     def _update_sub_title(self) -> None:
         overall = self.model.overall()

@@ -133,8 +133,8 @@ def queue_on_cluster(app, settings, pool, ids: IdRanges, dst_dir: str, threads: 
 
 
 def _added(app, job, pool, ids, held: _Held, threads: int) -> None:
-    app.track_job(job, pool, ids, threads, before_flush=held.release)
-    app.notify(f"Job #{job.id}: {plural(len(ids), 'id')} on {plural(len(job.tasks), 'task')}", title="Sent to the cluster",
+    view = app.track_job(job, pool, ids, threads, before_flush=held.release)
+    app.notify(f"Job #{view.number}: {plural(len(ids), 'id')} on {plural(len(job.tasks), 'task')}", title="Sent to the cluster",
                timeout=3)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.downloads import MISSING_KEEP
 from app.core.datasets import DatasetSpec
 from app.core.format import plural
 from app.core.sessions import ACTIVE, JobRecord, SessionStore, remaining_ids
@@ -237,12 +236,12 @@ class SessionsMixin:
                     self.notify("Shards with captions: queue them again from the Query screen.", timeout=5)
                     continue
                 left = old.job.ids
-            view = self.queue_job(old.pool, left, old.dst_dir, name=f"retry of #{old.job_id}: {left}"[:80],
+            view = self.queue_job(old.pool, left, old.dst_dir, name=f"retry of #{old.number}: {left}"[:80],
                                   retry_of=getattr(old, "session_id", None), output=old.output)
             if view is not None:  # the old job's failures stay listed: its row still counts them
                 views.append(view)
         if not views:
-            what = f"Job #{job_id} has" if job_id is not None else "No job has"
+            what = f"Job #{self.model.number(job_id)} has" if job_id is not None else "No job has"
             self.notify(f"{what} nothing left to retry: every id is done or missing.", timeout=3)
         self.post_message(DownloadsChanged())
         return views
@@ -263,7 +262,7 @@ class SessionsMixin:
         basket = getattr(self, "basket", None)  # the App's (app.tui.basket_side)
         if basket is not None and basket.ids:
             sets["marked"] = basket.ranges()
-        sets["missing"] = IdRanges.of(i for kept in self.model.missing.values() for i in kept)
+        sets["missing"] = IdRanges(self.model.missing.ranges())
         sets["failed"] = IdRanges.of(self.model.failed_ids())
         unfinished: list[tuple[int, int]] = []
         for view in self.model.jobs.values():
@@ -275,10 +274,11 @@ class SessionsMixin:
     def action_export_ids(self) -> None:
 
         notes = {}
-        cut = [(jid, j.missing) for jid, j in self.model.jobs.items() if j.missing > len(self.model.missing.get(jid, ()))]
-        if cut:
-            notes["missing"] = (f"the pane keeps the first {MISSING_KEEP:,} of each job; "
-                                f"{sum(n for _, n in cut):,} in all: each job's report in History has every one")
+        union = self.model.missing.union()
+        if not union.complete:
+            total = sum(self.model.missing.counts.values())
+            notes["missing"] = (f"the pane lists {union.ids:,} of them ({total:,} found by the jobs, overlaps "
+                                "counted again): each job's report in History has every one")
         self.push_screen(ExportIdsScreen(self.export_sets(), folder=self.last_destination,  # beside the downloads
                                          notes=notes))
 

@@ -60,7 +60,7 @@ class WatchScreen(Screen):
         super().__init__()
         self._seen = -1
         self._jobs_shown: set[int] = set()
-        self._missing_shown = 0
+        self._missing_shown = "0"
         self._pane_counts: tuple = ()
         self._panes_at = 0.0
 
@@ -101,7 +101,7 @@ class WatchScreen(Screen):
         model = self.model
         now = self.app.clock()
         self.query_one("#workers", VirtualTable).set_rows(
-            worker_row(model.workers[w], now) for w in sorted(model.workers))
+            worker_row(model.workers[w], now, model.number) for w in sorted(model.workers))
         cluster = self.query_one("#cluster-workers", VirtualTable)
         cluster.display = bool(model.cluster_workers)
         if model.cluster_workers:
@@ -160,16 +160,15 @@ class WatchScreen(Screen):
 
     def _refresh_panes(self) -> None:
         model = self.model
-        missing, distinct = missing_rows(model)
-        unlisted = sum(max(0, j.missing - len(model.missing.get(jid, ())))
-                       for jid, j in model.jobs.items())
-        self._missing_shown = distinct + unlisted  # ids, each once even when jobs overlap
+        missing, distinct, complete = missing_rows(model)
+        # ids, each once even when jobs overlap; a floor when not all of them are listed
+        self._missing_shown = f"{distinct:,}" if complete else f"{distinct:,}+"
         self.query_one("#missing", VirtualTable).set_rows(missing)
         self.query_one("#unrecognized-files", VirtualTable).set_rows(
-            Row(i, (f"#{jid}", shown(archive), shown(name), shown(reason)))
+            Row(i, (f"#{model.number(jid)}", shown(archive), shown(name), shown(reason)))
             for i, (jid, archive, name, reason) in enumerate(sorted(model.unrecognized)))
         self.query_one("#failed", VirtualTable).set_rows(
-            Row((jid, rid), (f"#{jid}", str(rid), shown(reason)), (jid, rid, reason), style="error")
+            Row((jid, rid), (f"#{model.number(jid)}", str(rid), shown(reason)), (jid, rid, reason), style="error")
             for (jid, rid), reason in sorted(model.failed.items()))
 
     def _refresh_pane_labels(self) -> None:
@@ -178,8 +177,8 @@ class WatchScreen(Screen):
         # one job with missing ids (the usual case): its exact count, the same as its job row, on
         # every refresh; several overlapping jobs: the distinct ids of the last panes rebuild
         missing_jobs = [j for j in model.jobs.values() if j.missing]
-        shown_count = missing_jobs[0].missing if len(missing_jobs) == 1 else self._missing_shown
-        tabs.get_tab("pane-missing").label = f"Missing ({shown_count:,})"
+        shown_count = f"{missing_jobs[0].missing:,}" if len(missing_jobs) == 1 else self._missing_shown
+        tabs.get_tab("pane-missing").label = f"Missing ({shown_count})"
         tabs.get_tab("pane-unrecognized").label = f"Unrecognized ({len(model.unrecognized):,})"
         tabs.get_tab("pane-failed").label = f"Failed ({len(model.failed):,})"
 
@@ -224,4 +223,4 @@ class WatchScreen(Screen):
         if view is not None:
             self.notify(f"{view.repo} · {view.ids_text}\n→ {display_path(view.dst_dir)}\n{view.state}"
                         + (f": {view.error}" if view.error else ""),
-                        title=f"Job #{view.job_id}", timeout=5)
+                        title=f"Job #{view.number}", timeout=5)

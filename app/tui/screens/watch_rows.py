@@ -6,12 +6,11 @@ every time (snapshots feed them events directly).
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from typing import Callable
 
 from app.core.downloads import DownloadsModel, JobView, WorkerView
 from app.core.format import display_path, fmt_bytes, fmt_duration, fmt_progress_bytes, fmt_rate, fmt_short, plural
 from app.tui.widgets.virtual_table import BarCell, Column, Row
-from pools import IdRanges
 from pools.text import shown
 
 JOB_COLUMNS = [
@@ -77,7 +76,7 @@ def job_row(job: JobView, now: float | None = None) -> Row:
     speed = job.bytes_done / elapsed if elapsed and elapsed >= 1.0 else None
     return Row(
         job.job_id,
-        (f"#{job.job_id}", job.outcome, f"{fmt_short(job.ids_done)}/{fmt_short(job.ids_total)}",
+        (f"#{job.number}", job.outcome, f"{fmt_short(job.ids_done)}/{fmt_short(job.ids_total)}",
          fmt_bytes(job.bytes_done), fmt_duration(elapsed), fmt_rate(speed), issues, what),
         cell_styles={1: JOB_STYLE.get(job.outcome, ""), 6: "warn" if job.failed or job.missing else ""},
     )
@@ -89,8 +88,9 @@ def wait_left(w: WorkerView, now: float) -> float | None:
     return max(0.0, w.wait - (now - w.wait_at))
 
 
-def worker_row(w: WorkerView, now: float | None = None) -> Row:
-    """``now`` (the app's clock) counts a wait down; without it, the wait as last reported."""
+def worker_row(w: WorkerView, now: float | None = None, number: Callable[[int], int] = int) -> Row:
+    """``now`` (the app's clock) counts a wait down; without it, the wait as last reported.
+    ``number``: the ``#N`` people read for an engine job id (``DownloadsModel.number``)."""
     now = w.wait_at if now is None else now
     if w.state == "idle":
         return Row(w.worker, (str(w.worker), "idle", "", "", "", "", ""), style="dim")
@@ -106,7 +106,7 @@ def worker_row(w: WorkerView, now: float | None = None) -> Row:
         if w.reason:
             item = f"{shown(w.reason, 120)} · {item}" if item else shown(w.reason, 120)
         fraction = (1 - left / w.wait) if left is not None and w.wait else None
-        return Row(w.worker, (str(w.worker), label, f"#{w.job_id}", item, BarCell(fraction),
+        return Row(w.worker, (str(w.worker), label, f"#{number(w.job_id)}", item, BarCell(fraction),
                               note, ""),
                    cell_styles={1: style, 4: style, 5: style})
     fraction = w.done / w.total if w.total else None
@@ -115,7 +115,7 @@ def worker_row(w: WorkerView, now: float | None = None) -> Row:
     progress = fmt_progress_bytes(w.done, w.total)
     # a speed beside "0 B / …" would contradict it: a file that has not moved yet shows none
     speed = fmt_rate(w.speed) if w.done > 0 or w.state != "download" else fmt_rate(None)
-    return Row(w.worker, (str(w.worker), label, f"#{w.job_id}", item, BarCell(fraction), progress,
+    return Row(w.worker, (str(w.worker), label, f"#{number(w.job_id)}", item, BarCell(fraction), progress,
                           speed),
                cell_styles={1: style, 4: style})
 
@@ -126,38 +126,28 @@ def cluster_rows(model: DownloadsModel) -> list[Row]:
     for (job_id, worker), w in sorted(model.cluster_workers.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
         name = shown(worker.removeprefix("tcp://"), 22)
         style = CLUSTER_STYLE.get(w.state, "")
-        rows.append(Row((job_id, worker), (name, shown(w.state, 12), f"#{job_id}",
+        rows.append(Row((job_id, worker), (name, shown(w.state, 12), f"#{model.number(job_id)}",
                                            f"{w.tasks_running:,}/{w.tasks_done:,}", f"{w.files:,}",
                                            fmt_bytes(w.nbytes), fmt_rate(w.speed if w.state == "busy" else None)),
                         cell_styles={1: style}, style="dim" if w.state in ("idle", "lost") else ""))
     return rows
 
 
-def missing_rows(model: DownloadsModel) -> tuple[list[Row], int]:
-    """Runs of missing ids over every job, each with the jobs that missed it; and the id count.
+def missing_rows(model: DownloadsModel) -> tuple[list[Row], int, bool]:
+    """Runs of missing ids over every job, each with the jobs that missed it; the distinct ids
+    listed; and whether that is all of them (``app.core.missing``).
 
     Two jobs that both miss 1-50 give one row ``1-50 · 50 · #1, #2``, not two.
     """
-    per_job = {jid: IdRanges.of(ids) for jid, ids in model.missing.items() if len(ids)}
-    union = IdRanges.of(())
-    if per_job:
-        union = IdRanges([r for ranges in per_job.values() for r in ranges.ranges])
-    starts = {jid: [lo for lo, _ in r.ranges] for jid, r in per_job.items()}
+    union = model.missing.union()
     rows = []
-    for lo, hi in union.ranges:
-        # every job's run lies inside one run of the union: a job missed ids of this run
-        # exactly when one of its runs starts in it
-        jobs = []
-        for jid, first_ids in starts.items():
-            i = bisect_left(first_ids, lo)
-            if i < len(first_ids) and first_ids[i] <= hi:
-                jobs.append(jid)
+    for lo, hi, jobs in union.runs:
         text = f"{lo}" if lo == hi else f"{lo}-{hi}"
-        rows.append(Row(lo, (text, f"{hi - lo + 1:,}", ", ".join(f"#{j}" for j in sorted(jobs))),
-                        (lo, hi - lo + 1, tuple(sorted(jobs)))))
-    for jid, job in sorted(model.jobs.items()):
-        unlisted = job.missing - len(model.missing.get(jid, ()))
-        if unlisted > 0:
-            rows.append(Row(("more", jid), (f"… {unlisted:,} more not listed", "", f"#{jid}"),
-                            (None, 0, (jid,)), style="dim"))
-    return rows, len(union)
+        rows.append(Row(lo, (text, f"{hi - lo + 1:,}", ", ".join(f"#{model.number(j)}" for j in jobs)),
+                        (lo, hi - lo + 1, jobs)))
+    if not union.complete:
+        cut = model.missing.cut_jobs()
+        more = sum(model.missing.counts[j] - model.missing.stored(j) for j in cut)
+        text = f"… {more:,} more not listed" if more else "… more not listed"
+        rows.append(Row(("more",), (text, "", ", ".join(f"#{model.number(j)}" for j in cut)), (None, 0, tuple(cut)), style="dim"))
+    return rows, union.ids, union.complete

@@ -99,10 +99,10 @@ def test_missing_runs_are_grouped_across_jobs():
     model.apply([ev.ResourcesMissing(1, tuple(range(10, 20)) + (50,)),
                  ev.ResourcesMissing(2, tuple(range(15, 25))),
                  ev.ResourcesMissing(3, (70, 71))])
-    rows, distinct = missing_rows(model)
+    rows, distinct, complete = missing_rows(model)
     assert [(r.cells[0], r.cells[1], r.cells[2]) for r in rows] == [
         ("10-24", "15", "#1, #2"), ("50", "1", "#1"), ("70-71", "2", "#3")]
-    assert distinct == 18
+    assert distinct == 18 and complete
 
 
 async def test_the_downloads_screen_draws_every_state_and_counts_down():
@@ -127,3 +127,32 @@ async def test_the_downloads_screen_draws_every_state_and_counts_down():
         clock.now = 130.0
         app.screen._tick()  # the timer's work, without waiting for the timer
         assert workers.rows[4].cells[5] == "resumes in 2:01"
+
+
+async def test_a_huge_range_lists_every_missing_id_once_across_jobs(demo_root, hf_cache, tmp_path, monkeypatch):
+    """The issue's path: 1-4000000000000000000 on the demo, then a second job inside it. The tab
+    total is the distinct ids, the same as the first job's row; the second job's ids are listed."""
+    import asyncio
+
+    from pools import parse_ids
+    from tests.support.tui import demo_app_settings, open_demo
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(demo_app_settings(demo_root))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_demo(pilot)
+        big = app.queue_job(app.current_pool, parse_ids("1-4000000000000000000"), "downloads", 4)
+        await asyncio.to_thread(big.job.wait, 120)
+        inner = app.queue_job(app.current_pool, parse_ids("3000000000000000000-3000000000000000099"), "downloads", 4)
+        await asyncio.to_thread(inner.job.wait, 60)
+        app.flush_engine_events()
+        app.action_downloads()
+        await pilot.pause()
+        assert big.missing > 3_999_999_999_999_000_000 and inner.missing == 100
+        rows = app.screen.query_one("#missing", VirtualTable).rows
+        listed = sum(r.values[1] for r in rows)
+        assert listed == big.missing  # the second job's ids lie inside the first's: counted once
+        (holding,) = [r for r in rows if r.values[0] <= 3_000_000_000_000_000_000 < r.values[0] + r.values[1]]
+        assert holding.cells[2] == f"#{big.number}, #{inner.number}"
+        label = str(app.screen.query_one("#panes").get_tab("pane-missing").label)
+        assert label == f"Missing ({big.missing:,})"

@@ -107,20 +107,22 @@ def test_the_same_unrecognized_file_met_by_two_jobs_is_listed_once():
 
 
 async def test_the_export_says_when_the_missing_pane_holds_only_part_of_a_jobs_missing_ids(tmp_path, monkeypatch):
-    from app.core.downloads import MISSING_KEEP
+    from app.core import missing as missing_mod
     from app.tui.dialogs.ids import ExportIdsScreen
     from pools.ranges import IdList
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(missing_mod, "RUNS_KEEP", 100)
     app = make_app(AppSettings(clock=lambda: 0.0))
     async with app.run_test(size=(100, 30)) as pilot:
         app.model.add_job(_Job(1), _Pool(), "1-4000000000000000000", 4_000_000_000_000_000_000, "out")
-        missing = IdList()
-        missing.append_run(1, 1, MISSING_KEEP + 2_777)
-        app.model.apply([ev.JobState(1, "running"), ev.ResourcesMissing(1, missing), ev.JobState(1, "done")])
+        listed = IdList(range(1, 51))
+        scattered = IdList(i * i for i in range(1000, 2000))  # ids at random: one run each two
+        app.model.apply([ev.JobState(1, "running"), ev.ResourcesMissing(1, listed),
+                         ev.ResourcesMissing(1, scattered), ev.JobState(1, "done")])
         app.model.jobs[1].job = None  # a job whose engine side is gone (a finished one of the session)
         app.action_export_ids()
         await pilot.pause()
         assert isinstance(app.screen, ExportIdsScreen)
         label = str(app.screen.query_one("#set-missing").label)
-        assert f"{MISSING_KEEP:,} ids" in label and "keeps the first" in label and f"{MISSING_KEEP + 2_777:,} in all" in label
+        assert "50 ids" in label and "the pane lists 50 of them" in label and "1,050 found" in label

@@ -99,6 +99,32 @@ async def test_resume_of_a_demo_job_after_a_quit(demo, tmp_path):
         assert view.state == "done" and view.ids_done == 300 and view.session_id == 1
 
 
+async def test_a_resumed_job_has_the_same_number_in_downloads_and_history(demo, tmp_path):
+    app = make_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_demo(pilot)
+        app.queue_job(app.current_pool, parse_ids("1-10"), "downloads", 1)
+        await wait_jobs(pilot)
+        app._demo_server.faults = FaultConfig(latency_ms=200, paths="*.tar")
+        app.queue_job(app.current_pool, parse_ids("11-300"), "downloads", 1)  # job 2 of the history
+        app.quit_keeping_jobs()
+    app = make_app(demo_app_settings(demo.demo_root, data_dir=tmp_path / "data", demo=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: isinstance(app.screen, ResumeScreen), "the resume offer")
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.model.jobs, "the resumed job")
+        await wait_jobs(pilot)
+        (view,) = app.model.jobs.values()
+        assert view.job_id == 1 and view.session_id == 2  # the engine's first job, the history's second
+        app.action_downloads()
+        await settle(pilot, lambda: isinstance(app.screen, WatchScreen), "the downloads")
+        assert app.screen.query_one("#jobs", VirtualTable).rows[0].cells[0] == "#2"
+        await pilot.press("h")
+        await settle(pilot, lambda: isinstance(app.screen, JobsScreen), "the history")
+        history = app.screen.query_one("#history", VirtualTable)
+        assert [r.cells[0] for r in history.rows] == ["2", "1"]
+
+
 async def test_history_shows_finished_jobs_reports_and_reruns(demo, tmp_path):
     app = make_app(demo)
     async with app.run_test(size=SIZE) as pilot:
