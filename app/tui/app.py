@@ -336,8 +336,8 @@ class CheesechaserApp(BasketMixin, SessionsMixin, App[int]):
 
     def action_help(self) -> None:
 
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        if not isinstance(self.screen, HelpScreen):  # the keys of the screen it opens over first
+            self.push_screen(HelpScreen(getattr(self.screen, "HELP_PLACE", None)))
 
     def action_downloads(self) -> None:
 

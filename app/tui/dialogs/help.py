@@ -1,7 +1,8 @@
 """Keys and the few ideas behind the app, one screen.
 
 The key table is data (:data:`KEYS`): the help renders it, and a test checks that every key it
-lists is bound where it says, so the help cannot promise a key that does nothing.
+lists is bound where it says, so the help cannot promise a key that does nothing. Opened over a
+screen (its ``HELP_PLACE``), the help lists that screen's keys first, then the others'.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ KEYS: list[tuple[tuple[str, ...], str, str]] = [
     (("home", "end", "G"), "tables", "first / last row (`g` too where it is not go to id)"),
     (("enter",), "tables", "open the dataset / archive"),
     (("ctrl+o", "ctrl+e"), "datasets", "open the form's repo / the offline demo"),
+    (("slash",), "datasets", "to the list of presets"),
+    (("ctrl+r",), "archives", "list the repo again (after an error, or to see new archives)"),
+    (("a",), "archives", "load every index now (otherwise those on screen load as you scroll)"),
     (("slash",), "archives, files", "filter on names, ids and hashes"),
     (("s", "r"), "archives, files", "sort by the next column / reverse; or click a header"),
     (("g",), "archives, files", "go to an id: its archive opens, its files highlighted; `g g`: first row"),
@@ -53,6 +57,8 @@ KEYS: list[tuple[tuple[str, ...], str, str]] = [
     (("p",), "files", "show or hide the preview"),
     (("q",), "archives, files, downloads", "queue an id range: `0-5, 1000-1003, 7000` (the basket's ids when it holds some)"),
     (("m",), "archives", "query the metadata table: `cat_ears -comic rating:g,s score:>=10`, then queue the matches"),
+    (("ctrl+s",), "query, queue dialog", "queue the matches / the ids the dialog holds"),
+    (("ctrl+l",), "query", "back to the query line from the matches"),
     (("c", "C"), "downloads", "cancel the selected job / every job"),
     (("r",), "downloads", "retry what the selected job did not finish: failed and not reached ids"),
     (("h",), "downloads", "job history of every session: re-run, resume, report"),
@@ -70,12 +76,39 @@ def key_label(key: str) -> str:
     return KEY_NAMES.get(key, key)
 
 
-def help_markdown() -> str:
+TABLE_PLACES = {"datasets", "archives", "files", "downloads", "history", "query"}
+"""Screens whose main widget is a table: the "tables" keys work there."""
+
+
+def places(where: str) -> set[str]:
+    return {p.strip() for p in where.split(",")}
+
+
+def applies(where: str, place: str) -> bool:
+    found = places(where)
+    return place in found or "anywhere" in found or ("tables" in found and place in TABLE_PLACES)
+
+
+def _table(rows) -> list[str]:
     lines = ["| Key | Where | Does |", "|---|---|---|"]
-    for keys, where, does in KEYS:
+    for keys, where, does in rows:
         shown = ", ".join(f"`{key_label(k)}`" for k in keys)
         lines.append(f"| {shown} | {where} | {does} |")
-    return INTRO + "\n" + "\n".join(lines) + "\n" + OUTRO
+    return lines
+
+
+def help_markdown(place: str | None = None) -> str:
+    """The intro and the keys; with ``place`` (a screen's ``HELP_PLACE``), its keys come first,
+    above the intro, so the first page of a small terminal shows them."""
+    if place is None:
+        return INTRO + "\n" + "\n".join(_table(KEYS)) + "\n" + OUTRO
+    # the screen's own keys, then the tables', then those that work anywhere
+    rank = lambda where: 0 if place in places(where) else (2 if "anywhere" in places(where) else 1)  # noqa: E731
+    here = sorted((k for k in KEYS if applies(k[1], place)), key=lambda k: rank(k[1]))
+    elsewhere = [k for k in KEYS if not applies(k[1], place)]
+    first = [f"# Keys here ({place})", *_table(here), ""]
+    rest = ["## Keys on other screens", *_table(elsewhere)]
+    return "\n".join(first) + "\n" + INTRO + "\n" + "\n".join(rest) + "\n" + OUTRO
 
 
 class HelpScreen(ModalScreen):
@@ -86,9 +119,13 @@ class HelpScreen(ModalScreen):
         Binding("q", "close", "Close", show=False),
     ]
 
+    def __init__(self, place: str | None = None) -> None:
+        super().__init__()
+        self.place = place
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-dialog"):
-            yield Markdown(help_markdown(), id="help-text")
+            yield Markdown(help_markdown(self.place), id="help-text")
         yield Footer()
 
     def action_close(self) -> None:

@@ -54,6 +54,7 @@ def describe_preview(preview, known: set[str] | None = None) -> str:
 class QueueScreen(ModalScreen):
     """A dialog over the current screen; Queue submits a job and shows the downloads."""
 
+    HELP_PLACE = "queue dialog"  # the help (f1) lists its keys first
     BINDINGS = [
         QUIT,
         Binding("escape", "dismiss_dialog", "Cancel", id="cancel"),

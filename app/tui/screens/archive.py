@@ -43,6 +43,7 @@ FIRST_PAGE_WAIT_S = 2.0  # the most the rest waits for the first page to be pain
 class ArchiveScreen(Screen):
     """Files of one archive (fast at tens of thousands of rows), unrecognized names, preview."""
 
+    HELP_PLACE = "files"  # the help (f1) lists its keys first
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("space", "mark", "Mark", id="mark"),

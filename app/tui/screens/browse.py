@@ -35,6 +35,7 @@ datasets hold ~1000 archives, each index a few MB) load what is on screen, and `
 class BrowseScreen(SummaryLoading, Screen):
     """Archives of one repo, their index metadata filled in by background workers."""
 
+    HELP_PLACE = "archives"  # the help (f1) lists its keys first
     BINDINGS = [
         Binding("escape", "back", "Datasets", id="back"),
         Binding("slash", "focus_filter", "Filter", id="filter"),

@@ -114,6 +114,7 @@ class JobsScreen(Screen):
 
     TITLE = "Job history"
 
+    HELP_PLACE = "history"  # the help (f1) lists its keys first
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("enter", "report", "Report", id="report", show=True),

@@ -30,6 +30,7 @@ class PickerScreen(Screen):
 
     TITLE = "Pick a dataset"
 
+    HELP_PLACE = "datasets"  # the help (f1) lists its keys first
     BINDINGS = [
         Binding("ctrl+o", "open_form", "Open", id="open"),
         Binding("ctrl+e", "demo", "Demo", id="demo"),

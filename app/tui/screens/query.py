@@ -80,6 +80,7 @@ class QueryScreen(Screen):
     QueryScreen #query-preview-title { height: 1; padding: 0 1; color: $text-muted; }
     """
 
+    HELP_PLACE = "query"  # the help (f1) lists its keys first
     BINDINGS = [
         Binding("escape", "back", "Archives", id="back"),
         Binding("ctrl+s", "queue", "Queue matches", id="queue"),

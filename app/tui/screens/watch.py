@@ -42,6 +42,7 @@ class WatchScreen(Screen):
 
     TITLE = "Downloads"
 
+    HELP_PLACE = "downloads"  # the help (f1) lists its keys first
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("c", "cancel_job", "Cancel job", id="cancel"),

@@ -22,8 +22,11 @@ from tests.support.helpers import settle
 from tests.support.tui import demo_app_settings, open_archive, open_demo
 
 SIZE = (100, 30)
+from app.tui.screens.query import QueryScreen
+
 PLACES = {"datasets": [PickerScreen], "archives": [BrowseScreen], "files": [ArchiveScreen],
-          "downloads": [WatchScreen], "tables": [VirtualTable], "history": [JobsScreen]}
+          "downloads": [WatchScreen], "tables": [VirtualTable], "history": [JobsScreen],
+          "query": [QueryScreen], "queue dialog": [QueueScreen]}
 SCREENS = [PickerScreen, BrowseScreen, ArchiveScreen, WatchScreen, QueueScreen, HelpScreen,
            GoToIdScreen]
 
@@ -52,6 +55,35 @@ def test_every_key_the_help_lists_is_bound_where_it_says():
                     assert key in bound_keys(cls), f"{key!r} listed for {place} but not bound"
     text = help_markdown()
     assert "`g`" in text and "`F1`, `?`" in text and "`/`" in text
+
+
+def test_every_screen_has_a_help_place_and_every_bound_key_of_it_is_in_the_help():
+    from app.tui.dialogs.help import applies
+
+    for place, classes in PLACES.items():
+        if place == "tables":
+            continue
+        (cls,) = classes
+        assert cls.HELP_PLACE == place
+        listed = {k for keys, where, _ in KEYS if applies(where, place) for k in keys}
+        unlisted = {k for k in bound_keys(cls) if k not in listed and k not in ("f1", "ctrl+q")}
+        hidden = {"tab", "shift+tab", "pageup", "pagedown"}  # movement every table and form has
+        assert not unlisted - hidden, f"{place}: bound but not in the help: {unlisted - hidden}"
+
+
+async def test_help_lists_the_keys_of_the_screen_it_opens_over_first(demo):
+    app = make_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_demo(pilot)
+        await pilot.press("f1")
+        await settle(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        text = help_markdown(app.screen.place)
+        here, elsewhere = text.split("## Keys on other screens")
+        assert here.startswith("# Keys here (archives)") and "# cheesechaser" in here
+        for key in ("`ctrl+r`", "`a`", "`m`", "`g`", "`/`", "`b`"):
+            assert key in here, key
+        assert "`c`, `C`" in elsewhere and "`c`, `C`" not in here  # cancel is the downloads'
+        assert "`ctrl+l`" in elsewhere
 
 
 @pytest.fixture
