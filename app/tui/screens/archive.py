@@ -407,8 +407,7 @@ class ArchiveScreen(Screen):
 
     def action_sort(self) -> None:
         table = self.query_one("#files", VirtualTable)
-        nxt = 1 if table.sort_column is None else (table.sort_column + 1) % len(table.columns)
-        table.sort_by(nxt, reverse=False)
+        table.sort_by(table.next_sort_column(first=1), reverse=False)
 
     def action_reverse(self) -> None:
         table = self.query_one("#files", VirtualTable)

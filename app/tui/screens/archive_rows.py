@@ -16,9 +16,9 @@ FILE_COLUMNS = [
     Column("mark", MARK, 1),
     Column("id", "Id", 8, "right"),
     Column("name", "Name", None, min_width=10),
-    Column("offset", "Offset", 11, "right"),
+    Column("offset", "Offset", 11, "right", drop=1),
     Column("size", "Size", 9, "right"),
-    Column("sha256", "SHA-256", None, min_width=10),
+    Column("sha256", "SHA-256", None, min_width=10, drop=2),  # too narrow: hashes go first
 ]
 UNRECOGNIZED_COLUMNS = [Column("name", "Name", None, min_width=16),
                         Column("reason", "Reason", None, min_width=16)]

@@ -288,8 +288,7 @@ class BrowseScreen(SummaryLoading, Screen):
 
     def action_sort(self) -> None:
         table = self.query_one("#archives", VirtualTable)
-        nxt = 0 if table.sort_column is None else (table.sort_column + 1) % len(table.columns)
-        table.sort_by(nxt, reverse=False)
+        table.sort_by(table.next_sort_column(first=0), reverse=False)
 
     def action_reverse(self) -> None:
         table = self.query_one("#archives", VirtualTable)

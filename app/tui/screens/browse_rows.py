@@ -23,9 +23,9 @@ COLUMNS = [
     Column("ids", "Ids", 7, "right"),
     Column("id_min", "Id min", 9, "right"),
     Column("id_max", "Id max", 9, "right"),
-    Column("unrec", "Unrec", 5, "right"),
-    Column("hash", "Hash", 10),
-    Column("lfs", "LFS hash", 10),
+    Column("unrec", "Unrec", 5, "right", drop=1),
+    Column("hash", "Hash", 10, drop=2),
+    Column("lfs", "LFS hash", 10, drop=3),  # too narrow: hashes go first, never names
 ]
 
 

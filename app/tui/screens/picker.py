@@ -46,8 +46,10 @@ class PickerScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield VirtualTable(
-            [Column("name", "Dataset", 24), Column("repo", "Repo", None, min_width=20),
-             Column("layout", "Layout", 16), Column("access", "Access", 8)],
+            # names whole (the repo says the same at more length); too narrow: the layout goes
+            [Column("name", "Dataset", min(32, max(len(n) for n in self._presets))),
+             Column("repo", "Repo", None, min_width=20),
+             Column("layout", "Layout", 16, drop=1), Column("access", "Access", 8)],
             id="presets",
         )
         s = self.settings

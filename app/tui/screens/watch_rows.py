@@ -18,10 +18,10 @@ JOB_COLUMNS = [
     Column("state", "State", 9),
     Column("ids", "Ids", 11, "right"),
     Column("bytes", "Bytes", 9, "right"),
-    Column("elapsed", "Elapsed", 7, "right"),
-    Column("speed", "Speed", 10, "right"),
+    Column("elapsed", "Elapsed", 7, "right", drop=1),
+    Column("speed", "Speed", 10, "right", drop=2),
     Column("issues", "Miss/Fail", 9, "right"),
-    Column("what", "Repo · ids → destination", None, min_width=12),
+    Column("what", "Repo · ids → destination", None, min_width=24),  # too narrow: speeds go first
 ]
 WORKER_COLUMNS = [
     Column("worker", "#", 2, "right"),
@@ -36,8 +36,8 @@ CLUSTER_COLUMNS = [
     Column("worker", "Dask worker", 22),
     Column("state", "State", 12),
     Column("job", "Job", 4, "right"),
-    Column("tasks", "Tasks run/done", 14, "right"),
-    Column("files", "Files", 8, "right"),
+    Column("tasks", "Tasks run/done", 14, "right", drop=1),
+    Column("files", "Files", 8, "right", drop=2),
     Column("bytes", "Bytes", 9, "right"),
     Column("speed", "Speed", 10, "right"),
 ]

@@ -26,8 +26,10 @@ class TableDrawing:
     """The drawing half of the table: geometry and the Line API's ``render_line``."""
 
     def _compute_widths(self, width: int) -> list[int]:
-        fixed = sum(c.width or 0 for c in self.columns) + GAP * len(self.columns)
-        flex = [c for c in self.columns if c.width is None]
+        """Each column's width; 0 for a column hidden because the table is too narrow for it."""
+        shown_cols = self._columns_that_fit(width)
+        fixed = sum(c.width or 0 for c in shown_cols) + GAP * len(shown_cols)
+        flex = [c for c in shown_cols if c.width is None]
         spare = max(0, width - fixed - 1)
         # flexible columns share what is left evenly, never below their minimum, and never
         # more than what is left (a cell too many brings a scrollbar, which takes more cells)
@@ -45,7 +47,23 @@ class TableDrawing:
             for i in range(left):
                 share[i % len(share)] += 1
         flex_widths = iter(share)
-        return [col.width if col.width is not None else next(flex_widths) for col in self.columns]
+        return [0 if all(col is not c for c in shown_cols)
+                else col.width if col.width is not None else next(flex_widths) for col in self.columns]
+
+    def _columns_that_fit(self, width: int) -> list:
+        """The columns left once those with the highest ``drop`` are hidden until the rest fit."""
+        cols = list(self.columns)
+
+        def need() -> int:
+            return sum((c.width if c.width is not None else c.min_width) + GAP for c in cols) + 1
+
+        while need() > width:
+            droppable = [c for c in cols if c.drop > 0]
+            if not droppable:
+                break
+            top = max(c.drop for c in droppable)
+            cols.remove([c for c in droppable if c.drop == top][-1])
+        return cols
 
     def _fit(self, text: str, width: int, justify: str) -> str:
         if cell_len(text) > width:
@@ -57,6 +75,8 @@ class TableDrawing:
         style = base + self.get_component_rich_style("virtual-table--header")
         segments = []
         for i, (col, width) in enumerate(zip(self.columns, self._widths)):
+            if not width:  # hidden: the table is too narrow for it
+                continue
             label = col.label
             if i == self.sort_column:
                 label = f"{label} {'▼' if self.sort_reverse else '▲'}"
@@ -74,7 +94,8 @@ class TableDrawing:
         cursor_style = self.get_component_rich_style("virtual-table--cursor")
         segments = []
         for i, (col, width) in enumerate(zip(self.columns, self._widths)):
-            # cells hold remote names and reasons: escaped here, whoever built the row
+            if not width:  # hidden: the table is too narrow for it
+                continue
             cell = row.cells[i] if i < len(row.cells) else ""
             cell_style = style
             extra = row.cell_styles.get(i)

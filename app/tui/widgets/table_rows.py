@@ -14,6 +14,9 @@ class Column:
     """Fixed width in cells; None shares what is left between the flexible columns."""
     justify: str = "left"
     min_width: int = 8
+    drop: int = 0
+    """When the table is too narrow for every column, the column with the highest ``drop`` is
+    hidden first (hashes before names); 0: always shown, the table scrolls sideways instead."""
 
 
 class BarCell(str):

@@ -254,6 +254,16 @@ class VirtualTable(TableDrawing, ScrollView, can_focus=True):
                 self.Sorted(self, self.columns[self.sort_column].key, self.sort_reverse)
             )
 
+    def next_sort_column(self, first: int = 0) -> int:
+        """The column ``s`` sorts by next: the one after the current, skipping hidden ones."""
+        n = len(self.columns)
+        i = first if self.sort_column is None else (self.sort_column + 1) % n
+        for _ in range(n):
+            if not self._widths or self._widths[i]:
+                return i
+            i = (i + 1) % n
+        return i
+
     def _column_index(self, key: str) -> int:
         for i, col in enumerate(self.columns):
             if col.key == key:
@@ -315,7 +325,7 @@ class VirtualTable(TableDrawing, ScrollView, can_focus=True):
         if len(self._view) + 1 > self.size.height and self.styles.overflow_y != "hidden":
             width -= self.styles.scrollbar_size_vertical
         self._widths = self._compute_widths(width)
-        total = sum(self._widths) + GAP * len(self.columns) + 1
+        total = sum(w + GAP for w in self._widths if w) + 1
         self.virtual_size = Size(total, len(self._view) + 1)
 
     def on_resize(self, event: events.Resize) -> None:
@@ -400,6 +410,8 @@ class VirtualTable(TableDrawing, ScrollView, can_focus=True):
     def _column_at(self, x: int) -> int | None:
         left = 0
         for i, width in enumerate(self._widths):
+            if not width:  # hidden
+                continue
             right = left + GAP + width
             if left <= x < right:
                 return i
