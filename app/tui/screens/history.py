@@ -26,12 +26,12 @@ HISTORY_COLUMNS = [
     Column("job", "#", 4, "right"),
     Column("state", "State", 11),
     Column("ids", "Ids", 13, "right"),
-    Column("files", "Files", 7, "right", drop=1),
+    Column("files", "Files", 7, "right", drop=2),
     Column("bytes", "Bytes", 9, "right"),
-    Column("elapsed", "Elapsed", 8, "right"),
-    Column("speed", "Avg speed", 11, "right", drop=2),
-    Column("resolves", "Resolves", 8, "right", drop=3),  # too narrow: what the job was stays
-    Column("what", "Repo · ids → destination", None, min_width=16),
+    Column("elapsed", "Elapsed", 8, "right", drop=1),
+    Column("speed", "Avg speed", 11, "right", drop=3),
+    Column("resolves", "Resolves", 8, "right", drop=4),  # too narrow: what the job was stays
+    Column("what", "Repo · ids → destination", None, min_width=28),
 ]
 STATE_STYLE = {"queued": "dim", "running": "accent", "done": "ok", "cancelled": "warn",
                "failed": "error", "interrupted": "warn"}

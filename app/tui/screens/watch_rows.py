@@ -27,8 +27,8 @@ WORKER_COLUMNS = [
     Column("worker", "#", 2, "right"),
     Column("state", "State", 14),
     Column("job", "Job", 4, "right"),
-    Column("item", "Archive › file", None, min_width=12),
-    Column("bar", "Progress", None, min_width=8),
+    Column("item", "Archive › file", None, min_width=22),
+    Column("bar", "Progress", None, min_width=8, drop=1),  # too narrow: the bytes say it too
     Column("bytes", "Bytes", 19, "right"),
     Column("speed", "Speed", 10, "right"),
 ]
