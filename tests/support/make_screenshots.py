@@ -53,8 +53,9 @@ async def shoot(out: Path, size: tuple[int, int], demo_root: Path | None, dest: 
     from app.tui.widgets.image_preview import ImagePreview
 
     written: list[Path] = []
+    # its own session store beside the scratch downloads: never the user's history or destination
     app = make_app(AppSettings(demo=True, demo_root=demo_root, dst_dir=str(dest), workers=6,
-                               endpoint_label="demo hub (loopback)"))
+                               endpoint_label="demo hub (loopback)", data_dir=dest.parent / "data"))
 
     suffix = "" if size == DEFAULT_SIZE else f"-{size[0]}x{size[1]}"
 
