@@ -223,6 +223,9 @@ def run_download(args: argparse.Namespace) -> int:
             selection = select_for_download(args, pool, within=ids)
         except TableUsageError as err:
             return _fail_usage(str(err))
+        except ValueError as err:  # pools.metadata.TableReadError: the table's fault, not the query's
+            print(f"cheesechaser-tui download: {shown(str(err), 500)}", file=sys.stderr)
+            return 1
         except PoolError as err:
             return _summarise(args, DownloadReport(state="failed", error=str(err)), interrupted=False)
         ids = selection.ids

@@ -156,7 +156,7 @@ def open_repo_table(args: argparse.Namespace, client, repo: str, revision: str =
 def matching_ids(args: argparse.Namespace, table, query: str, within=None, pool=None):
     """The ids ``query`` matches and how many. With a ``pool`` (a download), ``--sample``/``--limit``
     choose among the matches its archives hold (their indexes say), not among every row."""
-    from pools.metadata import QueryError  # lazy: start-up time of every download (DuckDB)
+    from pools.metadata import QueryError, TableReadError  # lazy: start-up time of every download (DuckDB)
 
     for name in ("limit", "sample"):
         value = getattr(args, name)
@@ -169,6 +169,8 @@ def matching_ids(args: argparse.Namespace, table, query: str, within=None, pool=
         ids = table.ids(query, sql=args.sql, within=within, limit=args.limit, sample=args.sample, seed=args.seed,
                         order_by=order, descending=descending)
         count = len(ids)
+    except TableReadError:
+        raise  # the table's fault, not the query's: exit 1, as when the Hub fails us
     except QueryError as err:
         raise TableUsageError(str(err)) from None
     return ids, count
@@ -297,11 +299,16 @@ def run_query(args: argparse.Namespace) -> int:
     except PoolError as err:
         print(f"cheesechaser-tui query: {shown(str(err), 500)}", file=sys.stderr)
         return 1
+    from pools.metadata import QueryError, TableReadError  # lazy: start-up time (DuckDB)
+
     with table:
         try:
             ids, count = matching_ids(args, table, args.query)
         except TableUsageError as err:
             return _fail_usage(str(err))
+        except TableReadError as err:
+            print(f"cheesechaser-tui query: {shown(str(err), 500)}", file=sys.stderr)
+            return 1
         try:
             if args.count:
                 print(count)
@@ -316,6 +323,10 @@ def run_query(args: argparse.Namespace) -> int:
         except BrokenPipeError:  # `| head`: the reader has what it wanted
             _quiet_stdout()
             return 0
+        except QueryError as err:  # met while the rows are read (a cell too large, a damaged file)
+            sys.stdout.flush()
+            print(f"cheesechaser-tui query: {shown(str(err), 500)}", file=sys.stderr)
+            return 1 if isinstance(err, TableReadError) else 2
     print(f"{count} posts match in {shown_source(table)}", file=sys.stderr)
     return 0
 

@@ -18,6 +18,8 @@ import duckdb
 
 from pools.metadata.columns import Columns, quote_ident, resolve_columns
 from pools.metadata.language import Compiled, QueryError, compile_query
+from pools.metadata.faults import TableReadError, check_owner, damaged, remove_copy
+from pools.metadata.matches import MatchingIds
 from pools.metadata.sqlguard import check_where_sql
 from pools.metadata.tagindex import (
     INDEX_BITS,
@@ -119,6 +121,9 @@ class MetadataTable:
             mode = os.environ.get("CHEESECHASER_TABLE_COPY", "auto").strip().lower()
             index = mode == "always" or (mode != "never" and sum(os.path.getsize(f) for f in files) >= MIN_INDEX_BYTES)
         self._lock = threading.Lock()
+        self._open_args = (columns, config, memory_limit, threads, index_bits)
+        self._recovered = False
+        self.memory_limit = memory_limit
         dest = index_path(files, fmt, dict(columns or {}), index_bits, index_dir) if index else None
         if dest is None or not os.path.exists(dest):
             self._open_source(files, fmt, columns, config, view=bool(dest))
@@ -130,10 +135,15 @@ class MetadataTable:
             except _BadCopy:
                 if self.index_built:
                     raise
-                os.remove(dest)  # a copy this version cannot read (or a damaged one): built again, once
+                remove_copy(dest)  # a copy this version cannot read (or a damaged one): built again, once
                 self._open_source(files, fmt, columns, config, view=True)
                 self._build(dest, columns, memory_limit, threads, index_bits, on_index, cancel)
                 self._open_index(dest, columns, config)
+        self._lock_down(dest)
+
+    def _lock_down(self, dest: str | None) -> None:
+        """Nothing but the table's own files is readable from SQL, and no setting can change."""
+        files, fmt = self.files, self.format
         allowed = files + [os.path.realpath(f) for f in files] if fmt == "parquet" and dest is None else []
         self._con.execute(f"SET allowed_paths=[{', '.join(_literal(p) for p in allowed)}]")
         self._con.execute("SET enable_external_access=false")
@@ -178,6 +188,7 @@ class MetadataTable:
 
     def _open_index(self, dest, columns, config) -> None:
         self._con = None
+        check_owner(dest)
         try:
             self._con = duckdb.connect(dest, read_only=True, config=config)
             schema = {row[0]: str(row[1]) for row in self._con.execute("DESCRIBE posts").fetchall()
@@ -214,7 +225,7 @@ class MetadataTable:
 
     def where(self, query: str = "", *, sql: str | None = None, within=None) -> Compiled:
         """The WHERE clause for a booru ``query``, a ``--sql`` clause and ids ``within`` an IdRanges."""
-        compiled = compile_query(query, self.columns, self._tags)
+        compiled = self._compile(query)
         if sql is not None:
             with self._lock:
                 check_where_sql(self._con, sql)
@@ -233,6 +244,16 @@ class MetadataTable:
                 raise QueryError(f"too many ids to intersect with ({len(within):,} in {len(ranges):,} ranges); "
                                  f"at most {MAX_LISTED_IDS:,} scattered ids")
         return compiled
+
+    def _compile(self, query: str) -> Compiled:
+        """``compile_query`` (which reads a copy's tag dictionary: a damaged copy is built again once)."""
+        for attempt in (0, 1):
+            try:
+                return compile_query(query, self.columns, self._tags)
+            except duckdb.Error as err:
+                if attempt or not self._recover(err):
+                    raise self._error(err) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _run(self, sql: str, params: list, cursor=None, deadline: float | None = None) -> duckdb.DuckDBPyConnection:
         """Execute on ``cursor`` (a new one by default); ``deadline``: seconds after which the
@@ -254,16 +275,70 @@ class MetadataTable:
                 raise QueryError(f"the query ran past {deadline:g} s and was stopped (--sql-timeout)") from None
             raise
         except duckdb.Error as err:
-            raise QueryError(_one_line(err)) from None
+            if cursor is None and self._recover(err):
+                return self._run(sql, params, None, deadline)  # on the copy built again (once)
+            raise self._error(err) from None
         finally:
             if timer is not None:
                 timer.cancel()
 
+    def fetch(self, sql: str, params: list, deadline: float | None = None) -> Iterator[tuple]:
+        """Every row of ``sql``, in batches. A copy found damaged part way is built again once and
+        the query run again from the row it had reached (the ORDER BY makes that the same row)."""
+        done = 0
+        cur = self._run(sql, params, None, deadline)
+        while True:
+            try:
+                batch = cur.fetchmany(BATCH)
+            except duckdb.Error as err:
+                if not self._recover(err):
+                    raise self._error(err) from None
+                cur = self._run(f"SELECT * FROM ({sql}) OFFSET {done}", params, None, deadline)
+                continue
+            if not batch:
+                return
+            done += len(batch)
+            yield from batch
+
+    def fetch_all(self, sql: str, params: list, deadline: float | None = None) -> list[tuple]:
+        return list(self.fetch(sql, params, deadline))
+
+    def _error(self, err: BaseException) -> QueryError:
+        """The one line a user reads for DuckDB's ``err``: the query's fault or the table's."""
+        if isinstance(err, duckdb.OutOfMemoryException):
+            return TableReadError(f"cannot read the table {self.source} within {self.memory_limit} of memory "
+                                  f"(a cell too large for a metadata table?): {_one_line(err)}")
+        if damaged(err):
+            where = f"its copy {self.index_path}" if self.index_path else "it"
+            return TableReadError(f"cannot read the table {self.source}: {where} is damaged ({_one_line(err)})")
+        return QueryError(_one_line(err))
+
+    def _recover(self, err: BaseException) -> bool:
+        """A damaged copy (``err`` says so): removed and built again from the files, once per
+        table. False when that is not the case or was already done."""
+        dest = self.index_path
+        if dest is None or not damaged(err) or self._recovered:
+            return False
+        with self._lock:
+            if self._recovered:
+                return True  # another thread did it meanwhile
+            self._recovered = True
+            columns, config, memory_limit, threads, bits = self._open_args
+            self._con.close()
+            remove_copy(dest)
+            self._open_source(self.files, self.format, columns, config, view=True)
+            self._build(dest, columns, memory_limit, threads, bits, None, None)
+            self._open_index(dest, columns, config)
+            self._lock_down(dest)
+        return True
+
     # -- the API
     def count(self, query: str = "", *, sql: str | None = None, within=None, cursor=None) -> int:
         w = self.where(query, sql=sql, within=within)
-        return int(self._run(f"SELECT count(*) FROM posts WHERE {w.where}", w.params, cursor,
-                             self.sql_deadline if sql else None).fetchone()[0])
+        sql_text = f"SELECT count(*) FROM posts WHERE {w.where}"
+        if cursor is None:
+            return int(self.fetch_all(sql_text, w.params, self.sql_deadline if sql else None)[0][0])
+        return int(self._run(sql_text, w.params, cursor, self.sql_deadline if sql else None).fetchone()[0])
 
     def ids(self, query: str = "", *, sql: str | None = None, within=None, limit: int | None = None,
             sample: int | None = None, seed: int = 0, order_by: str | None = None,
@@ -281,8 +356,13 @@ class MetadataTable:
         w = self.where(query, sql=sql, within=within)
         sql_text = (f"SELECT {self._row_select()} FROM posts WHERE {w.where} "
                     f"ORDER BY {self._order(order_by, descending)} LIMIT ? OFFSET ?")
-        result = self._run(sql_text, [*w.params, int(limit), int(offset)], cursor, self.sql_deadline if sql else None)
-        return [Row(*r) for r in result.fetchall()]
+        params, deadline = [*w.params, int(limit), int(offset)], self.sql_deadline if sql else None
+        if cursor is None:
+            return [Row(*r) for r in self.fetch_all(sql_text, params, deadline)]
+        try:
+            return [Row(*r) for r in self._run(sql_text, params, cursor, deadline).fetchall()]
+        except duckdb.Error as err:
+            raise self._error(err) from None
 
     def iter_rows(self, query: str = "", *, sql: str | None = None, within=None,
                   order_by: str | None = None, descending: bool = False, limit: int | None = None,
@@ -292,15 +372,10 @@ class MetadataTable:
         tail = f" LIMIT {int(limit)}" if limit is not None else ""
         if ids is not None:  # exactly these ids (a sample): joined on the table
             w = w.and_(Compiled(f"{quote_ident(self.columns.id)} IN (SELECT UNNEST(?::BIGINT[]))", [list(ids)]))
-        cur = self._run(f"SELECT {self._row_select()} FROM posts WHERE {w.where} "
-                        f"ORDER BY {self._order(order_by, descending)}{tail}", w.params, None,
-                        self.sql_deadline if sql else None)
-        while True:
-            batch = cur.fetchmany(BATCH)
-            if not batch:
-                return
-            for r in batch:
-                yield Row(*r)
+        for r in self.fetch(f"SELECT {self._row_select()} FROM posts WHERE {w.where} "
+                            f"ORDER BY {self._order(order_by, descending)}{tail}", w.params,
+                            self.sql_deadline if sql else None):
+            yield Row(*r)
 
     def tags_of(self, ids: Sequence[int]) -> dict[int, dict[str, list[str]]]:
         """``{id: {category: [tags]}}`` for these ids (one scan per call: batch them)."""
@@ -310,11 +385,11 @@ class MetadataTable:
         if not cats:
             return {int(i): {} for i in ids}
         cols = ", ".join(_tag_text(c.name, c.is_list) for _, c in cats)
-        result = self._run(f"SELECT {quote_ident(self.columns.id)}, {cols} FROM posts "
-                           f"WHERE {quote_ident(self.columns.id)} IN (SELECT UNNEST(?::BIGINT[]))",
-                           [[int(i) for i in ids]])
+        rows = self.fetch_all(f"SELECT {quote_ident(self.columns.id)}, {cols} FROM posts "
+                              f"WHERE {quote_ident(self.columns.id)} IN (SELECT UNNEST(?::BIGINT[]))",
+                              [[int(i) for i in ids]])
         out: dict[int, dict[str, list[str]]] = {}
-        for row in result.fetchall():
+        for row in rows:
             out[int(row[0])] = {cat: (text or "").split() for (cat, _), text in zip(cats, row[1:])}
         return out
 
@@ -323,9 +398,9 @@ class MetadataTable:
         if not ids:
             return {}
         col = quote_ident(self.columns.id)
-        result = self._run(f"SELECT {self._row_select()} FROM posts WHERE {col} IN (SELECT UNNEST(?::BIGINT[]))",
-                           [[int(i) for i in ids]])
-        return {int(r[0]): Row(*r) for r in result.fetchall()}
+        rows = self.fetch_all(f"SELECT {self._row_select()} FROM posts WHERE {col} IN (SELECT UNNEST(?::BIGINT[]))",
+                              [[int(i) for i in ids]])
+        return {int(r[0]): Row(*r) for r in rows}
 
     # -- helpers
     def _order(self, order_by: str | None, descending: bool) -> str:
@@ -356,72 +431,3 @@ def _one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else err.__class__.__name__
 
-
-class MatchingIds:
-    """The ids a query matches, ascending, fetched from DuckDB in batches as they are iterated.
-
-    ``len()`` is a count query, never a list. ``limit`` keeps the first N in ``order`` (by id by
-    default); ``sample`` keeps N chosen by a hash of each id with ``seed`` (the same seed, the same
-    ids, whatever the thread count). Duplicate and NULL ids are skipped.
-    """
-
-    def __init__(self, table: MetadataTable, where: Compiled, *, limit: int | None = None,
-                 sample: int | None = None, seed: int = 0, order: str | None = None):
-        for name, value in (("limit", limit), ("sample", sample)):
-            if value is not None and value < 0:
-                raise QueryError(f"{name} must not be negative")
-        self.user_sql = False  # a user's --sql is in ``where``: its queries get the table's deadline
-        self.table = table
-        id_col = quote_ident(table.columns.id)
-        # ids are whole numbers in [0, 2**62): a table's 5.5, inf, NaN or 1e19 is no id (skipped,
-        # never an OverflowError, never the whole download refused for one row)
-        rid = f"TRY_CAST({id_col} AS BIGINT)"
-        base = (f"SELECT {rid} AS rid FROM posts WHERE ({where.where}) AND {rid} IS NOT NULL "
-                f"AND {rid} = {id_col} AND {rid} >= 0 AND {rid} < {2 ** 62}")
-        params = list(where.params)
-        if sample is not None:
-            base += f" ORDER BY hash(xor(hash({id_col}), ?::UBIGINT)), {id_col} LIMIT ?"
-            params += [int(seed) & (2**64 - 1), int(sample)]
-            if limit is not None:
-                base = f"SELECT rid FROM ({base}) ORDER BY rid LIMIT ?"
-                params.append(int(limit))
-        elif limit is not None:
-            base += f" ORDER BY {order or id_col} LIMIT ?"
-            params.append(int(limit))
-        self._sql = base
-        self._params = params
-        self._len: int | None = None
-
-    def __len__(self) -> int:
-        if self._len is None:
-            cur = self.table._run(f"SELECT count(DISTINCT rid) FROM ({self._sql})", self._params, None,
-                                  self.table.sql_deadline if self.user_sql else None)
-            self._len = int(cur.fetchone()[0])
-        return self._len
-
-    def __bool__(self) -> bool:
-        return len(self) > 0
-
-    def __iter__(self) -> Iterator[int]:
-        return self._iterate(f"SELECT rid FROM ({self._sql}) ORDER BY rid")
-
-    def in_order(self) -> Iterator[int]:
-        """The ids in the order ``sample`` or ``limit`` chose them (the hash order of a sample, the
-        ``order`` of a limit), not sorted: a caller that skips some takes the next ones."""
-        return self._iterate(f"SELECT rid FROM ({self._sql})")
-
-    def _iterate(self, sql: str) -> Iterator[int]:
-        cur = self.table._run(sql, self._params, None, self.table.sql_deadline if self.user_sql else None)
-        last = None
-        while True:
-            batch = cur.fetchmany(BATCH)
-            if not batch:
-                return
-            for (rid,) in batch:
-                if rid is None or rid == last:
-                    continue
-                last = rid
-                yield int(rid)
-
-    def __repr__(self):
-        return f"MatchingIds({self.table.source!r})"

@@ -18,6 +18,7 @@ temporary name and renames it into place, so an interrupted build never leaves a
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -67,11 +68,59 @@ def index_path(files: Sequence[str], fmt: str, mapping: dict | None, bits: int, 
         stamp.append([st.st_size, st.st_mtime_ns])
     which = json.dumps({"v": INDEX_VERSION, "files": [os.path.realpath(f) for f in files], "fmt": fmt,
                         "map": sorted((mapping or {}).items()), "bits": bits}, sort_keys=True)
-    return os.path.join(cache_dir or cache_root(), f"{_digest(which)}-{_digest(json.dumps(stamp))}.duckdb")
+    key = names_key()
+    return os.path.join(cache_dir or cache_root(), f"{_digest(which, key)}-{_digest(json.dumps(stamp), key)}.duckdb")
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+def _digest(text: str, key: bytes = b"") -> str:
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+_KEYS: dict[str, bytes] = {}
+
+
+def names_key() -> bytes:
+    """This user's secret that copies are named with: nobody else can tell the name a table's copy
+    will have, so a file planted in a shared folder for copies is never taken for one. Made once
+    in the user's cache (0600); without a writable cache, names are plain digests (and a copy not
+    the user's own is still refused: ``pools.metadata.faults.check_owner``)."""
+    path = os.path.join(cache_root(), "names.key")
+    if path not in _KEYS:
+        _KEYS[path] = _read_or_make_key(path)
+    return _KEYS[path]
+
+
+def _read_or_make_key(path: str) -> bytes:
+    for _ in range(3):
+        try:
+            st = os.stat(path)
+            if st.st_uid != os.getuid() or st.st_mode & 0o077:
+                return b""  # not this user's private key: plain names
+            with open(path, "rb") as f:
+                key = f.read(64)
+            if len(key) == 32:
+                return key
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return b""
+        tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(os.urandom(32))
+            os.link(tmp, path)  # atomic, and never over a key another process made first
+        except FileExistsError:
+            pass  # another process made it: read theirs
+        except OSError:
+            return b""
+        finally:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+    return b""
 
 
 #: a copy nobody opened for this long is removed when another copy is built (copies of a big
