@@ -84,7 +84,7 @@ def names_key() -> bytes:
     will have, so a file planted in a shared folder for copies is never taken for one. Made once
     in the user's cache (0600); without a writable cache, names are plain digests (and a copy not
     the user's own is still refused: ``pools.metadata.faults.check_owner``)."""
-    path = os.path.join(cache_root(), "names.key")
+    path = os.path.join(os.path.dirname(cache_root()), "copy-names.key")  # beside the copies' folder
     if path not in _KEYS:
         _KEYS[path] = _read_or_make_key(path)
     return _KEYS[path]

@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 from typing import Callable, TypeVar
 from urllib.parse import quote, urlsplit
@@ -33,15 +31,11 @@ from pools.errors import (
     IndexTooLargeError,
     PlainNotFound,
     RangeIgnoredError,
-    TooLargeError,
     TransferError,
     TransientError,
 )
-from pools.files import unlink_quiet
 from pools.transport import cache, http
 from pools.transport.answers import (
-    HEX40,
-    HEX64,
     _raise_for_api,
     content_tag,
     is_commit,
@@ -52,6 +46,7 @@ from pools.transport.budget import ResolverBudget, budget_for
 from pools.transport.http import origin_of
 from pools.transport.retry import RetryPolicy, with_retries
 from pools.transport.signed_urls import SignedUrl, SignedUrls, check_linked, expiry_of, linked_of
+from pools.transport.whole_file import download_whole
 
 __all__ = ["HubClient", "NOT_FOUND", "MAX_INDEX_BYTES"]
 
@@ -274,7 +269,8 @@ class HubClient:
                       on_progress: Callable[[int, int | None], None] | None = None,
                       max_bytes: int | None = None) -> str:
         """Stream a (big) repo file into the cache and return its local path; verified against the
-        Hub's sha256 (or git blob sha1) when it gives one, renamed into place only when complete.
+        Hub's sha256 (or git blob sha1) when it gives one, renamed into place only when complete,
+        resumed where an attempt or an earlier run stopped (:mod:`pools.transport.whole_file`).
         Raises :class:`FileMissing` when the repo lacks it."""
         if not is_commit(sha):
             raise ValueError(f"download_file needs a commit sha, not {sha!r}")
@@ -282,53 +278,7 @@ class HubClient:
         if isinstance(found, str):
             cache.flush()
             return found
-        what = f"{repo_id}/{path}"
-        url = self.file_url(repo_id, path, sha)
-        target = cache._target(self.endpoint, repo_id, path, sha, absent=False)
-        seen: dict[str, str | None] = {"digest": None}
-
-        def call() -> str:
-            headers = self.headers()
-            headers["Accept-Encoding"] = "identity"
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".incoming-", dir=os.path.dirname(target))
-            try:
-                with os.fdopen(fd, "wb") as f, http.request(
-                        "GET", url, endpoint=self.endpoint, headers=headers, policy=self.policy, what=what,
-                        cancel=cancel, budget=self.budget) as reply:
-                    raise_for(reply, what)
-                    if reply.status != 200:
-                        raise TransientError(f"unexpected HTTP {reply.status} for {what}")
-                    length = reply.headers.get("Content-Length", "")
-                    total = int(length) if length.isdigit() else None
-                    if max_bytes is not None and total is not None and total > max_bytes:
-                        raise TooLargeError(f"{what} is {total:,} bytes, more than the {max_bytes:,} allowed")
-                    tag = content_tag(reply.first_headers)
-                    sha256 = hashlib.sha256()
-                    sha1 = hashlib.sha1(b"blob %d\0" % total) if total is not None else None
-                    done = 0
-                    for chunk in reply.chunks(1 << 20):
-                        f.write(chunk)
-                        sha256.update(chunk)
-                        if sha1 is not None:
-                            sha1.update(chunk)
-                        done += len(chunk)
-                        if max_bytes is not None and done > max_bytes:  # a server that did not say, or lied
-                            raise TooLargeError(f"{what} goes on past the {max_bytes:,} bytes allowed")
-                        if on_progress is not None:
-                            on_progress(done, total)
-                    if total is not None and done != total:
-                        raise TransientError(f"short body for {what}: {done} of {total} bytes")
-                digest = sha256.hexdigest()
-                ok = (digest == tag if HEX64.fullmatch(tag) else
-                      sha1 is not None and sha1.hexdigest() == tag if HEX40.fullmatch(tag) else True)
-                self._check_content(what, ok, digest, seen)
-                os.replace(tmp, target)
-                return target
-            except BaseException:
-                unlink_quiet(tmp)
-                raise
-        return with_retries(call, what, self.policy, cancel)
+        return download_whole(self, repo_id, path, sha, cancel, on_progress, max_bytes)
 
     def _check_content(self, what: str, ok: bool, digest: str, seen: dict) -> None:
         """A body that does not match its ETag is fetched again; the same bytes twice mean this

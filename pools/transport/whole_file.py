@@ -1,0 +1,133 @@
+"""A whole (big) repo file into the cache, resumed where an attempt or an earlier run stopped.
+
+A metadata table is GBs: a connection dropped at 90 % must not cost the 90 %. The bytes fetched so
+far stay in ``<target>.part`` (locked while a process writes it); the next attempt, or the next
+run, asks for the rest with ``Range: bytes=N-``. The URL names a commit, so the file cannot have
+changed in between; the whole is still checked against the Hub's sha256 (or git blob sha1) before
+it is renamed into place, and a file that fails the check, or a server that sends too much, leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import threading
+from typing import TYPE_CHECKING, Callable
+
+from pools.errors import TooLargeError, TransientError
+from pools.files import unlink_quiet
+from pools.transport import cache, http
+from pools.transport.answers import HEX40, HEX64, content_tag, raise_for
+from pools.transport.retry import with_retries
+
+if TYPE_CHECKING:
+    from pools.transport.client import HubClient
+
+CHUNK = 1 << 20
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+def download_whole(client: HubClient, repo_id: str, path: str, sha: str, cancel: threading.Event | None = None,
+                   on_progress: Callable[[int, int | None], None] | None = None,
+                   max_bytes: int | None = None) -> str:
+    """``HubClient.download_file``: the local path of the repo file, fetched (and resumed) if needed."""
+    what = f"{repo_id}/{path}"
+    url = client.file_url(repo_id, path, sha)
+    target = cache._target(client.endpoint, repo_id, path, sha, absent=False)
+    part = target + ".part"
+    seen: dict[str, str | None] = {"digest": None}
+
+    def attempt() -> str:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(part, "ab+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # another process fetching the same file: wait for it
+            if os.path.exists(target):
+                return target  # it finished meanwhile
+            return _fetch(client, f, url, what, part, target, seen, cancel, on_progress, max_bytes)
+
+    return with_retries(attempt, what, client.policy, cancel)
+
+
+def _fetch(client: HubClient, f, url: str, what: str, part: str, target: str, seen: dict,
+           cancel, on_progress, max_bytes: int | None) -> str:
+    have = f.seek(0, os.SEEK_END)
+    headers = client.headers()
+    headers["Accept-Encoding"] = "identity"
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    with http.request("GET", url, endpoint=client.endpoint, headers=headers, policy=client.policy, what=what,
+                      cancel=cancel, budget=client.budget) as reply:
+        if reply.status == 416 and have:  # the part is the whole file, or more: start again
+            _restart(f)
+            raise TransientError(f"{what}: the part kept from before did not fit; fetching it again")
+        raise_for(reply, what)
+        if reply.status == 206 and have:
+            found = _CONTENT_RANGE.fullmatch(reply.headers.get("Content-Range", "").strip())
+            if found is None or int(found[1]) != have:
+                _restart(f)
+                raise TransientError(f"unexpected Content-Range for {what}")
+            total: int | None = int(found[3])
+        elif reply.status == 200:
+            if have:
+                _restart(f)  # the server sends the whole file: from the start
+            have = 0
+            length = reply.headers.get("Content-Length", "")
+            total = int(length) if length.isdigit() else None
+        else:
+            raise TransientError(f"unexpected HTTP {reply.status} for {what}")
+        if max_bytes is not None and total is not None and total > max_bytes:
+            _discard(f, part)
+            raise TooLargeError(f"{what} is {total:,} bytes, more than the {max_bytes:,} allowed")
+        tag = content_tag(reply.first_headers)
+        done = have
+        for chunk in reply.chunks(CHUNK):
+            f.write(chunk)
+            done += len(chunk)
+            if max_bytes is not None and done > max_bytes:  # a server that did not say, or lied
+                _discard(f, part)
+                raise TooLargeError(f"{what} goes on past the {max_bytes:,} bytes allowed")
+            if on_progress is not None:
+                on_progress(done, total)
+        f.flush()
+        if total is not None and done != total:
+            raise TransientError(f"short body for {what}: {done:,} of {total:,} bytes (the rest is asked for next)")
+    sha256, sha1 = _digests(f, done)
+    ok = (sha256 == tag if HEX64.fullmatch(tag) else sha1 == tag if HEX40.fullmatch(tag) else True)
+    try:
+        client._check_content(what, ok, sha256, seen)
+    except TransientError:
+        _discard(f, part)  # altered bytes: none of them is kept
+        raise
+    os.fsync(f.fileno())
+    os.replace(part, target)
+    return target
+
+
+def _restart(f) -> None:
+    f.seek(0)
+    f.truncate()
+
+
+def _discard(f, part: str) -> None:
+    """Bytes not worth keeping (too many, or altered): gone, the part file with them."""
+    _restart(f)
+    unlink_quiet(part)
+
+
+def _digests(f, size: int) -> tuple[str, str]:
+    """sha256 and git's blob sha1 of the part's ``size`` bytes, read back from the start (a resumed
+    file's first bytes came in an earlier attempt)."""
+    sha256 = hashlib.sha256()
+    sha1 = hashlib.sha1(b"blob %d\0" % size)
+    f.seek(0)
+    while True:
+        block = f.read(CHUNK)
+        if not block:
+            break
+        sha256.update(block)
+        sha1.update(block)
+    return sha256.hexdigest(), sha1.hexdigest()
+

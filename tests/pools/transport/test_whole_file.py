@@ -1,0 +1,92 @@
+"""A big repo file (a metadata table) is resumed where a dropped attempt or an earlier run
+stopped, against the loopback Hub's real redirects and faults; altered or oversized bytes are
+never kept."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from app.hub.dataset import build_repo
+from app.hub.faults import FaultConfig
+from pools.errors import HubUnreachableError, TooLargeError
+from pools.transport import HubClient, RetryPolicy
+
+from tests.support.helpers import binary_resources
+
+TABLE = hashlib.sha256(b"seed").digest() * 200_000  # 6.4 MB that do not compress
+
+
+def policy(attempts: int) -> RetryPolicy:
+    return RetryPolicy(attempts=attempts, backoff=0.0, max_backoff=0.0, jitter=0.0)
+
+
+@pytest.fixture
+def table_repo(hub_root, hub):
+    build_repo(hub_root, "t/meta", binary_resources([1000]), repo_files={"meta/table.parquet": TABLE})
+    return hub
+
+
+def _data_gets(hub):
+    return [r for r in hub.data_gets("table.parquet")]
+
+
+def test_dropped_attempts_go_on_from_the_bytes_they_had(table_repo):
+    hub = table_repo
+    client = HubClient(hub.url, policy=policy(12))
+    sha = client.resolve("t/meta", "main")
+    hub.faults = FaultConfig(drop_rate=0.7, paths="*.parquet", seed=4)  # four drops, then the rest
+    path = client.download_file("t/meta", "meta/table.parquet", sha)
+    with open(path, "rb") as f:
+        assert f.read() == TABLE
+    gets = _data_gets(hub)
+    assert [r.fault for r in gets] == ["drop"] * 4 + [None]
+    assert gets[0].range is None and all(r.range and r.range.startswith("bytes=") for r in gets[1:])
+    starts = [int(r.range[6:].rstrip("-")) for r in gets[1:]]
+    assert starts == sorted(starts) and starts[-1] > 0  # each attempt asks for the rest, never again from 0
+    assert not os.path.exists(path + ".part")
+
+
+def test_a_run_that_failed_is_resumed_by_the_next(table_repo):
+    hub = table_repo
+    first = HubClient(hub.url, policy=policy(1))
+    sha = first.resolve("t/meta", "main")
+    hub.faults = FaultConfig(drop_rate=1.0, paths="*.parquet")
+    with pytest.raises(HubUnreachableError):
+        first.download_file("t/meta", "meta/table.parquet", sha)
+    hub.faults = FaultConfig()
+    hub.clear_log()
+    again = HubClient(hub.url, policy=policy(3))  # another run
+    path = again.download_file("t/meta", "meta/table.parquet", sha)
+    with open(path, "rb") as f:
+        assert f.read() == TABLE
+    (get,) = _data_gets(hub)
+    kept = int(get.range[6:].rstrip("-"))
+    assert 0 < kept < len(TABLE) and get.bytes_sent == len(TABLE) - kept
+
+
+def test_altered_bytes_are_not_kept_and_the_file_is_fetched_whole_again(table_repo):
+    hub = table_repo
+    client = HubClient(hub.url, policy=policy(6))
+    sha = client.resolve("t/meta", "main")
+    hub.faults = FaultConfig(corrupt_rate=0.5, paths="*.parquet", seed=1)
+    path = client.download_file("t/meta", "meta/table.parquet", sha)
+    with open(path, "rb") as f:
+        assert f.read() == TABLE
+    gets = _data_gets(hub)
+    assert any(r.fault == "corrupt" for r in gets)
+    assert all(r.range is None for r in gets)  # after an altered body, from the start
+
+
+def test_a_file_past_the_cap_leaves_nothing(table_repo):
+    hub = table_repo
+    client = HubClient(hub.url, policy=policy(3))
+    sha = client.resolve("t/meta", "main")
+    with pytest.raises(TooLargeError):
+        client.download_file("t/meta", "meta/table.parquet", sha, max_bytes=len(TABLE) // 2)
+    from huggingface_hub import constants
+
+    leftovers = [n for _, _, names in os.walk(constants.HF_HUB_CACHE) for n in names if n.endswith(".part")]
+    assert leftovers == []
