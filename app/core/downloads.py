@@ -93,6 +93,11 @@ class JobView:
         return self.state
 
     @property
+    def settled(self) -> int:
+        """Ids with an outcome so far: fetched, already there, in no archive or failed."""
+        return self.downloaded + self.skipped + self.missing + self.failed
+
+    @property
     def fraction(self) -> float:
         return self.ids_done / self.ids_total if self.ids_total else (0.0 if self.active else 1.0)
 
@@ -170,7 +175,7 @@ class DownloadsModel:
                 continue  # a job this app did not queue (cannot happen, but never crash on it)
             if isinstance(event, ev.JobProgress):
                 job.ids_total = event.ids_total
-                job.ids_done = event.ids_done
+                job.ids_done = max(event.ids_done, job.settled)
                 job.files_done = event.files_done
                 job.bytes_done = event.bytes_done
                 job.bytes_planned = event.bytes_planned
@@ -191,7 +196,11 @@ class DownloadsModel:
                 if key not in self._unrecognized_seen and len(self.unrecognized) < UNRECOGNIZED_KEEP:
                     self._unrecognized_seen.add(key)
                     self.unrecognized.append((job.job_id, event.archive, event.name, event.reason))
-            elif isinstance(event, ev.ShardWritten):
+            if isinstance(event, (ev.ResourceDone, ev.ResourcesMissing, ev.ResourceFailed)):
+                # the outcomes arrive between the (throttled) progress snapshots: the row's Ids never
+                # says fewer settled than its Miss/Fail (a retry read "Ids 7/9" beside "0/8")
+                job.ids_done = max(job.ids_done, job.settled)
+            if isinstance(event, ev.ShardWritten):
                 job.shards += 1
                 job.last_shard = event.name
             elif isinstance(event, ev.JobState):

@@ -156,3 +156,16 @@ async def test_a_huge_range_lists_every_missing_id_once_across_jobs(demo_root, h
         assert holding.cells[2] == f"#{big.number}, #{inner.number}"
         label = str(app.screen.query_one("#panes").get_tab("pane-missing").label)
         assert label == f"Missing ({big.missing:,})"
+
+
+def test_a_rows_ids_never_say_fewer_settled_than_its_outcomes():
+    """Failures arrive between the throttled progress snapshots: a retry read "Ids 7/9" beside
+    "Miss/Fail 0/8"."""
+    model = DownloadsModel(clock=lambda: 0.0)
+    view = model.add_job(ShownJob(1, "x"), ShownPool(), "1-9", 9, "downloads")
+    model.apply([ev.JobState(1, "running"), ev.JobProgress(1, 9, 0, 0, 0, 0, 0.0, 0.0)])
+    model.apply([ev.ResourceFailed(1, rid, "HTTP 500") for rid in range(1, 9)])
+    row = job_row(view, 0.0)
+    assert row.cells[2] == "8/9" and row.cells[6] == "0/8"
+    model.apply([ev.JobProgress(1, 9, 7, 0, 0, 0, 0.0, 0.0)])  # a snapshot taken before the last failures
+    assert job_row(view, 0.0).cells[2] == "8/9"
