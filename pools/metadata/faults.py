@@ -4,6 +4,8 @@ too large for the memory limit, a copy someone else made. ``pools.metadata.table
 from __future__ import annotations
 
 import os
+import threading
+from typing import Any, Callable
 
 import duckdb
 
@@ -48,3 +50,33 @@ def remove_copy(dest: str) -> None:
             os.remove(path)
         except FileNotFoundError:
             pass
+
+
+def interruptible(call: Callable[[], Any], cursor) -> Any:
+    """``call()``, a DuckDB execute or fetch on ``cursor``. DuckDB does not look at signals while it
+    runs, so on the main thread (a command) the call runs on a helper thread while the main thread
+    waits: Ctrl-C then interrupts the query at once instead of after it ends."""
+    if threading.current_thread() is not threading.main_thread():
+        return call()
+    box: dict[str, Any] = {}
+    finished = threading.Event()  # not Thread.join: a join a signal interrupted returns at once after
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+            box["error"] = err
+        finally:
+            finished.set()
+
+    threading.Thread(target=run, daemon=True, name="duckdb-query").start()
+    try:
+        while not finished.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        cursor.interrupt()
+        finished.wait(10.0)  # DuckDB stops within a vector or two
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

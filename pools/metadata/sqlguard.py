@@ -18,6 +18,7 @@ from typing import Any
 from pools.metadata.language import QueryError
 
 MAX_SQL = 4000
+MAX_DEPTH = 64  # parentheses nested in a clause (400 deep was a RecursionError in the check)
 #: function names refused in a clause (case-insensitive prefixes); the sandbox backs this up
 _DENY_PREFIXES = ("read_", "parquet_", "glob", "getenv", "current_setting", "query", "sniff_",
                   "duckdb_", "pragma_", "load_", "install_", "iceberg_", "delta_", "sqlite_",
@@ -43,6 +44,23 @@ def _walk(node: Any):
             yield from _walk(value)
 
 
+def _depth(clause: str) -> int:
+    """How deep the clause's parentheses nest, outside quoted text."""
+    depth = deepest = 0
+    quote = ""
+    for ch in clause:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+    return deepest
+
+
 def check_where_sql(con, clause: str, table: str = "posts") -> str:
     """Return ``clause`` when it is a read-only WHERE clause over ``table``; else raise QueryError."""
     clause = (clause or "").strip()
@@ -54,9 +72,14 @@ def check_where_sql(con, clause: str, table: str = "posts") -> str:
         raise QueryError("--sql takes one WHERE clause: ';' is not allowed")
     if "--" in clause or "/*" in clause:
         raise QueryError("--sql may not hold comments ('--' or '/*')")
+    if _depth(clause) > MAX_DEPTH:
+        raise QueryError(f"--sql nests parentheses more than {MAX_DEPTH} deep")
     statement = f"SELECT 1 FROM {table} WHERE ({clause}\n)"
     raw = con.execute("SELECT json_serialize_sql(?)", [statement]).fetchone()[0]
-    tree = json.loads(raw)
+    try:
+        tree = json.loads(raw)
+    except RecursionError:  # nesting without parentheses (a long chain of operators)
+        raise QueryError("--sql nests too deep to check") from None
     if tree.get("error"):
         message = tree.get("error_message") or "not a WHERE clause"
         raise QueryError(f"--sql is not a valid WHERE clause: {message}")
@@ -69,7 +92,11 @@ def check_where_sql(con, clause: str, table: str = "posts") -> str:
             or (node.get("cte_map") or {}).get("map") or node.get("group_expressions") \
             or node.get("having") or len(node.get("select_list") or []) != 1:
         raise QueryError("--sql must be only a WHERE clause (no UNION, ORDER BY, LIMIT or GROUP BY)")
-    for item in _walk(node.get("where_clause")):
+    try:
+        items = list(_walk(node.get("where_clause")))
+    except RecursionError:
+        raise QueryError("--sql nests too deep to check") from None
+    for item in items:
         kind = str(item.get("class", "")), str(item.get("type", ""))
         if "SUBQUERY" in kind or "TABLE_FUNCTION" in kind or kind[1] in ("SELECT_NODE", "SET_OPERATION_NODE"):
             raise QueryError("--sql may not hold a subquery or read another table")

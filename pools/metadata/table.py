@@ -18,7 +18,7 @@ import duckdb
 
 from pools.metadata.columns import Columns, quote_ident, resolve_columns
 from pools.metadata.language import Compiled, QueryError, compile_query
-from pools.metadata.faults import TableReadError, check_owner, damaged, remove_copy
+from pools.metadata.faults import TableReadError, check_owner, damaged, interruptible, remove_copy
 from pools.metadata.matches import MatchingIds
 from pools.metadata.sqlguard import check_where_sql
 from pools.metadata.tagindex import (
@@ -269,7 +269,7 @@ class MetadataTable:
             timer.daemon = True
             timer.start()
         try:
-            return cur.execute(sql, params)
+            return interruptible(lambda: cur.execute(sql, params), cur)
         except duckdb.InterruptException:
             if expired.is_set():
                 raise QueryError(f"the query ran past {deadline:g} s and was stopped (--sql-timeout)") from None
@@ -289,7 +289,7 @@ class MetadataTable:
         cur = self._run(sql, params, None, deadline)
         while True:
             try:
-                batch = cur.fetchmany(BATCH)
+                batch = interruptible(lambda: cur.fetchmany(BATCH), cur)
             except duckdb.Error as err:
                 if not self._recover(err):
                     raise self._error(err) from None
