@@ -275,8 +275,9 @@ class MetadataTable:
                 raise QueryError(f"the query ran past {deadline:g} s and was stopped (--sql-timeout)") from None
             raise
         except duckdb.Error as err:
-            if cursor is None and self._recover(err):
-                return self._run(sql, params, None, deadline)  # on the copy built again (once)
+            stale = cursor is not None and self._recovered and isinstance(err, duckdb.ConnectionException)
+            if stale or self._recover(err):  # on the copy built again (once), with a cursor of its own
+                return self._run(sql, params, None, deadline)
             raise self._error(err) from None
         finally:
             if timer is not None:
@@ -300,8 +301,16 @@ class MetadataTable:
             done += len(batch)
             yield from batch
 
-    def fetch_all(self, sql: str, params: list, deadline: float | None = None) -> list[tuple]:
-        return list(self.fetch(sql, params, deadline))
+    def fetch_all(self, sql: str, params: list, deadline: float | None = None, cursor=None) -> list[tuple]:
+        """Every row of ``sql``; on ``cursor`` when given (one the caller may interrupt)."""
+        if cursor is None:
+            return list(self.fetch(sql, params, deadline))
+        try:
+            return self._run(sql, params, cursor, deadline).fetchall()
+        except duckdb.Error as err:
+            if self._recover(err):
+                return list(self.fetch(sql, params, deadline))
+            raise self._error(err) from None
 
     def _error(self, err: BaseException) -> QueryError:
         """The one line a user reads for DuckDB's ``err``: the query's fault or the table's."""
@@ -336,9 +345,7 @@ class MetadataTable:
     def count(self, query: str = "", *, sql: str | None = None, within=None, cursor=None) -> int:
         w = self.where(query, sql=sql, within=within)
         sql_text = f"SELECT count(*) FROM posts WHERE {w.where}"
-        if cursor is None:
-            return int(self.fetch_all(sql_text, w.params, self.sql_deadline if sql else None)[0][0])
-        return int(self._run(sql_text, w.params, cursor, self.sql_deadline if sql else None).fetchone()[0])
+        return int(self.fetch_all(sql_text, w.params, self.sql_deadline if sql else None, cursor)[0][0])
 
     def ids(self, query: str = "", *, sql: str | None = None, within=None, limit: int | None = None,
             sample: int | None = None, seed: int = 0, order_by: str | None = None,
@@ -357,12 +364,7 @@ class MetadataTable:
         sql_text = (f"SELECT {self._row_select()} FROM posts WHERE {w.where} "
                     f"ORDER BY {self._order(order_by, descending)} LIMIT ? OFFSET ?")
         params, deadline = [*w.params, int(limit), int(offset)], self.sql_deadline if sql else None
-        if cursor is None:
-            return [Row(*r) for r in self.fetch_all(sql_text, params, deadline)]
-        try:
-            return [Row(*r) for r in self._run(sql_text, params, cursor, deadline).fetchall()]
-        except duckdb.Error as err:
-            raise self._error(err) from None
+        return [Row(*r) for r in self.fetch_all(sql_text, params, deadline, cursor)]
 
     def iter_rows(self, query: str = "", *, sql: str | None = None, within=None,
                   order_by: str | None = None, descending: bool = False, limit: int | None = None,

@@ -99,3 +99,27 @@ def test_a_cell_too_large_for_the_memory_limit_is_one_line_and_exit_1(tmp_path):
     assert "within 1GB of memory" in run.stderr
     with open_table(str(bomb)) as t, pytest.raises(QueryError):
         list(t.iter_rows(""))
+
+
+def test_a_query_on_the_callers_cursor_also_builds_a_damaged_copy_again(tmp_path):
+    """The Query screen passes its own cursor (to interrupt it): damage met there is repaired
+    too, not reported on every later open."""
+    path = tmp_path / "t.parquet"
+    _big(path, 20_000)
+    copies = tmp_path / "copies"
+    with open_table(str(path), index=True, index_dir=str(copies)) as t:
+        dest, expected = t.index_path, (t.count("three"), [r.id for r in t.rows("tag_3", limit=50)])
+    good = open(dest, "rb").read()
+    rng = random.Random(11)
+    repaired = 0
+    for _ in range(16):
+        data = bytearray(good)
+        data[rng.randrange(4096 * 3, len(data))] ^= 0xFF
+        open(dest, "wb").write(bytes(data))
+        with open_table(str(path), index=True, index_dir=str(copies)) as t:
+            built_at_open = t.index_built
+            cursor = t.cursor()
+            got = (t.count("three", cursor=cursor), [r.id for r in t.rows("tag_3", limit=50, cursor=cursor)])
+            assert got == expected
+            repaired += not built_at_open and t.index_built
+    assert repaired > 0
