@@ -17,7 +17,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Callable
 
-from pools.errors import TooLargeError, TransientError
+from pools.errors import TooLargeError, TransferError, TransientError
 from pools.files import unlink_quiet
 from pools.transport import cache, http
 from pools.transport.answers import HEX40, HEX64, content_tag, raise_for
@@ -42,7 +42,12 @@ def download_whole(client: HubClient, repo_id: str, path: str, sha: str, cancel:
 
     def attempt() -> str:
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(part, "ab+") as f:
+        try:
+            fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
+                         0o644)
+        except OSError as err:  # a link at its name (ELOOP), a full or read-only cache: no retry fixes it
+            raise TransferError(f"cannot write the cache file {part}: {err.strerror or err}") from None
+        with os.fdopen(fd, "rb+") as f:  # never through a link planted at its name
             fcntl.flock(f, fcntl.LOCK_EX)  # another process fetching the same file: wait for it
             if os.path.exists(target):
                 return target  # it finished meanwhile

@@ -11,7 +11,7 @@ import pytest
 
 from app.hub.dataset import build_repo
 from app.hub.faults import FaultConfig
-from pools.errors import HubUnreachableError, TooLargeError
+from pools.errors import HubUnreachableError, TooLargeError, TransferError
 from pools.transport import HubClient, RetryPolicy
 
 from tests.support.helpers import binary_resources
@@ -90,3 +90,19 @@ def test_a_file_past_the_cap_leaves_nothing(table_repo):
 
     leftovers = [n for _, _, names in os.walk(constants.HF_HUB_CACHE) for n in names if n.endswith(".part")]
     assert leftovers == []
+
+
+def test_a_link_planted_at_the_part_name_is_never_written_through(table_repo, tmp_path):
+    from pools.transport import cache
+
+    hub = table_repo
+    client = HubClient(hub.url, policy=policy(2))
+    sha = client.resolve("t/meta", "main")
+    target = cache._target(client.endpoint, "t/meta", "meta/table.parquet", sha, absent=False)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    os.symlink(outside, target + ".part")
+    with pytest.raises(TransferError, match="cannot write the cache file"):
+        client.download_file("t/meta", "meta/table.parquet", sha)
+    assert outside.read_text() == "keep me" and not os.path.exists(target)
