@@ -59,6 +59,9 @@ def _merge(sorted_spans: Iterable[tuple[int, int]]) -> Iterator[tuple[int, int]]
         yield current
 
 
+SHORT_RUN = 8
+
+
 def _from_runs(runs: Iterable[tuple[int, int, int]]) -> Iterator[tuple[int, int]]:
     """Spans sorted by ``lo`` (possibly overlapping) for arithmetic runs of any steps."""
     plain: list[tuple[int, int]] = []
@@ -68,6 +71,8 @@ def _from_runs(runs: Iterable[tuple[int, int, int]]) -> Iterator[tuple[int, int]
             continue
         if count == 1 or step == 1:
             plain.append((start, start + max(step, 1) * (count - 1)))
+        elif count <= SHORT_RUN:  # a few ids apart (scattered ids pair up): points, not a sweep per step
+            plain.extend((start + step * i, start + step * i) for i in range(count))
         else:
             by_step[step].append((start, count))
     plain.sort()
