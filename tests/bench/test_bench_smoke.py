@@ -44,6 +44,7 @@ def test_bench_download_sparse_real_runs_every_client_to_completion():
                                    "--latency-ms", "5"], "| dense x10 | 240 |"),
     ("tests/bench/bench_training.py", ["--dense", "24", "--sparse", "6", "--stream", "24", "--rounds", "1",
                                        "--no-peer", "--latency-ms", "5"], "webdataset shards vs files"),
+    ("tests/bench/bench_table_fetch.py", ["--mib", "4", "--rounds", "1"], "bytes sent by the server"),
 ])
 def test_bench_scripts_run(script, argv, expect):
     out = run_script(script, *argv)
