@@ -51,6 +51,16 @@ def is_commit(sha) -> bool:
     return isinstance(sha, str) and HEX40.fullmatch(sha) is not None
 
 
+_LENGTH = re.compile(r"[0-9]{1,19}")
+
+
+def content_length(headers) -> int | None:
+    """A reply's Content-Length when it is a plain number a file can have; None otherwise (a
+    server's header: "²" passes str.isdigit, 5,000 digits pass it and int() refuses them)."""
+    text = (headers.get("Content-Length") or "").strip()
+    return int(text) if _LENGTH.fullmatch(text) else None
+
+
 def content_tag(headers) -> str:
     tag = headers.get("X-Linked-Etag") or headers.get("ETag") or ""
     return tag.strip().removeprefix("W/").strip('"').lower()

@@ -37,6 +37,7 @@ from pools.errors import (
 from pools.transport import cache, http
 from pools.transport.answers import (
     _raise_for_api,
+    content_length,
     content_tag,
     is_commit,
     matches_tag,
@@ -215,9 +216,9 @@ class HubClient:
                 raise_for(reply, what)
                 if reply.status != 200:
                     raise TransientError(f"unexpected HTTP {reply.status} for {what}")
-                length = reply.headers.get("Content-Length", "")
-                if not reply.headers.get("Content-Encoding") and length.isdigit() and int(length) > cap:
-                    raise IndexTooLargeError(f"index too large: {what} is {int(length)} bytes, over the "
+                length = content_length(reply.headers)
+                if not reply.headers.get("Content-Encoding") and length is not None and length > cap:
+                    raise IndexTooLargeError(f"index too large: {what} is {length} bytes, over the "
                                              f"{cap}-byte cap")
                 parts, got = [], 0
                 for chunk in reply.chunks():

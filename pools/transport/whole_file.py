@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Callable
 from pools.errors import TooLargeError, TransferError, TransientError
 from pools.files import unlink_quiet
 from pools.transport import cache, http
-from pools.transport.answers import HEX40, HEX64, content_tag, raise_for
+from pools.transport.answers import HEX40, HEX64, content_length, content_tag, raise_for
 from pools.transport.retry import with_retries
 
 if TYPE_CHECKING:
     from pools.transport.client import HubClient
 
 CHUNK = 1 << 20
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_CONTENT_RANGE = re.compile(r"bytes (\d{1,19})-(\d{1,19})/(\d{1,19})")  # a server's numbers: bounded
 
 
 def download_whole(client: HubClient, repo_id: str, path: str, sha: str, cancel: threading.Event | None = None,
@@ -79,8 +79,7 @@ def _fetch(client: HubClient, f, url: str, what: str, part: str, target: str, se
             if have:
                 _restart(f)  # the server sends the whole file: from the start
             have = 0
-            length = reply.headers.get("Content-Length", "")
-            total = int(length) if length.isdigit() else None
+            total = content_length(reply.headers)
         else:
             raise TransientError(f"unexpected HTTP {reply.status} for {what}")
         if max_bytes is not None and total is not None and total > max_bytes:

@@ -106,3 +106,11 @@ def test_a_link_planted_at_the_part_name_is_never_written_through(table_repo, tm
     with pytest.raises(TransferError, match="cannot write the cache file"):
         client.download_file("t/meta", "meta/table.parquet", sha)
     assert outside.read_text() == "keep me" and not os.path.exists(target)
+
+
+@pytest.mark.parametrize("value,expected", [("6400000", 6_400_000), (" 12 ", 12), ("²", None), ("1" * 5000, None),
+                                            ("-5", None), ("12abc", None), ("", None), ("9" * 19, 10**19 - 1)])
+def test_a_servers_content_length_is_read_only_when_it_is_a_plain_number(value, expected):
+    from pools.transport.answers import content_length
+
+    assert content_length({"Content-Length": value}) == expected
