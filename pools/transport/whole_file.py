@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from typing import TYPE_CHECKING, Callable
 
 from pools.errors import TooLargeError, TransferError, TransientError
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from pools.transport.client import HubClient
 
 CHUNK = 1 << 20
+PART_DAYS = 7  # a part nobody resumed for this long (another commit's, an abandoned fetch) is removed
 _CONTENT_RANGE = re.compile(r"bytes (\d{1,19})-(\d{1,19})/(\d{1,19})")  # a server's numbers: bounded
 
 
@@ -39,6 +41,7 @@ def download_whole(client: HubClient, repo_id: str, path: str, sha: str, cancel:
     target = cache._target(client.endpoint, repo_id, path, sha, absent=False)
     part = target + ".part"
     seen: dict[str, str | None] = {"digest": None}
+    sweep_parts(cache.repo_root(client.endpoint, repo_id), keep=part)
 
     def attempt() -> str:
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -108,6 +111,31 @@ def _fetch(client: HubClient, f, url: str, what: str, part: str, target: str, se
     os.fsync(f.fileno())
     os.replace(part, target)
     return target
+
+
+def sweep_parts(root: str, keep: str, now: float | None = None) -> None:
+    """Remove the ``.part`` files under ``root`` (one repo's cache) that nobody touched for
+    :data:`PART_DAYS` and no process holds (a fetch holds its part's lock); never ``keep``, never a
+    link, never anything but a ``.part``."""
+    cutoff = (time.time() if now is None else now) - PART_DAYS * 86400
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            if not name.endswith(".part") or path == keep:
+                continue
+            try:
+                fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                continue
+            try:
+                if os.fstat(fd).st_mtime >= cutoff:
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.remove(path)
+            except OSError:
+                continue  # being fetched, or gone meanwhile
+            finally:
+                os.close(fd)
 
 
 def _restart(f) -> None:

@@ -114,3 +114,34 @@ def test_a_servers_content_length_is_read_only_when_it_is_a_plain_number(value, 
     from pools.transport.answers import content_length
 
     assert content_length({"Content-Length": value}) == expected
+
+
+def test_parts_nobody_resumed_for_a_week_are_swept_and_a_held_one_is_kept(table_repo, tmp_path):
+    import fcntl
+    import time
+
+    from pools.transport import cache
+    from pools.transport.whole_file import PART_DAYS
+
+    hub = table_repo
+    client = HubClient(hub.url, policy=policy(2))
+    sha = client.resolve("t/meta", "main")
+    root = cache.repo_root(client.endpoint, "t/meta")
+    other = os.path.join(root, "snapshots", "0" * 40, "meta")  # another commit's folder
+    os.makedirs(other, exist_ok=True)
+    old, fresh, held = (os.path.join(other, n) for n in ("a.parquet.part", "b.parquet.part", "c.parquet.part"))
+    stale = time.time() - (PART_DAYS + 1) * 86400
+    for path in (old, fresh, held):
+        with open(path, "wb") as f:
+            f.write(b"partial")
+    for path in (old, held):
+        os.utime(path, (stale, stale))
+    not_a_part = os.path.join(other, "table.parquet")
+    with open(not_a_part, "wb") as f:
+        f.write(b"kept")
+    os.utime(not_a_part, (stale, stale))
+    with open(held, "rb") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # a fetch under way in another process
+        client.download_file("t/meta", "meta/table.parquet", sha)
+    assert not os.path.exists(old)
+    assert os.path.exists(fresh) and os.path.exists(held) and os.path.exists(not_a_part)
