@@ -259,6 +259,12 @@ def _fail_usage(message: str) -> int:
     return fail_usage("query", message)
 
 
+def _fail(err: BaseException, code: int = 1) -> int:
+    """One line on stderr for what failed us (the Hub, the table), and the exit code."""
+    print(f"cheesechaser-tui query: {shown(str(err), 500)}", file=sys.stderr)
+    return code
+
+
 def resolve_dataset(args: argparse.Namespace) -> str | None:
     """Fill ``args.repo`` from ``--dataset`` (the one positional then being the query); the
     problem, or None. Negated terms the command line handed over apart join the query."""
@@ -297,8 +303,7 @@ def run_query(args: argparse.Namespace) -> int:
     except (RepoNotFoundError, RevisionNotFoundError) as err:
         return _fail_usage(str(err))
     except PoolError as err:
-        print(f"cheesechaser-tui query: {shown(str(err), 500)}", file=sys.stderr)
-        return 1
+        return _fail(err)
     from pools.metadata import QueryError, TableReadError  # lazy: start-up time (DuckDB)
 
     with table:
@@ -307,8 +312,7 @@ def run_query(args: argparse.Namespace) -> int:
         except TableUsageError as err:
             return _fail_usage(str(err))
         except TableReadError as err:
-            print(f"cheesechaser-tui query: {shown(str(err), 500)}", file=sys.stderr)
-            return 1
+            return _fail(err)
         try:
             if args.count:
                 print(count)
@@ -325,8 +329,7 @@ def run_query(args: argparse.Namespace) -> int:
             return 0
         except QueryError as err:  # met while the rows are read (a cell too large, a damaged file)
             sys.stdout.flush()
-            print(f"cheesechaser-tui query: {shown(str(err), 500)}", file=sys.stderr)
-            return 1 if isinstance(err, TableReadError) else 2
+            return _fail(err, 1 if isinstance(err, TableReadError) else 2)
     print(f"{count} posts match in {shown_source(table)}", file=sys.stderr)
     return 0
 

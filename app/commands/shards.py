@@ -73,9 +73,7 @@ def run_shards(args: argparse.Namespace, pool, ids, table) -> int:
     print(f"{plural(len(report.written), 'shard')} written{kept}: {plural(report.samples, 'sample')}, "
           f"{report.missing:,} missing, {len(report.failed):,} failed in {fmt_elapsed(report.seconds)} "
           f"-> {shown(os.path.abspath(args.output), ERROR_LIMIT)}", file=out)
-    for rid, reason in sorted(report.failed.items())[:20]:
-        print(f"failed {rid}: {shown(reason, ERROR_LIMIT)}", file=out)
-    return 1 if report.failed else 0
+    return _failures(report.failed, out)
 
 
 def _run_files(args: argparse.Namespace, pool, ids, how: Resize, out) -> int:
@@ -90,6 +88,11 @@ def _run_files(args: argparse.Namespace, pool, ids, how: Resize, out) -> int:
     print(f"{plural(report.written, 'id')} written resized, {report.skipped:,} already there, "
           f"{report.missing:,} missing, {len(report.failed):,} failed -> "
           f"{shown(os.path.abspath(args.output), ERROR_LIMIT)}", file=out)
-    for rid, reason in sorted(report.failed.items())[:20]:
+    return _failures(report.failed, out)
+
+
+def _failures(failed: dict, out) -> int:
+    """The first 20 failed ids with their reasons; the exit code (1 when any failed)."""
+    for rid, reason in sorted(failed.items())[:20]:
         print(f"failed {rid}: {shown(reason, ERROR_LIMIT)}", file=out)
-    return 1 if report.failed else 0
+    return 1 if failed else 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from itertools import islice
 
 from pools.idruns import intervals
 from pools.ranges import IdList
@@ -29,6 +28,10 @@ class MissingUnion:
     """Distinct ids in ``runs``."""
     complete: bool
     """False when a job stopped storing or the ranges were cut at their limit: ``ids`` is then a floor."""
+
+    def ranges(self) -> list[tuple[int, int]]:
+        """The union's ranges, without the jobs."""
+        return [(lo, hi) for lo, hi, _ in self.runs]
 
 
 @dataclass
@@ -84,9 +87,6 @@ class MissingIds:
             runs.append((current[0], current[1], tuple(sorted(current[2]))))
         ids = sum(hi - lo + 1 for lo, hi, _ in runs)
         return MissingUnion(runs, ids, complete=not cut and not self.cut_jobs())
-
-    def ranges(self, limit: int = RANGES_SHOWN) -> list[tuple[int, int]]:
-        return [(lo, hi) for lo, hi, _ in islice(self.union(limit).runs, limit)]
 
 
 def _tagged(ids: IdList, job_id: int):

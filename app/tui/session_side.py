@@ -255,14 +255,15 @@ class SessionsMixin:
 
     # ---- export and import ids -------------------------------------------------------------
 
-    def export_sets(self) -> dict:
-        """The id sets worth saving now: marked in an archive, missing, failed, not finished."""
+    def export_sets(self, missing=None) -> dict:
+        """The id sets worth saving now: marked in an archive, missing, failed, not finished.
+        ``missing``: the Missing pane's union (``app.core.missing``) when the caller has it."""
 
         sets: dict = {}
         basket = getattr(self, "basket", None)  # the App's (app.tui.basket_side)
         if basket is not None and basket.ids:
             sets["marked"] = basket.ranges()
-        sets["missing"] = IdRanges(self.model.missing.ranges())
+        sets["missing"] = IdRanges((missing or self.model.missing.union()).ranges())
         sets["failed"] = IdRanges.of(self.model.failed_ids())
         unfinished: list[tuple[int, int]] = []
         for view in self.model.jobs.values():
@@ -279,7 +280,7 @@ class SessionsMixin:
             total = sum(self.model.missing.counts.values())
             notes["missing"] = (f"the pane lists {union.ids:,} of them ({total:,} found by the jobs, overlaps "
                                 "counted again): each job's report in History has every one")
-        self.push_screen(ExportIdsScreen(self.export_sets(), folder=self.last_destination,  # beside the downloads
+        self.push_screen(ExportIdsScreen(self.export_sets(union), folder=self.last_destination,  # beside the downloads
                                          notes=notes))
 
     def action_import_ids(self) -> None:

@@ -44,14 +44,6 @@ def check_owner(dest: str) -> None:
                          "(remove it, or choose another folder for copies)")
 
 
-def remove_copy(dest: str) -> None:
-    for path in (dest, dest + ".wal"):
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
-
-
 def interruptible(call: Callable[[], Any], cursor) -> Any:
     """``call()``, a DuckDB execute or fetch on ``cursor``. DuckDB does not look at signals while it
     runs, so on the main thread (a command) the call runs on a helper thread while the main thread

@@ -18,7 +18,7 @@ import duckdb
 
 from pools.metadata.columns import Columns, quote_ident, resolve_columns
 from pools.metadata.language import Compiled, QueryError, compile_query
-from pools.metadata.faults import TableReadError, check_owner, damaged, interruptible, remove_copy
+from pools.metadata.faults import TableReadError, check_owner, damaged, interruptible
 from pools.metadata.matches import MatchingIds
 from pools.metadata.sqlguard import check_where_sql
 from pools.metadata.tagindex import (
@@ -31,6 +31,7 @@ from pools.metadata.tagindex import (
     build_index,
     index_path,
     mark_used,
+    remove_copy,
 )
 
 FORMATS = ("parquet", "csv", "tsv", "jsonl")

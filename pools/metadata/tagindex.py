@@ -148,12 +148,13 @@ def _prune(dest: str, now: float | None = None) -> None:
         path = os.path.join(folder, entry)
         try:
             if entry.startswith(which) or os.lstat(path).st_mtime < cutoff:
-                _remove(path)
+                remove_copy(path)
         except OSError:
             continue
 
 
-def _remove(path: str) -> None:
+def remove_copy(path: str) -> None:
+    """A copy (or a build's temporary file) and its ``.wal``; gone already is fine."""
     for p in (path, path + ".wal"):
         try:
             os.remove(p)
@@ -172,7 +173,7 @@ def _clean_stale(dest: str) -> None:
     for entry in os.listdir(folder):
         found = _BUILDING.fullmatch(entry)
         if found and not pid_alive(int(found[2])):
-            _remove(os.path.join(folder, entry.removesuffix(".wal")))
+            remove_copy(os.path.join(folder, entry.removesuffix(".wal")))
 
 
 class _Builder:
@@ -317,7 +318,7 @@ def build_index(source: duckdb.DuckDBPyConnection, select_sql: str, columns: Col
         return meta
     except BaseException:
         out.close()
-        _remove(tmp)
+        remove_copy(tmp)
         raise
 
 

@@ -89,9 +89,16 @@ def _fetch(client: HubClient, f, url: str, what: str, part: str, target: str, se
             _discard(f, part)
             raise TooLargeError(f"{what} is {total:,} bytes, more than the {max_bytes:,} allowed")
         tag = content_tag(reply.first_headers)
+        sha256 = hashlib.sha256()
+        sha1 = hashlib.sha1(b"blob %d\0" % total) if total is not None else None
+        if have:
+            _hash_from_start(f, have, sha256, sha1)  # the bytes an earlier attempt fetched, read once
         done = have
         for chunk in reply.chunks(CHUNK):
             f.write(chunk)
+            sha256.update(chunk)
+            if sha1 is not None:
+                sha1.update(chunk)
             done += len(chunk)
             if max_bytes is not None and done > max_bytes:  # a server that did not say, or lied
                 _discard(f, part)
@@ -101,10 +108,13 @@ def _fetch(client: HubClient, f, url: str, what: str, part: str, target: str, se
         f.flush()
         if total is not None and done != total:
             raise TransientError(f"short body for {what}: {done:,} of {total:,} bytes (the rest is asked for next)")
-    sha256, sha1 = _digests(f, done)
-    ok = (sha256 == tag if HEX64.fullmatch(tag) else sha1 == tag if HEX40.fullmatch(tag) else True)
+    if sha1 is None and HEX40.fullmatch(tag):  # no length was given: git's blob hash needs it first
+        sha1 = hashlib.sha1(b"blob %d\0" % done)
+        _hash_from_start(f, done, sha1)
+    digest = sha256.hexdigest()
+    ok = digest == tag if HEX64.fullmatch(tag) else sha1.hexdigest() == tag if HEX40.fullmatch(tag) else True
     try:
-        client._check_content(what, ok, sha256, seen)
+        client._check_content(what, ok, digest, seen)
     except TransientError:
         _discard(f, part)  # altered bytes: none of them is kept
         raise
@@ -149,17 +159,17 @@ def _discard(f, part: str) -> None:
     unlink_quiet(part)
 
 
-def _digests(f, size: int) -> tuple[str, str]:
-    """sha256 and git's blob sha1 of the part's ``size`` bytes, read back from the start (a resumed
-    file's first bytes came in an earlier attempt)."""
-    sha256 = hashlib.sha256()
-    sha1 = hashlib.sha1(b"blob %d\0" % size)
+def _hash_from_start(f, size: int, *hashes) -> None:
+    """Feed the part's first ``size`` bytes to ``hashes`` (None ones skipped); the file is left at
+    ``size``, where the next bytes are written."""
+    hashes = tuple(h for h in hashes if h is not None)
     f.seek(0)
-    while True:
-        block = f.read(CHUNK)
+    left = size
+    while left:
+        block = f.read(min(CHUNK, left))
         if not block:
             break
-        sha256.update(block)
-        sha1.update(block)
-    return sha256.hexdigest(), sha1.hexdigest()
-
+        for h in hashes:
+            h.update(block)
+        left -= len(block)
+    f.seek(size)

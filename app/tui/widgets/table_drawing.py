@@ -47,7 +47,8 @@ class TableDrawing:
             for i in range(left):
                 share[i % len(share)] += 1
         flex_widths = iter(share)
-        return [0 if all(col is not c for c in shown_cols)
+        kept = {id(c) for c in shown_cols}
+        return [0 if id(col) not in kept
                 else col.width if col.width is not None else next(flex_widths) for col in self.columns]
 
     def _columns_that_fit(self, width: int) -> list:

@@ -29,10 +29,6 @@ def table_repo(hub_root, hub):
     return hub
 
 
-def _data_gets(hub):
-    return [r for r in hub.data_gets("table.parquet")]
-
-
 def test_dropped_attempts_go_on_from_the_bytes_they_had(table_repo):
     hub = table_repo
     client = HubClient(hub.url, policy=policy(12))
@@ -41,7 +37,7 @@ def test_dropped_attempts_go_on_from_the_bytes_they_had(table_repo):
     path = client.download_file("t/meta", "meta/table.parquet", sha)
     with open(path, "rb") as f:
         assert f.read() == TABLE
-    gets = _data_gets(hub)
+    gets = hub.data_gets("table.parquet")
     assert [r.fault for r in gets] == ["drop"] * 4 + [None]
     assert gets[0].range is None and all(r.range and r.range.startswith("bytes=") for r in gets[1:])
     starts = [int(r.range[6:].rstrip("-")) for r in gets[1:]]
@@ -62,7 +58,7 @@ def test_a_run_that_failed_is_resumed_by_the_next(table_repo):
     path = again.download_file("t/meta", "meta/table.parquet", sha)
     with open(path, "rb") as f:
         assert f.read() == TABLE
-    (get,) = _data_gets(hub)
+    (get,) = hub.data_gets("table.parquet")
     kept = int(get.range[6:].rstrip("-"))
     assert 0 < kept < len(TABLE) and get.bytes_sent == len(TABLE) - kept
 
@@ -75,7 +71,7 @@ def test_altered_bytes_are_not_kept_and_the_file_is_fetched_whole_again(table_re
     path = client.download_file("t/meta", "meta/table.parquet", sha)
     with open(path, "rb") as f:
         assert f.read() == TABLE
-    gets = _data_gets(hub)
+    gets = hub.data_gets("table.parquet")
     assert any(r.fault == "corrupt" for r in gets)
     assert all(r.range is None for r in gets)  # after an altered body, from the start
 
